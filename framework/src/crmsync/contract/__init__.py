@@ -1,0 +1,64 @@
+"""The plugin contract: everything a connector author imports.
+
+``from crmsync.contract import hookimpl, FieldSpec, ChangePage, ...`` and the error types from
+:mod:`crmsync.errors` are the whole surface a connector needs.
+"""
+
+from __future__ import annotations
+
+from crmsync.contract import hookspecs
+from crmsync.contract.hookspecs import PROJECT_NAME, hookimpl, hookspec
+from crmsync.contract.models import (
+    ApiBudget,
+    Capability,
+    ChangedRecord,
+    ChangePage,
+    ConnectorDescription,
+    Cursor,
+    FieldSpec,
+    FieldType,
+    RecordError,
+    RecordRef,
+    Tombstone,
+    WriteRequest,
+    WriteResult,
+)
+
+CONTRACT_VERSION = "1.0"
+"""The contract version this framework speaks. A connector's ``contract_version`` must have the
+same major number and a minor number no greater than this one."""
+
+HOOK_NAMES = (
+    "describe_connector",
+    "authenticate",
+    "list_fields",
+    "fetch_changed",
+    "push_updates",
+    "lookup_records",
+    "api_budget",
+    "close",
+)
+REQUIRED_HOOKS = ("describe_connector", "list_fields", "fetch_changed", "push_updates")
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "HOOK_NAMES",
+    "PROJECT_NAME",
+    "REQUIRED_HOOKS",
+    "ApiBudget",
+    "Capability",
+    "ChangePage",
+    "ChangedRecord",
+    "ConnectorDescription",
+    "Cursor",
+    "FieldSpec",
+    "FieldType",
+    "RecordError",
+    "RecordRef",
+    "Tombstone",
+    "WriteRequest",
+    "WriteResult",
+    "hookimpl",
+    "hookspec",
+    "hookspecs",
+]

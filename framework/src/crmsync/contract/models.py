@@ -1,0 +1,242 @@
+"""The models that cross the plugin boundary.
+
+Connectors receive and return these; the engine never hands a connector anything else. They are
+frozen pydantic models, so a value cannot be changed behind the engine's back, and they validate
+what a connector returns (a malformed answer is a :class:`~crmsync.errors.ContractError`, not a
+crash three modules later).
+
+Field values crossing the boundary are plain Python values in their canonical form:
+
+============== ==========================================================
+field type      value
+============== ==========================================================
+string-like     ``str`` (string, text, email, phone, url, picklist, id, reference)
+multipicklist   ``list[str]``
+boolean         ``bool``
+integer         ``int``
+number          ``int``, ``float`` or ``decimal.Decimal``
+date            ``datetime.date``
+datetime        ``datetime.datetime``, always time-zone aware
+any             ``None`` for blank
+============== ==========================================================
+
+Each connector converts between these and its vendor's wire format (Salesforce's
+``2024-05-01T12:00:00.000+0000``, Dynamics' option-set integers, ``"a;b"`` multi-selects).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings
+
+__all__ = [
+    "ApiBudget",
+    "Capability",
+    "ChangePage",
+    "ChangedRecord",
+    "ConnectorDescription",
+    "Cursor",
+    "FieldSpec",
+    "FieldType",
+    "RecordError",
+    "RecordRef",
+    "Tombstone",
+    "WriteRequest",
+    "WriteResult",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FieldType(str, enum.Enum):
+    """The framework's field types; each connector maps its vendor's types onto these."""
+
+    STRING = "string"
+    TEXT = "text"
+    EMAIL = "email"
+    PHONE = "phone"
+    URL = "url"
+    PICKLIST = "picklist"
+    MULTIPICKLIST = "multipicklist"
+    BOOLEAN = "boolean"
+    INTEGER = "integer"
+    NUMBER = "number"
+    DATE = "date"
+    DATETIME = "datetime"
+    ID = "id"
+    REFERENCE = "reference"
+    OTHER = "other"
+
+
+class Capability(str, enum.Enum):
+    """What a connector can report or do beyond the required hooks."""
+
+    DELETIONS = "deletions"
+    """``fetch_changed`` reports deleted records as tombstones."""
+    MERGES = "merges"
+    """Tombstones of merged-away records name the surviving record."""
+    CONVERSIONS = "conversions"
+    """Records converted to another object (Lead to Contact) carry ``converted_to``."""
+    LOOKUP = "lookup"
+    """``lookup_records`` finds records by a match key value."""
+    IDEMPOTENT_CREATE = "idempotent_create"
+    """Creating the same ``WriteRequest.ref`` twice yields one record (upsert by a key)."""
+    FAULT_INJECTION = "fault_injection"
+    """The connector's emulator can inject rate limits, server errors and session expiry."""
+    API_BUDGET = "api_budget"
+    """``api_budget`` reports the vendor's API allocation and use."""
+
+
+class FieldSpec(_Frozen):
+    """Metadata of one field of an object, as ``list_fields`` returns it."""
+
+    name: str = Field(min_length=1, description="API name used in reads and writes.")
+    label: str = Field(description="What the vendor's UI calls the field.")
+    type: FieldType
+    length: int | None = Field(default=None, ge=0, description="Maximum characters, if bounded.")
+    required_on_create: bool = False
+    read_only: bool = False
+    picklist_values: tuple[str, ...] = ()
+    restricted_picklist: bool = False
+    vendor_type: str | None = Field(default=None, description="The vendor's own type name.")
+
+
+class RecordRef(_Frozen):
+    """A record of a named object on one side."""
+
+    object_name: str
+    record_id: str
+
+
+class ChangedRecord(_Frozen):
+    """A record as it is now, read by ``fetch_changed`` or ``lookup_records``.
+
+    ``values`` holds only the fields the engine asked for, each in canonical form (see the
+    module docstring). ``converted_to`` names the record this one became (a converted
+    Salesforce lead names its contact), for connectors that declare ``conversions``.
+    """
+
+    record_id: str = Field(min_length=1)
+    modified_at: AwareDatetime
+    values: dict[str, Any]
+    converted_to: RecordRef | None = None
+
+
+class Tombstone(_Frozen):
+    """A record that was deleted, or merged away into ``merged_into``."""
+
+    record_id: str = Field(min_length=1)
+    deleted_at: AwareDatetime
+    merged_into: str | None = None
+
+
+class Cursor(_Frozen):
+    """A position in an object's change feed: everything up to here has been read.
+
+    The order of a change feed is ``(modified_at, record_id)``. A cursor that names a
+    ``record_id`` resumes strictly after that record; one without a ``record_id`` resumes at
+    ``modified_at`` inclusive, which is how the engine re-reads an overlap window. A connector
+    whose vendor hands out opaque resume tokens (Dynamics delta links) may keep one in
+    ``token``; the engine stores it and gives it back, never reading it.
+    """
+
+    modified_at: AwareDatetime | None = None
+    record_id: str | None = None
+    token: str | None = None
+
+    def sort_key(self) -> tuple[dt.datetime, str]:
+        """The position as a comparable ``(modified_at, record_id)`` pair."""
+        moment = self.modified_at or dt.datetime.min.replace(tzinfo=dt.UTC)
+        return (moment, self.record_id or "")
+
+
+class ChangePage(_Frozen):
+    """One page of an object's change feed.
+
+    ``records`` are in feed order. ``cursor`` is the position after this page: the engine
+    stores it once the page is durably processed and passes it back as ``cursor`` to resume.
+    ``next_page`` is an opaque token for the following page within the same read (Salesforce's
+    ``nextRecordsUrl``, Dynamics' ``@odata.nextLink``); ``None`` means the feed is exhausted.
+    """
+
+    records: tuple[ChangedRecord, ...] = ()
+    tombstones: tuple[Tombstone, ...] = ()
+    cursor: Cursor
+    next_page: str | None = None
+
+
+class WriteRequest(_Frozen):
+    """One create or update that the engine asks a connector to make.
+
+    ``ref`` is the engine's key for the request (stable across retries of the same change);
+    connectors that declare ``idempotent_create`` use it as an upsert key. ``values`` holds only
+    the fields to set, in canonical form; ``None`` clears a field.
+    """
+
+    ref: str = Field(min_length=1)
+    op: Literal["create", "update"]
+    record_id: str | None = None
+    values: dict[str, Any]
+
+    @field_validator("record_id")
+    @classmethod
+    def _blank_id_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class RecordError(_Frozen):
+    """Why one record of a batch failed."""
+
+    code: str
+    message: str
+    field: str | None = None
+    retryable: bool = False
+
+
+class WriteResult(_Frozen):
+    """The answer for one ``WriteRequest``, in the same position as its request."""
+
+    ref: str
+    ok: bool
+    record_id: str | None = None
+    modified_at: AwareDatetime | None = None
+    error: RecordError | None = None
+
+
+class ApiBudget(_Frozen):
+    """The vendor's API allocation as last reported, and the share crmsync may use of it."""
+
+    used: int = Field(ge=0)
+    limit: int = Field(ge=0)
+    allowed: int = Field(ge=0, description="Calls crmsync may have used before it stops.")
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether crmsync has used its share of the allocation."""
+        return self.used >= self.allowed
+
+
+class ConnectorDescription(_Frozen):
+    """What a connector tells the engine about itself (``describe_connector``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    contract_version: str = Field(pattern=r"^\d+\.\d+$")
+    objects: tuple[str, ...] = Field(min_length=1)
+    person_objects: tuple[str, ...] = Field(
+        default=(), description="Objects that hold people, in default match order."
+    )
+    max_batch_size: int = Field(ge=1, description="Largest number of writes in one call.")
+    max_page_size: int = Field(default=2000, ge=1, description="Largest page of a fetch.")
+    max_concurrency: int = Field(default=1, ge=1, description="Requests it may run at once.")
+    capabilities: frozenset[Capability] = frozenset()
+    settings_model: type[BaseSettings]
+    role: Literal["crm", "platform", "any"] = "any"

@@ -1,0 +1,178 @@
+"""Every error crmsync raises, in one place.
+
+The hierarchy::
+
+    CrmsyncError                      anything crmsync raises on purpose
+    ├── ConfigurationError            bad settings, unknown integration/object/field, bad input
+    │   └── MappingError              a mapping that cannot be stored (active integration, bad types)
+    ├── ConnectorLoadError            an installed connector could not be imported or described
+    ├── ContractError                 a connector broke the plugin contract (version, answer shape)
+    ├── StateError                    the state store refused or is out of date
+    ├── BudgetExhausted               the CRM API budget share is used up; the cycle stops early
+    └── ConnectorError                raised by connectors, translated from their vendor's failures
+        ├── RateLimited               back off for ``retry_after`` seconds, then retry
+        ├── TransientError            a passing fault (5xx, timeout, lock); retry with backoff
+        ├── AuthenticationExpired     the session/token expired; re-authenticate once, then retry
+        ├── AuthenticationFailed      credentials are wrong or revoked; never retried
+        └── PermanentError            the request is wrong (code, message, field); never retried
+
+Connectors raise the ``ConnectorError`` family only; the framework owns every retry, backoff and
+re-authentication (a connector never sleeps or loops on its own). Every error carries its context
+(connector, object, record, vendor request id) and never a secret: messages are passed through
+:func:`crmsync.logging.redact_text` by whoever renders them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AuthenticationExpired",
+    "AuthenticationFailed",
+    "BudgetExhausted",
+    "ConfigurationError",
+    "ConnectorError",
+    "ConnectorLoadError",
+    "ContractError",
+    "CrmsyncError",
+    "MappingError",
+    "PermanentError",
+    "RateLimited",
+    "StateError",
+    "TransientError",
+]
+
+
+class CrmsyncError(Exception):
+    """Base class of every error crmsync raises on purpose.
+
+    ``str(error)`` is a one-line message meant for an operator: it says what is wrong and,
+    where it can, how to fix it.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} ({self.hint})"
+        return self.message
+
+
+class ConfigurationError(CrmsyncError):
+    """Settings or user input that crmsync cannot act on."""
+
+
+class MappingError(ConfigurationError):
+    """A mapping change that is refused (unknown field, read-only target, active integration)."""
+
+
+class ConnectorLoadError(CrmsyncError):
+    """An installed connector failed to import or to describe itself."""
+
+    def __init__(self, connector_id: str, message: str) -> None:
+        super().__init__(f"connector {connector_id!r} failed to load: {message}")
+        self.connector_id = connector_id
+
+
+class ContractError(CrmsyncError):
+    """A connector broke the plugin contract (unsupported version, malformed answer)."""
+
+
+class StateError(CrmsyncError):
+    """The state store is unreachable, out of date or refused a write."""
+
+
+class BudgetExhausted(CrmsyncError):
+    """The share of the CRM's API allocation that crmsync may use is spent."""
+
+    def __init__(self, message: str, *, used: int, limit: int, allowed: int) -> None:
+        super().__init__(message)
+        self.used = used
+        self.limit = limit
+        self.allowed = allowed
+
+
+class ConnectorError(CrmsyncError):
+    """A failure reported by a connector, translated from its vendor's error.
+
+    Context travels with the error so an operator can find the call in the vendor's logs:
+    ``connector``, ``object_name``, ``record_id`` and ``request_id`` (the vendor's request id,
+    when it sends one). Never put a token, password or key in ``message``.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str | None = None,
+        object_name: str | None = None,
+        record_id: str | None = None,
+        request_id: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.connector = connector
+        self.object_name = object_name
+        self.record_id = record_id
+        self.request_id = request_id
+
+    def context(self) -> dict[str, Any]:
+        """The error's context as a dict, for logs and the run record (no secrets)."""
+        found = {
+            "connector": self.connector,
+            "object": self.object_name,
+            "record": self.record_id,
+            "request_id": self.request_id,
+        }
+        return {key: value for key, value in found.items() if value is not None}
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        where = ", ".join(f"{key}={value}" for key, value in self.context().items())
+        return f"{text} [{where}]" if where else text
+
+
+class RateLimited(ConnectorError):
+    """The vendor asked us to slow down; wait ``retry_after`` seconds before the next call."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.retry_after = max(0.0, float(retry_after))
+
+
+class TransientError(ConnectorError):
+    """A passing failure (server error, timeout, dropped connection, row lock)."""
+
+    retryable = True
+
+
+class AuthenticationExpired(ConnectorError):
+    """The session or token expired; the core re-authenticates once and repeats the call."""
+
+    retryable = True
+
+
+class AuthenticationFailed(ConnectorError):
+    """The credentials were refused: wrong, revoked or lacking permission. Never retried."""
+
+
+class PermanentError(ConnectorError):
+    """The vendor refused the request itself; repeating it cannot succeed.
+
+    ``code`` is the vendor's error code (e.g. ``MALFORMED_QUERY``) and ``field`` the field at
+    fault, where the vendor names one.
+    """
+
+    def __init__(
+        self, message: str, *, code: str = "ERROR", field: str | None = None, **context: Any
+    ) -> None:
+        super().__init__(message, **context)
+        self.code = code
+        self.field = field

@@ -1,0 +1,116 @@
+"""Structured logging (structlog), console or JSON, with secrets redacted from every line.
+
+Secrets are kept out two ways: every ``SecretStr`` of a loaded settings model is registered
+here (:func:`register_secrets`) and its value is replaced wherever it appears in a log line,
+and any key that looks like a credential (``token``, ``secret``, ``password``, ``authorization``,
+...) has its value masked whatever it holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from collections.abc import MutableMapping
+from typing import Any, Literal
+
+import structlog
+from pydantic import BaseModel, SecretStr
+
+REDACTED = "***"
+_SECRET_KEY = re.compile(
+    r"(pass(word)?|secret|token|authorization|api[_-]?key|private[_-]?key|assertion|cookie)",
+    re.IGNORECASE,
+)
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=!-]+")
+_known_secrets: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_secret(value: str) -> None:
+    """Remember a secret so that it is masked wherever it appears in a log line."""
+    if value and len(value) >= 4:
+        with _lock:
+            _known_secrets.add(value)
+
+
+def register_secrets(model: BaseModel) -> None:
+    """Register every ``SecretStr`` field of a settings model (recursively)."""
+    for name in type(model).model_fields:
+        value = getattr(model, name, None)
+        if isinstance(value, SecretStr):
+            register_secret(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            register_secrets(value)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every registered secret and every bearer token masked."""
+    with _lock:
+        secrets = sorted(_known_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return _BEARER.sub(rf"\g<1>{REDACTED}", text)
+
+
+def _redact_value(key: str, value: Any) -> Any:
+    if _SECRET_KEY.search(key) and value is not None and not isinstance(value, bool | int | float):
+        return REDACTED
+    if isinstance(value, SecretStr):
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(key, v) for v in value]
+    if isinstance(value, BaseException):
+        return redact_text(str(value))
+    return value
+
+
+def redact_processor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: mask secrets in every key and value of a log line."""
+    for key in list(event_dict):
+        event_dict[key] = _redact_value(key, event_dict[key])
+    return event_dict
+
+
+def configure_logging(
+    *, fmt: Literal["console", "json"] = "console", level: str = "INFO", stream: Any = None
+) -> None:
+    """Set up structlog for the process: one line per event, secrets redacted."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+__all__ = [
+    "REDACTED",
+    "configure_logging",
+    "redact_processor",
+    "redact_text",
+    "register_secret",
+    "register_secrets",
+]

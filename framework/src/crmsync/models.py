@@ -1,0 +1,155 @@
+"""The core's domain: integrations, object pairs, mappings and creation rules.
+
+These are what an administrator configures and what the state store keeps. They never cross
+the plugin boundary (that is :mod:`crmsync.contract`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from crmsync.contract.models import FieldType
+
+__all__ = [
+    "CreationMode",
+    "CreationRule",
+    "Direction",
+    "FieldFilter",
+    "Integration",
+    "Mapping",
+    "ObjectPair",
+    "Side",
+    "SourceOfTruth",
+]
+
+
+class Side(str, enum.Enum):
+    """The two ends of an integration."""
+
+    PLATFORM = "platform"
+    CRM = "crm"
+
+    @property
+    def other(self) -> Side:
+        return Side.CRM if self is Side.PLATFORM else Side.PLATFORM
+
+
+class Direction(str, enum.Enum):
+    """Which way a mapped field moves."""
+
+    TO_CRM = "to_crm"
+    """The platform owns the field; the CRM follows."""
+    TO_PLATFORM = "to_platform"
+    """The CRM owns the field; the platform follows."""
+    SYNC = "sync"
+    """Both sides may change it; the source of truth settles conflicts."""
+
+
+class SourceOfTruth(str, enum.Enum):
+    """Who wins a ``sync`` field when both sides hold different values."""
+
+    CRM = "crm"
+    PLATFORM = "platform"
+    BOTH = "both"
+    """The most recent change wins, decided per field against the baseline."""
+
+
+class CreationMode(str, enum.Enum):
+    NEVER = "never"
+    ALL = "all"
+    FILTER = "filter"
+
+
+class FieldFilter(BaseModel):
+    """A condition on one field of the source record, e.g. ``score >= 50``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    field: str
+    op: Literal["==", "!=", ">", ">=", "<", "<=", "not_blank"]
+    value: Any = None
+
+
+class CreationRule(BaseModel):
+    """Which unlinked records of one side are created on the other, and as which object."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: CreationMode = CreationMode.NEVER
+    target_object: str | None = Field(
+        default=None, description="Object to create (CRM side: a Lead by default)."
+    )
+    filter: FieldFilter | None = None
+
+    @model_validator(mode="after")
+    def _filter_needs_mode(self) -> CreationRule:
+        if self.mode is CreationMode.FILTER and self.filter is None:
+            raise ValueError("creation mode 'filter' needs a filter")
+        return self
+
+
+class Mapping(BaseModel):
+    """One mapped field of an object pair."""
+
+    model_config = ConfigDict(frozen=True)
+
+    platform_field: str
+    crm_field: str
+    direction: Direction
+    platform_type: FieldType = FieldType.STRING
+    crm_type: FieldType = FieldType.STRING
+    default: Any = Field(default=None, description="Used on create when the source is blank.")
+    conflict_rule: SourceOfTruth | None = Field(
+        default=None, description="Overrides the integration's source of truth for this field."
+    )
+
+    @property
+    def key(self) -> str:
+        """Stable key of the mapping inside a link's baseline."""
+        return f"{self.platform_field}>{self.crm_field}"
+
+
+class ObjectPair(BaseModel):
+    """A platform object and a CRM object that sync together, with their mappings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    platform_object: str
+    crm_object: str
+    match_order: int = 0
+    platform_match_field: str = "email"
+    crm_match_field: str = "Email"
+    mappings: tuple[Mapping, ...] = ()
+
+    def mapping_for(self, platform_field: str, crm_field: str) -> Mapping | None:
+        for mapping in self.mappings:
+            if mapping.platform_field == platform_field and mapping.crm_field == crm_field:
+                return mapping
+        return None
+
+
+class Integration(BaseModel):
+    """One platform account connected to one CRM account."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int | None = None
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    platform_connector: str
+    crm_connector: str
+    platform_settings: dict[str, Any] = Field(default_factory=dict)
+    crm_settings: dict[str, Any] = Field(default_factory=dict)
+    source_of_truth: SourceOfTruth = SourceOfTruth.BOTH
+    source_of_truth_locked_at: dt.datetime | None = None
+    active: bool = False
+    interval_seconds: int = Field(default=300, ge=10)
+    create_in_crm: CreationRule = CreationRule(mode=CreationMode.NEVER)
+    create_in_platform: CreationRule = CreationRule(mode=CreationMode.NEVER)
+    object_pairs: tuple[ObjectPair, ...] = ()
+
+    def pairs_in_match_order(self) -> list[ObjectPair]:
+        return sorted(self.object_pairs, key=lambda pair: pair.match_order)

@@ -1,0 +1,30 @@
+"""The connector runtime: discovery through entry points, and one connection per connector."""
+
+from __future__ import annotations
+
+from crmsync.plugins._connection import CallStats, Connection, build_settings
+from crmsync.plugins._discovery import (
+    ENTRY_POINT_GROUP,
+    ConnectorCatalog,
+    ConnectorFailure,
+    InstalledConnector,
+    check_contract_version,
+    describe,
+    discover_connectors,
+)
+from crmsync.plugins._retry import RetryPolicy, call_with_retries
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "CallStats",
+    "Connection",
+    "ConnectorCatalog",
+    "ConnectorFailure",
+    "InstalledConnector",
+    "RetryPolicy",
+    "build_settings",
+    "call_with_retries",
+    "check_contract_version",
+    "describe",
+    "discover_connectors",
+]

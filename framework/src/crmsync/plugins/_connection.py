@@ -1,0 +1,246 @@
+"""One configured connection: a plugin manager holding exactly one connector."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import pluggy
+import structlog
+from pydantic import BaseModel, ValidationError
+from pydantic_settings import BaseSettings
+
+from crmsync.contract import (
+    PROJECT_NAME,
+    ApiBudget,
+    ChangedRecord,
+    ChangePage,
+    ConnectorDescription,
+    Cursor,
+    FieldSpec,
+    WriteRequest,
+    WriteResult,
+    hookimpl,
+    hookspecs,
+)
+from crmsync.errors import BudgetExhausted, ConfigurationError, ContractError
+from crmsync.logs import register_secrets
+from crmsync.plugins._discovery import InstalledConnector
+from crmsync.plugins._retry import RetryPolicy, call_with_retries
+
+T = TypeVar("T")
+log = structlog.get_logger("crmsync.connection")
+
+
+class CallStats:
+    """The core's hookwrapper: counts and times every hook call of a connection."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()
+        self.waits: Counter[str] = Counter()
+
+    @hookimpl(hookwrapper=True)
+    def fetch_changed(self) -> Generator[None, Any, None]:
+        yield from self._timed("fetch_changed")
+
+    @hookimpl(hookwrapper=True)
+    def push_updates(self) -> Generator[None, Any, None]:
+        yield from self._timed("push_updates")
+
+    @hookimpl(hookwrapper=True)
+    def lookup_records(self) -> Generator[None, Any, None]:
+        yield from self._timed("lookup_records")
+
+    @hookimpl(hookwrapper=True)
+    def list_fields(self) -> Generator[None, Any, None]:
+        yield from self._timed("list_fields")
+
+    @hookimpl(hookwrapper=True)
+    def authenticate(self) -> Generator[None, Any, None]:
+        yield from self._timed("authenticate")
+
+    def _timed(self, name: str) -> Generator[None, Any, None]:
+        started = time.perf_counter()
+        yield
+        self.calls[name] += 1
+        self.seconds[name] += time.perf_counter() - started
+
+
+def build_settings(
+    connector: InstalledConnector, values: Mapping[str, Any] | None = None
+) -> BaseSettings:
+    """Build a connector's settings from ``values`` over its environment/.env defaults."""
+    model = connector.description.settings_model
+    try:
+        settings = model(**dict(values or {}))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        prefix = model.model_config.get("env_prefix", "")
+        raise ConfigurationError(
+            f"{connector.id} settings: {where}: {first['msg']}",
+            hint=f"set it in the environment or .env as {prefix}{where.upper()}",
+        ) from None
+    register_secrets(settings)
+    return settings
+
+
+class Connection:
+    """Calls one connector's hooks with keyword arguments, under the core's retry policy.
+
+    Each connection owns a plugin manager with exactly one connector instance, the core's
+    :class:`CallStats` wrapper, and any ``extra_plugins`` (audit or transform hookwrappers), so
+    no answer ever depends on which of several installed connectors replies first.
+    """
+
+    def __init__(
+        self,
+        connector: InstalledConnector,
+        settings: BaseSettings,
+        *,
+        retry: RetryPolicy | None = None,
+        extra_plugins: Iterable[object] = (),
+        factory_kwargs: Mapping[str, Any] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.id = connector.id
+        self.description: ConnectorDescription = connector.description
+        self.settings = settings
+        self.retry = retry or RetryPolicy()
+        self.stats = CallStats()
+        self._sleep = sleep
+        self._authenticated = False
+        self.plugin_manager = pluggy.PluginManager(PROJECT_NAME)
+        self.plugin_manager.add_hookspecs(hookspecs)
+        # factory_kwargs carry test seams such as an httpx transport; never credentials.
+        self.instance = connector.factory(settings=settings, **dict(factory_kwargs or {}))
+        self.plugin_manager.register(self.instance, name=f"connector:{connector.id}")
+        self.plugin_manager.register(self.stats, name="crmsync:stats")
+        for plugin in extra_plugins:
+            self.plugin_manager.register(plugin)
+
+    @property
+    def hook(self) -> Any:
+        return self.plugin_manager.hook
+
+    # -- the hooks, each retried ---------------------------------------------------------
+    def authenticate(self) -> None:
+        """Obtain credentials now (retried on transient failures, never on refusal)."""
+        call_with_retries(
+            lambda: self.hook.authenticate(),
+            policy=self.retry,
+            reauthenticate=lambda: None,
+            what=f"{self.id}.authenticate",
+            sleep=self._sleep,
+            on_wait=self._count_wait,
+        )
+        self._authenticated = True
+
+    def list_fields(self, object_name: str) -> list[FieldSpec]:
+        self._check_object(object_name)
+        answer = self._call("list_fields", object_name=object_name)
+        return self._validate_list(answer, FieldSpec, "list_fields")
+
+    def fetch_changed(
+        self,
+        object_name: str,
+        *,
+        fields: Sequence[str],
+        cursor: Cursor | None,
+        page: str | None = None,
+        page_size: int | None = None,
+    ) -> ChangePage:
+        self._check_object(object_name)
+        size = min(page_size or self.description.max_page_size, self.description.max_page_size)
+        answer = self._call(
+            "fetch_changed",
+            object_name=object_name,
+            fields=list(fields),
+            cursor=cursor,
+            page=page,
+            page_size=size,
+        )
+        if not isinstance(answer, ChangePage):
+            raise ContractError(f"{self.id}.fetch_changed returned {type(answer).__name__}")
+        return answer
+
+    def push_updates(self, object_name: str, requests: Sequence[WriteRequest]) -> list[WriteResult]:
+        """Push ``requests`` (at most ``max_batch_size``); answers in input order."""
+        self._check_object(object_name)
+        if len(requests) > self.description.max_batch_size:
+            raise ContractError(
+                f"batch of {len(requests)} exceeds {self.id}'s max_batch_size "
+                f"{self.description.max_batch_size}"
+            )
+        answer = self._call("push_updates", object_name=object_name, requests=list(requests))
+        results = self._validate_list(answer, WriteResult, "push_updates")
+        if [r.ref for r in results] != [r.ref for r in requests]:
+            raise ContractError(
+                f"{self.id}.push_updates answered {len(results)} results for {len(requests)} "
+                "requests, or out of order"
+            )
+        return results
+
+    def lookup_records(
+        self, object_name: str, *, field: str, values: Sequence[str], fields: Sequence[str]
+    ) -> list[ChangedRecord]:
+        self._check_object(object_name)
+        answer = self._call(
+            "lookup_records",
+            object_name=object_name,
+            field=field,
+            values=list(values),
+            fields=list(fields),
+        )
+        return self._validate_list(answer or [], ChangedRecord, "lookup_records")
+
+    def api_budget(self) -> ApiBudget | None:
+        answer = self.hook.api_budget()
+        return answer if isinstance(answer, ApiBudget) else None
+
+    def close(self) -> None:
+        self.hook.close()
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _count_wait(self, reason: str) -> None:
+        self.stats.waits[reason] += 1
+
+    def _check_object(self, object_name: str) -> None:
+        if object_name not in self.description.objects:
+            raise ConfigurationError(
+                f"{self.id} has no object {object_name!r}",
+                hint=f"its objects are: {', '.join(self.description.objects)}",
+            )
+
+    def _check_budget(self) -> None:
+        budget = self.api_budget()
+        if budget is not None and budget.exhausted:
+            raise BudgetExhausted(
+                f"{self.id} API budget share used: {budget.used} of {budget.limit} calls "
+                f"(crmsync may use {budget.allowed}); the cycle stops and resumes next time",
+                used=budget.used,
+                limit=budget.limit,
+                allowed=budget.allowed,
+            )
+
+    def _call(self, name: str, **kwargs: Any) -> Any:
+        if not self._authenticated:
+            self.authenticate()
+        self._check_budget()
+        caller = getattr(self.hook, name)
+        return call_with_retries(
+            lambda: caller(**kwargs),
+            policy=self.retry,
+            reauthenticate=self.authenticate,
+            what=f"{self.id}.{name}",
+            sleep=self._sleep,
+            on_wait=self._count_wait,
+        )
+
+    def _validate_list(self, answer: Any, model: type[BaseModel], hook: str) -> list[Any]:
+        if not isinstance(answer, list) or not all(isinstance(item, model) for item in answer):
+            raise ContractError(f"{self.id}.{hook} must return a list of {model.__name__}")
+        return answer

@@ -1,0 +1,27 @@
+"""The framework's own settings, read from ``CRMSYNC_*`` environment variables and ``.env``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CrmsyncSettings(BaseSettings):
+    """Where state lives, how to log, and the defaults a new integration starts with."""
+
+    model_config = SettingsConfigDict(env_prefix="CRMSYNC_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///crmsync.db",
+        description="SQLAlchemy URL of the state store: SQLite file (default) or PostgreSQL.",
+    )
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    default_interval_seconds: int = Field(default=300, ge=10)
+    overlap_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How far back each cycle re-reads a change feed, for late commits.",
+    )
