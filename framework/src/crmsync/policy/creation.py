@@ -1,0 +1,88 @@
+"""Which unlinked records are created on the other side, and with which values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from crmsync.models import CreationMode, CreationRule, Direction, FieldFilter, Side
+from crmsync.models import Mapping as FieldMapping
+from crmsync.policy.values import ConversionError, convert, is_blank, normalize
+
+__all__ = ["creation_values", "flows_to", "passes_filter", "should_create"]
+
+
+def flows_to(mapping: FieldMapping, target: Side) -> bool:
+    """Whether the mapping moves values into ``target``."""
+    if mapping.direction is Direction.SYNC:
+        return True
+    return (mapping.direction is Direction.TO_CRM) == (target is Side.CRM)
+
+
+def passes_filter(rule: FieldFilter, values: Mapping[str, Any]) -> bool:
+    """Evaluate a creation filter such as ``score >= 50`` against a record's values."""
+    value = values.get(rule.field)
+    if rule.op == "not_blank":
+        return not is_blank(value)
+    if is_blank(value):
+        return False
+    left, right = _comparable(value), _comparable(rule.value)
+    try:
+        if rule.op == "==":
+            return bool(left == right)
+        if rule.op == "!=":
+            return bool(left != right)
+        if rule.op == ">":
+            return bool(left > right)
+        if rule.op == ">=":
+            return bool(left >= right)
+        if rule.op == "<":
+            return bool(left < right)
+        return bool(left <= right)
+    except TypeError:
+        return False
+
+
+def should_create(rule: CreationRule, values: Mapping[str, Any]) -> bool:
+    """Whether an unlinked record with ``values`` is created on the other side."""
+    if rule.mode is CreationMode.NEVER:
+        return False
+    if rule.mode is CreationMode.ALL:
+        return True
+    return rule.filter is not None and passes_filter(rule.filter, values)
+
+
+def creation_values(
+    mappings: Iterable[FieldMapping], source_values: Mapping[str, Any], target: Side
+) -> dict[str, Any]:
+    """The values of a new record on ``target``: every mapping flowing there, defaults for blanks.
+
+    :raises ConversionError: a source value cannot be represented in its target field.
+    """
+    values: dict[str, Any] = {}
+    for mapping in mappings:
+        if not flows_to(mapping, target):
+            continue
+        if target is Side.CRM:
+            source_field, source_type = mapping.platform_field, mapping.platform_type
+            target_field, target_type = mapping.crm_field, mapping.crm_type
+        else:
+            source_field, source_type = mapping.crm_field, mapping.crm_type
+            target_field, target_type = mapping.platform_field, mapping.platform_type
+        value = convert(source_values.get(source_field), source_type, target_type)
+        if is_blank(value) and mapping.default is not None:
+            value = convert(mapping.default, target_type, target_type)
+        if not is_blank(value):
+            values[target_field] = value
+    return values
+
+
+def _comparable(value: Any) -> Any:
+    from crmsync.contract.models import FieldType
+
+    for field_type in (FieldType.NUMBER, FieldType.DATETIME):
+        try:
+            return normalize(convert(value, field_type, field_type), field_type)
+        except ConversionError:
+            continue
+    return value

@@ -1,0 +1,134 @@
+"""Who wins a mapped field: the sync rules of DESIGN.md as one pure function.
+
+:func:`decide` looks at one field of one linked pair: the value each side holds now, the value
+each side held when the pair last agreed (the *baseline*), and each record's modification time.
+It returns which side, if any, must take the other's value, and the name of the rule that said
+so. Values arrive already normalized into one comparable form (see :mod:`.values`), so plain
+``==`` is the right comparison here.
+
+The rules, in short:
+
+* ``to_crm`` / ``to_platform``: the owning side's value is copied across, except that a blank
+  the owner never set does not wipe the other side. A deliberate clear (non-blank in the
+  baseline, blank now) is a value and is copied.
+* ``sync`` under source of truth ``crm`` / ``platform``: the named side wins unless it is a
+  blank it never set; then the other side fills it.
+* ``sync`` under ``both``: per field against the baseline. One side changed: it wins whatever
+  the clocks say. Both changed: the later record modification wins, a tie goes to the CRM. No
+  baseline: a value beats a blank, otherwise the later modification wins, a tie to the CRM.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from crmsync.models import Direction, Side, SourceOfTruth
+from crmsync.policy.values import is_blank
+
+__all__ = ["Baseline", "Decision", "SideState", "decide"]
+
+
+@dataclass(frozen=True, slots=True)
+class SideState:
+    """One side's current value of a field and the record's last modification time."""
+
+    value: Any
+    modified_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """The values both sides held for the field when the pair last finished a cycle."""
+
+    platform: Any
+    crm: Any
+
+    def of(self, side: Side) -> Any:
+        return self.platform if side is Side.PLATFORM else self.crm
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome for one field: ``winner``'s value goes to the other side, or nothing moves."""
+
+    winner: Side | None
+    rule: str
+
+    @property
+    def target(self) -> Side | None:
+        """The side that must be written, if any."""
+        return self.winner.other if self.winner is not None else None
+
+
+def decide(
+    direction: Direction,
+    source_of_truth: SourceOfTruth,
+    *,
+    platform: SideState,
+    crm: SideState,
+    baseline: Baseline | None,
+) -> Decision:
+    """Decide one field of one linked pair. Pure: no I/O, no clock."""
+    states = {Side.PLATFORM: platform, Side.CRM: crm}
+    if _same(platform.value, crm.value):
+        return Decision(None, "in_agreement")
+    if direction is Direction.TO_CRM:
+        return _owner_decides(Side.PLATFORM, states, baseline, fill_blank_owner=False)
+    if direction is Direction.TO_PLATFORM:
+        return _owner_decides(Side.CRM, states, baseline, fill_blank_owner=False)
+    if source_of_truth is SourceOfTruth.CRM:
+        return _owner_decides(Side.CRM, states, baseline, fill_blank_owner=True)
+    if source_of_truth is SourceOfTruth.PLATFORM:
+        return _owner_decides(Side.PLATFORM, states, baseline, fill_blank_owner=True)
+    return _most_recent_change(states, baseline)
+
+
+def _owner_decides(
+    owner: Side,
+    states: dict[Side, SideState],
+    baseline: Baseline | None,
+    *,
+    fill_blank_owner: bool,
+) -> Decision:
+    """The owner's value wins; a blank the owner never set protects the other side's value."""
+    if not is_blank(states[owner].value):
+        return Decision(owner, f"{owner.value}_wins")
+    if baseline is not None and not is_blank(baseline.of(owner)):
+        return Decision(owner, f"{owner.value}_cleared")
+    if fill_blank_owner:
+        return Decision(owner.other, f"{owner.value}_blank_filled")
+    return Decision(None, f"{owner.value}_blank_never_set")
+
+
+def _most_recent_change(states: dict[Side, SideState], baseline: Baseline | None) -> Decision:
+    if baseline is not None:
+        changed = [side for side in (Side.CRM, Side.PLATFORM)
+                   if not _same(states[side].value, baseline.of(side))]
+        if len(changed) == 1:
+            return Decision(changed[0], f"only_{changed[0].value}_changed")
+        if len(changed) == 2:
+            return _later_wins(states, "both_changed")
+        # Neither side moved from its baseline, yet they differ (the baseline itself differed,
+        # e.g. a to_crm field turned sync): settle it as a first meeting.
+    blanks = [side for side in (Side.CRM, Side.PLATFORM) if is_blank(states[side].value)]
+    if len(blanks) == 1:
+        return Decision(blanks[0].other, "value_beats_blank")
+    return _later_wins(states, "first_meeting")
+
+
+def _later_wins(states: dict[Side, SideState], why: str) -> Decision:
+    platform_at = states[Side.PLATFORM].modified_at
+    crm_at = states[Side.CRM].modified_at
+    if platform_at is not None and (crm_at is None or platform_at > crm_at):
+        return Decision(Side.PLATFORM, f"{why}:platform_newer")
+    if platform_at is not None and crm_at is not None and platform_at == crm_at:
+        return Decision(Side.CRM, f"{why}:tie_to_crm")
+    return Decision(Side.CRM, f"{why}:crm_newer")
+
+
+def _same(left: Any, right: Any) -> bool:
+    if is_blank(left) and is_blank(right):
+        return True
+    return bool(left == right)
