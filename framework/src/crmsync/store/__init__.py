@@ -1,0 +1,36 @@
+"""The state store: SQLAlchemy 2 on SQLite (default, WAL) or PostgreSQL, migrated by Alembic.
+
+One :class:`StateStore` serves the CLI and the engine. Configuration (integrations, pairs,
+mappings) lives in :mod:`._config`, the engine's working state (cursors, inbox, links, pending
+creates, leases) in :mod:`._sync`, and what happened (runs, errors, events) in :mod:`._history`.
+"""
+
+from __future__ import annotations
+
+from crmsync.store._config import ConfigStore
+from crmsync.store._history import EventRow, HistoryStore, RecordErrorRow, RunRecord
+from crmsync.store._sync import InboxRow, LinkRow, SyncStateStore, match_key
+
+
+class StateStore(ConfigStore, SyncStateStore, HistoryStore):
+    """Everything crmsync keeps, behind one object; open with :func:`open_store`."""
+
+
+def open_store(url: str, *, migrate: bool = True) -> StateStore:
+    """Open the store at ``url`` and bring its schema up to date."""
+    store = StateStore(url)
+    if migrate:
+        store.ensure_schema()
+    return store
+
+
+__all__ = [
+    "EventRow",
+    "InboxRow",
+    "LinkRow",
+    "RecordErrorRow",
+    "RunRecord",
+    "StateStore",
+    "match_key",
+    "open_store",
+]

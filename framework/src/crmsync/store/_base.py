@@ -1,0 +1,111 @@
+"""The state store's connection: engine, SQLite tuning, migrations, transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.sql import Insert
+
+from crmsync.errors import StateError
+from crmsync.logs import redact_text
+from crmsync.store._schema import dumps, metadata
+
+HEAD_REVISION = "0001"
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (crmsync status) run beside a cycle; NORMAL sync is durable in WAL mode
+    # across application crashes, which is the failure the engine must survive.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class StoreBase:
+    """Owns the SQLAlchemy engine; every write goes through :meth:`transaction`."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+        self.url = url
+        try:
+            self.engine = engine or create_engine(url, json_serializer=dumps)
+        except (SQLAlchemyError, ImportError, ValueError) as error:
+            raise StateError(
+                f"cannot open the state store {self._safe_url()}: {error}",
+                hint="check CRMSYNC_DATABASE_URL (sqlite:///file.db or postgresql+psycopg://...)",
+            ) from None
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _tune_sqlite)
+
+    def _safe_url(self) -> str:
+        return redact_text(self.engine.url.render_as_string(hide_password=True)
+                           if hasattr(self, "engine") else "(url hidden)")
+
+    # -- migrations --------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (Alembic)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        location = resources.files("crmsync.store") / "migrations"
+        config.set_main_option("script_location", str(location))
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except OperationalError as error:
+            raise StateError(
+                f"cannot migrate the state store {self._safe_url()}: {error.orig}",
+                hint="is the database reachable and writable?",
+            ) from None
+
+    def is_current(self) -> bool:
+        """Whether the schema exists at the newest revision."""
+        try:
+            with self.engine.connect() as connection:
+                if not inspect(connection).has_table("alembic_version"):
+                    return False
+                version = connection.exec_driver_sql(
+                    "SELECT version_num FROM alembic_version"
+                ).scalar()
+        except OperationalError:
+            return False
+        return version == HEAD_REVISION
+
+    def ensure_schema(self) -> None:
+        if not self.is_current():
+            self.migrate()
+
+    # -- transactions ------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One atomic unit of work: everything inside commits together or not at all."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except OperationalError as error:
+            raise StateError(f"state store error: {error.orig}") from None
+
+    def insert(self, table: Any) -> Insert:
+        """A dialect-specific INSERT that supports ON CONFLICT (upserts)."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        if self.dialect == "sqlite":
+            return sqlite.insert(table)
+        raise StateError(f"unsupported database {self.dialect!r}; use SQLite or PostgreSQL")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = ["HEAD_REVISION", "StoreBase", "metadata"]

@@ -1,0 +1,247 @@
+"""The state store's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+Changes to these tables go with a new Alembic revision in ``store/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend (SQLite drops zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the state store")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"cannot store {type(value).__name__} in the state store")
+
+
+def dumps(value: Any) -> str:
+    """JSON for the state store: dates as ISO strings (values are compared after normalizing)."""
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+integrations = Table(
+    "integrations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("platform_connector", String(64), nullable=False),
+    Column("crm_connector", String(64), nullable=False),
+    Column("platform_settings", JSON, nullable=False, default=dict),
+    Column("crm_settings", JSON, nullable=False, default=dict),
+    Column("source_of_truth", String(16), nullable=False),
+    Column("source_of_truth_locked_at", UtcDateTime, nullable=True),
+    Column("active", Boolean, nullable=False, default=False),
+    Column("interval_seconds", Integer, nullable=False),
+    Column("create_in_crm", JSON, nullable=False),
+    Column("create_in_platform", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False, default=_now),
+    Column("updated_at", UtcDateTime, nullable=False, default=_now, onupdate=_now),
+)
+
+object_pairs = Table(
+    "object_pairs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column("platform_object", String(128), nullable=False),
+    Column("crm_object", String(128), nullable=False),
+    Column("match_order", Integer, nullable=False, default=0),
+    Column("platform_match_field", String(128), nullable=False),
+    Column("crm_match_field", String(128), nullable=False),
+    UniqueConstraint("integration_id", "platform_object", "crm_object"),
+)
+
+mappings = Table(
+    "mappings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("object_pair_id", ForeignKey("object_pairs.id", ondelete="CASCADE"), nullable=False),
+    Column("platform_field", String(128), nullable=False),
+    Column("crm_field", String(128), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("platform_type", String(32), nullable=False),
+    Column("crm_type", String(32), nullable=False),
+    Column("default_value", JSON, nullable=True),
+    Column("conflict_rule", String(16), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False, default=_now),
+    Column("updated_at", UtcDateTime, nullable=False, default=_now, onupdate=_now),
+    UniqueConstraint("object_pair_id", "platform_field", "crm_field"),
+)
+
+links = Table(
+    "links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column("platform_object", String(128), nullable=False),
+    Column("platform_id", String(255), nullable=False),
+    Column("crm_object", String(128), nullable=False),
+    Column("crm_id", String(255), nullable=False),
+    # {mapping key: [platform value, crm value]} when the pair last finished a cycle.
+    Column("baseline", JSON, nullable=False, default=dict),
+    Column("platform_modified_at", UtcDateTime, nullable=True),
+    Column("crm_modified_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False, default=_now),
+    Column("updated_at", UtcDateTime, nullable=False, default=_now),
+    UniqueConstraint("integration_id", "platform_object", "platform_id"),
+    UniqueConstraint("integration_id", "crm_object", "crm_id"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True),
+    Column("side", String(16), primary_key=True),
+    Column("object_name", String(128), primary_key=True),
+    Column("cursor", JSON, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False, default=_now),
+)
+
+# Changes read from a feed but not yet settled. Staged in the same transaction that moves the
+# cursor, so a cursor never passes a change that is not durably kept.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column("side", String(16), nullable=False),
+    Column("object_name", String(128), nullable=False),
+    Column("record_id", String(255), nullable=False),
+    Column("modified_at", UtcDateTime, nullable=False),
+    Column("kind", String(16), nullable=False),  # record | tombstone
+    Column("record_values", JSON, nullable=True),
+    Column("match_key", String(320), nullable=True),
+    Column("converted_object", String(128), nullable=True),
+    Column("converted_id", String(255), nullable=True),
+    Column("merged_into", String(255), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("parked", Boolean, nullable=False, default=False),
+    Column("last_error", Text, nullable=True),
+    UniqueConstraint("integration_id", "side", "object_name", "record_id"),
+    Index("ix_inbox_match", "integration_id", "side", "match_key"),
+)
+
+# Creates pushed (or about to be) whose results are not yet recorded: after a crash the engine
+# finds the created record by its match key instead of creating it twice.
+pending_creates = Table(
+    "pending_creates",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column("ref", String(255), nullable=False, unique=True),
+    Column("target_side", String(16), nullable=False),
+    Column("target_object", String(128), nullable=False),
+    Column("source_object", String(128), nullable=False),
+    Column("source_id", String(255), nullable=False),
+    Column("match_key", String(320), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False, default=_now),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("dry_run", Boolean, nullable=False, default=False),
+    Column("counts", JSON, nullable=False, default=dict),
+    Column("message", Text, nullable=True),
+    Index("ix_runs_integration_started", "integration_id", "started_at"),
+)
+
+record_errors = Table(
+    "record_errors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column("run_id", ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    Column("side", String(16), nullable=False),
+    Column("object_name", String(128), nullable=False),
+    Column("record_id", String(255), nullable=False),
+    Column("code", String(128), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("field", String(128), nullable=True),
+    Column("retryable", Boolean, nullable=False, default=False),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("first_seen_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime, nullable=True),
+    UniqueConstraint("integration_id", "side", "object_name", "record_id"),
+)
+
+# One cycle per integration at a time, across processes and machines: a cycle holds the lease
+# until it ends or the lease expires (a crashed holder never blocks the integration for good).
+leases = Table(
+    "leases",
+    metadata,
+    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UtcDateTime, nullable=False, default=_now),
+    Column("kind", String(64), nullable=False),
+    Column("detail", JSON, nullable=False, default=dict),
+)
