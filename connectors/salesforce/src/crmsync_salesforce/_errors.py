@@ -1,0 +1,148 @@
+"""Salesforce failures -> crmsync errors (never a token or key in a message)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NoReturn
+
+import httpx
+
+from crmsync.errors import (
+    AuthenticationExpired,
+    AuthenticationFailed,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+
+__all__ = [
+    "RETRYABLE_ITEM_CODES",
+    "parse_errors",
+    "raise_for_response",
+    "raise_for_token_response",
+    "raise_transport_error",
+    "request_id",
+]
+
+CONNECTOR = "salesforce"
+DEFAULT_RATE_LIMIT_WAIT = 60.0
+RETRYABLE_ITEM_CODES = frozenset(
+    {
+        "UNABLE_TO_LOCK_ROW",
+        "SERVER_UNAVAILABLE",
+        "REQUEST_LIMIT_EXCEEDED",
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+        "PROCESSING_HALTED",
+    }
+)
+_REQUEST_ID_HEADERS = ("X-Request-Id", "Sforce-Request-Id", "X-SFDC-Request-Id")
+_NO_SUCH_COLUMN = re.compile(r"No such column '([A-Za-z0-9_]+)'")
+_FIELD_IN_MESSAGE = re.compile(r"for field '([A-Za-z0-9_]+)'")
+
+
+def request_id(response: httpx.Response) -> str | None:
+    for name in _REQUEST_ID_HEADERS:
+        if name in response.headers:
+            return response.headers[name]
+    return None
+
+
+def parse_errors(response: httpx.Response) -> list[dict[str, Any]]:
+    """The error entries of a response: a JSON array, a bare object, or non-JSON text."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip().replace("\n", " ")[:200]
+        return [{"errorCode": f"HTTP_{response.status_code}", "message": text}]
+    if isinstance(body, dict):
+        body = [body]
+    if not isinstance(body, list):
+        return [{"errorCode": f"HTTP_{response.status_code}", "message": str(body)[:200]}]
+    return [entry for entry in body if isinstance(entry, dict)] or [
+        {"errorCode": f"HTTP_{response.status_code}", "message": ""}
+    ]
+
+
+def _retry_after(response: httpx.Response) -> float:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else DEFAULT_RATE_LIMIT_WAIT
+    except ValueError:
+        return DEFAULT_RATE_LIMIT_WAIT
+
+
+def _field_of(entry: dict[str, Any]) -> str | None:
+    fields = entry.get("fields")
+    if isinstance(fields, list) and fields:
+        return str(fields[0])
+    message = str(entry.get("message", ""))
+    found = _NO_SUCH_COLUMN.search(message) or _FIELD_IN_MESSAGE.search(message)
+    return found.group(1) if found else None
+
+
+def raise_for_response(response: httpx.Response, *, object_name: str | None = None) -> NoReturn:
+    """Raise the crmsync error for a non-2xx data-call response."""
+    status = response.status_code
+    entry = parse_errors(response)[0]
+    code = str(entry.get("errorCode") or f"HTTP_{status}")
+    message = " ".join(str(entry.get("message", "")).split())[:500]
+    context: dict[str, Any] = {
+        "connector": CONNECTOR,
+        "object_name": object_name,
+        "request_id": request_id(response),
+    }
+    text = f"Salesforce answered {status} {code}: {message}".rstrip(": ")
+    if status == 401:
+        raise AuthenticationExpired(text, **context)
+    if status == 429 or code == "REQUEST_LIMIT_EXCEEDED":
+        raise RateLimited(text, retry_after=_retry_after(response), **context)
+    if status >= 500 or code in {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"}:
+        raise TransientError(text, **context)
+    hint = None
+    if status == 410:
+        hint = "the pinned api_version is retired; set CRMSYNC_SALESFORCE_API_VERSION newer"
+    elif status == 403:
+        hint = "the integration user lacks a permission (API Enabled, object or field access)"
+    elif code == "INVALID_FIELD":
+        hint = "refresh the field list; the field may be hidden by field-level security"
+    raise PermanentError(text, code=code, field=_field_of(entry), hint=hint, **context)
+
+
+def raise_for_token_response(response: httpx.Response) -> NoReturn:
+    """Raise the crmsync error for a failed OAuth token request."""
+    status = response.status_code
+    context: dict[str, Any] = {
+        "connector": CONNECTOR,
+        "request_id": request_id(response),
+    }
+    if status == 429:
+        raise RateLimited(
+            "Salesforce token endpoint is rate limiting",
+            retry_after=_retry_after(response),
+            **context,
+        )
+    if status >= 500:
+        raise TransientError(f"Salesforce token endpoint answered {status}", **context)
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    error = str(body.get("error", f"HTTP_{status}")) if isinstance(body, dict) else "unknown"
+    description = str(body.get("error_description", "")) if isinstance(body, dict) else ""
+    raise AuthenticationFailed(
+        f"Salesforce refused the credentials: {error}: {description}".rstrip(": "),
+        hint="check the connected app, its pre-authorized users, the login url and the key",
+        **context,
+    )
+
+
+def raise_transport_error(
+    error: httpx.TransportError, *, object_name: str | None = None, what: str = "call"
+) -> NoReturn:
+    """A network failure (timeout, refused, dropped connection) as a TransientError."""
+    kind = type(error).__name__
+    raise TransientError(
+        f"Salesforce {what} failed in transit: {kind}",
+        connector=CONNECTOR,
+        object_name=object_name,
+    ) from None

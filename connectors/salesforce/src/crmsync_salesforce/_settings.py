@@ -1,0 +1,92 @@
+"""Connection settings (``CRMSYNC_SALESFORCE_*``), validated per OAuth flow."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["SalesforceSettings"]
+
+_VERSION = re.compile(r"^v\d{2,3}\.\d$")
+
+
+class SalesforceSettings(BaseSettings):
+    """How to reach one Salesforce org. Secrets are ``SecretStr``: never printed."""
+
+    model_config = SettingsConfigDict(env_prefix="CRMSYNC_SALESFORCE_", extra="ignore")
+
+    login_url: str = Field(
+        default="https://login.salesforce.com",
+        description="Token host: https://login.salesforce.com (production), "
+        "https://test.salesforce.com (sandbox) or https://<domain>.my.salesforce.com.",
+    )
+    auth_flow: Literal["jwt", "client_credentials", "refresh_token"] = "jwt"
+    client_id: str | None = Field(default=None, description="The connected app's consumer key.")
+    client_secret: SecretStr | None = None
+    username: str | None = Field(default=None, description="JWT flow: the user to act as.")
+    private_key: SecretStr | None = Field(default=None, description="JWT flow: PEM RSA key.")
+    private_key_file: Path | None = Field(default=None, description="JWT flow: PEM key path.")
+    jwt_audience: str | None = Field(
+        default=None,
+        description="JWT 'aud'. Default: https://test.salesforce.com for sandbox hosts, "
+        "https://login.salesforce.com for other *.salesforce.com hosts, else the login url.",
+    )
+    refresh_token: SecretStr | None = None
+    api_version: str = "v60.0"
+    page_size: int = Field(default=2000, ge=200, le=2000)
+    api_budget_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    timeout: float = Field(default=60.0, gt=0)
+    auto_assign: bool = Field(
+        default=True,
+        description="Run lead assignment rules on create (false sends Sforce-Auto-Assign: FALSE).",
+    )
+
+    @field_validator("login_url")
+    @classmethod
+    def _check_login_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"https", "http"} or not parts.netloc:
+            raise ValueError("must be an absolute URL such as https://login.salesforce.com")
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @field_validator("api_version")
+    @classmethod
+    def _check_version(cls, value: str) -> str:
+        if not _VERSION.match(value):
+            raise ValueError("must look like v60.0")
+        return value
+
+    @model_validator(mode="after")
+    def _check_flow(self) -> SalesforceSettings:
+        if not self.client_id:
+            raise ValueError(
+                f"client_id (the connected app's consumer key) is required for "
+                f"the {self.auth_flow} flow"
+            )
+        if self.auth_flow == "jwt":
+            if not self.username:
+                raise ValueError("the jwt flow needs username (the Salesforce user to act as)")
+            if self.private_key is None and self.private_key_file is None:
+                raise ValueError("the jwt flow needs private_key (PEM) or private_key_file")
+        elif self.auth_flow == "client_credentials":
+            if self.client_secret is None:
+                raise ValueError("the client_credentials flow needs client_secret")
+        elif self.refresh_token is None:
+            raise ValueError("the refresh_token flow needs refresh_token")
+        return self
+
+    def audience(self) -> str:
+        """The JWT ``aud`` claim for this login host."""
+        if self.jwt_audience:
+            return self.jwt_audience
+        host = urlsplit(self.login_url).netloc.lower()
+        if host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com"):
+            return "https://test.salesforce.com"
+        if host.endswith(".salesforce.com"):
+            return "https://login.salesforce.com"
+        return self.login_url

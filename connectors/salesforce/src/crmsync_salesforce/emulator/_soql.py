@@ -1,0 +1,485 @@
+"""A real (small) SOQL parser and evaluator for the subset a sync connector uses.
+
+Grammar::
+
+    query     := SELECT field (',' field)* FROM object [WHERE expr]
+                 [ORDER BY key (',' key)*] [LIMIT integer]
+    expr      := term (AND term)* | term (OR term)*      -- mixing needs parentheses, as in SOQL
+    term      := NOT term | '(' expr ')' | field op value | field [NOT] IN '(' value, ... ')'
+    op        := '=' | '!=' | '<>' | '<' | '<=' | '>' | '>='
+    value     := 'quoted string' | number | datetime | date | TRUE | FALSE | NULL
+    key       := field [ASC | DESC] [NULLS FIRST | NULLS LAST]
+
+Anything outside it is refused with ``MALFORMED_QUERY`` rather than guessed at; values are
+checked against the field's type the way Salesforce does (a quoted datetime is an error).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from crmsync_salesforce.emulator._ids import is_valid_id, to_18
+from crmsync_salesforce.emulator._schema import SCHEMAS, FieldDef, ObjectSchema
+
+__all__ = ["Query", "SoqlError", "parse", "wire_to_python"]
+
+Record = Mapping[str, Any]
+
+
+class SoqlError(Exception):
+    """A query Salesforce would refuse: ``code`` is its errorCode."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2}))
+  | (?P<date>\d{4}-\d{2}-\d{2}(?![\dT]))
+  | (?P<number>-?\d+(?:\.\d+)?(?![\w.]))
+  | (?P<string>'(?:[^'\\]|\\.)*')
+  | (?P<ident>[A-Za-z][A-Za-z0-9_]*)
+  | (?P<op><=|>=|!=|<>|=|<|>)
+  | (?P<punct>[(),])
+    """,
+    re.VERBOSE,
+)
+_ESCAPES = {
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "b": "\b",
+    "f": "\f",
+    '"': '"',
+    "'": "'",
+    "\\": "\\",
+    "_": "\\_",
+    "%": "\\%",
+}
+_KEYWORDS = {
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "ORDER",
+    "BY",
+    "ASC",
+    "DESC",
+    "NULLS",
+    "FIRST",
+    "LAST",
+    "LIMIT",
+    "TRUE",
+    "FALSE",
+    "NULL",
+}
+_STRINGY = {
+    "string",
+    "textarea",
+    "email",
+    "phone",
+    "url",
+    "picklist",
+    "multipicklist",
+    "combobox",
+    "id",
+    "reference",
+}
+_NUMERIC = {"int", "double", "currency", "percent", "long"}
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str
+    text: str
+    column: int
+
+    @property
+    def upper(self) -> str:
+        return self.text.upper() if self.kind == "ident" else ""
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    tokens: list[_Tok] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            raise _malformed(text, pos, f"no viable alternative at character '{text[pos]}'")
+        kind = match.lastgroup or ""
+        if kind != "ws":
+            tokens.append(_Tok(kind, match.group(), pos + 1))
+        pos = match.end()
+    tokens.append(_Tok("eof", "<EOF>", len(text) + 1))
+    return tokens
+
+
+def _malformed(text: str, pos: int, why: str) -> SoqlError:
+    return SoqlError(
+        "MALFORMED_QUERY",
+        f"\n{text}\n{' ' * pos}^\nERROR at Row:1:Column:{pos + 1}\n{why}",
+    )
+
+
+def _unquote(token: _Tok) -> str:
+    body = token.text[1:-1]
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\":
+            nxt = body[i + 1]
+            if nxt not in _ESCAPES:
+                raise SoqlError(
+                    "MALFORMED_QUERY",
+                    f"Invalid string literal {token.text!r}. "
+                    "Illegal character sequence '\\" + nxt + "' in string literal.",
+                )
+            out.append(_ESCAPES[nxt])
+            i += 2
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def parse_datetime(text: str) -> dt.datetime:
+    """A SOQL/REST datetime (``Z``, ``+hh:mm`` or ``+hhmm``) as an aware UTC datetime."""
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    elif re.search(r"[+-]\d{4}$", text):
+        text = text[:-2] + ":" + text[-2:]
+    value = dt.datetime.fromisoformat(text)
+    return value.astimezone(dt.UTC)
+
+
+def wire_to_python(item: FieldDef, value: Any) -> Any:
+    """A stored (wire format) value as a comparable Python value."""
+    if value is None:
+        return None
+    if item.type == "datetime":
+        return parse_datetime(value)
+    if item.type == "date":
+        return dt.date.fromisoformat(value)
+    return value
+
+
+def _fold(item: FieldDef, value: Any) -> Any:
+    """Salesforce compares text case-insensitively; ids are compared in their 18-char form."""
+    if isinstance(value, str) and item.type in _STRINGY and item.type not in {"id", "reference"}:
+        return value.lower()
+    return value
+
+
+def _compare(op: str, left: Any, right: Any) -> bool:
+    if op == "=":
+        return bool(left == right)
+    if op in {"!=", "<>"}:
+        return bool(left != right)
+    if left is None or right is None:
+        return False
+    if op == "<":
+        return bool(left < right)
+    if op == "<=":
+        return bool(left <= right)
+    if op == ">":
+        return bool(left > right)
+    return bool(left >= right)
+
+
+Predicate = Callable[[Record], bool]
+
+
+def _sort_key(item: FieldDef) -> Callable[[Record], Any]:
+    def key(record: Record) -> Any:
+        return _fold(item, wire_to_python(item, record.get(item.name)))
+
+    return key
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    field: FieldDef
+    descending: bool
+    nulls_last: bool
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed query, ready to run over stored records (field names in canonical case)."""
+
+    schema: ObjectSchema
+    fields: tuple[FieldDef, ...]
+    where: Predicate | None
+    order: tuple[OrderKey, ...]
+    limit: int | None
+
+    def run(self, records: Iterable[Record]) -> list[Record]:
+        rows = [r for r in records if self.where is None or self.where(r)]
+        for key in reversed(self.order):
+            present = [r for r in rows if r.get(key.field.name) is not None]
+            absent = [r for r in rows if r.get(key.field.name) is None]
+            present.sort(key=_sort_key(key.field), reverse=key.descending)
+            rows = present + absent if key.nulls_last else absent + present
+        if self.limit is not None:
+            rows = rows[: self.limit]
+        return rows
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.pos = 0
+        self.schema: ObjectSchema | None = None
+
+    # -- token helpers -------------------------------------------------------------------
+    def peek(self) -> _Tok:
+        return self.tokens[self.pos]
+
+    def take(self) -> _Tok:
+        token = self.tokens[self.pos]
+        self.pos += 1
+        return token
+
+    def error(self, token: _Tok, why: str | None = None) -> SoqlError:
+        return _malformed(self.text, token.column - 1, why or f"unexpected token: '{token.text}'")
+
+    def keyword(self, word: str) -> bool:
+        if self.peek().upper == word:
+            self.pos += 1
+            return True
+        return False
+
+    def expect_keyword(self, word: str) -> None:
+        if not self.keyword(word):
+            raise self.error(self.peek())
+
+    def expect(self, text: str) -> None:
+        token = self.take()
+        if token.text != text:
+            raise self.error(token)
+
+    def ident(self) -> _Tok:
+        token = self.take()
+        if token.kind != "ident" or token.upper in _KEYWORDS:
+            raise self.error(token)
+        return token
+
+    # -- grammar -------------------------------------------------------------------------
+    def query(self) -> Query:
+        self.expect_keyword("SELECT")
+        names = [self.ident()]
+        if self.peek().text == "(":
+            raise self.error(self.peek(), "functions and subqueries are not supported here")
+        while self.peek().text == ",":
+            self.take()
+            names.append(self.ident())
+        self.expect_keyword("FROM")
+        obj = self.ident()
+        schema = SCHEMAS.get(obj.text.lower())
+        if schema is None:
+            raise SoqlError(
+                "INVALID_TYPE",
+                f"\n{self.text}\n{' ' * (obj.column - 1)}^\n"
+                f"ERROR at Row:1:Column:{obj.column}\nsObject type '{obj.text}' "
+                "is not supported. If you are attempting to use a custom object, be "
+                "sure to append the '__c' after the entity name.",
+            )
+        self.schema = schema
+        fields: list[FieldDef] = []
+        for token in names:
+            item = self.field(token)
+            if item in fields:
+                raise SoqlError("MALFORMED_QUERY", f"duplicate field selected: {item.name}")
+            fields.append(item)
+        where = None
+        if self.keyword("WHERE"):
+            where = self.expr()
+        order: list[OrderKey] = []
+        if self.keyword("ORDER"):
+            self.expect_keyword("BY")
+            order.append(self.order_key())
+            while self.peek().text == ",":
+                self.take()
+                order.append(self.order_key())
+        limit = None
+        if self.keyword("LIMIT"):
+            token = self.take()
+            if token.kind != "number" or not token.text.isdigit():
+                raise self.error(token)
+            limit = int(token.text)
+        if self.peek().kind != "eof":
+            raise self.error(self.peek())
+        return Query(schema, tuple(fields), where, tuple(order), limit)
+
+    def field(self, token: _Tok) -> FieldDef:
+        assert self.schema is not None
+        item = self.schema.get(token.text)
+        if item is None:
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"\n{self.text}\n{' ' * (token.column - 1)}^\n"
+                f"ERROR at Row:1:Column:{token.column}\nNo such column "
+                f"'{token.text}' on entity '{self.schema.name}'. If you are "
+                "attempting to use a custom field, be sure to append the '__c' "
+                "after the custom field name. Please reference your WSDL or the "
+                "describe call for the appropriate names.",
+            )
+        return item
+
+    def order_key(self) -> OrderKey:
+        item = self.field(self.ident())
+        if item.type in {"textarea", "multipicklist"}:
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"field '{item.name}' can not be sorted in a query call",
+            )
+        descending = False
+        if self.keyword("DESC"):
+            descending = True
+        else:
+            self.keyword("ASC")
+        nulls_last = descending
+        if self.keyword("NULLS"):
+            if self.keyword("LAST"):
+                nulls_last = True
+            else:
+                self.expect_keyword("FIRST")
+                nulls_last = False
+        return OrderKey(item, descending, nulls_last)
+
+    def expr(self) -> Predicate:
+        parts = [self.term()]
+        joiner = ""
+        while self.peek().upper in {"AND", "OR"}:
+            word = self.take()
+            if joiner and word.upper != joiner:
+                raise self.error(
+                    word,
+                    f"unexpected token: '{word.text}' (use parentheses when mixing AND and OR)",
+                )
+            joiner = word.upper
+            parts.append(self.term())
+        if len(parts) == 1:
+            return parts[0]
+        if joiner == "AND":
+            return lambda r: all(p(r) for p in parts)
+        return lambda r: any(p(r) for p in parts)
+
+    def term(self) -> Predicate:
+        if self.keyword("NOT"):
+            inner = self.term()
+            return lambda r: not inner(r)
+        if self.peek().text == "(":
+            self.take()
+            inner = self.expr()
+            self.expect(")")
+            return inner
+        item = self.field(self.ident())
+        if item.type == "textarea":
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"field '{item.name}' can not be filtered in a query call",
+            )
+        negate = self.keyword("NOT")
+        if negate or self.peek().upper == "IN":
+            self.expect_keyword("IN")
+            self.expect("(")
+            values = [self.value(item)]
+            while self.peek().text == ",":
+                self.take()
+                values.append(self.value(item))
+            self.expect(")")
+            wanted = {_fold(item, v) for v in values}
+
+            def member(r: Record) -> bool:
+                found = _fold(item, wire_to_python(item, r.get(item.name))) in wanted
+                return found != negate
+
+            return member
+        token = self.take()
+        if token.kind != "op":
+            raise self.error(token)
+        op = token.text
+        value = self.value(item)
+        if value is None and op not in {"=", "!=", "<>"}:
+            raise self.error(token, "null can only be compared with = or !=")
+        folded = _fold(item, value)
+        return lambda r: _compare(op, _fold(item, wire_to_python(item, r.get(item.name))), folded)
+
+    def value(self, item: FieldDef) -> Any:
+        token = self.take()
+        word = token.upper
+        if word == "NULL":
+            return None
+        kind = item.type
+
+        def wrong(expected: str, quoted: bool) -> SoqlError:
+            how = "should be enclosed in quotes" if quoted else "should not be enclosed in quotes"
+            return SoqlError(
+                "INVALID_FIELD",
+                f"\n{self.text}\n{' ' * (token.column - 1)}^\n"
+                f"ERROR at Row:1:Column:{token.column}\nvalue of filter criterion "
+                f"for field '{item.name}' must be of type {expected} and {how}",
+            )
+
+        if kind == "datetime":
+            if token.kind != "datetime":
+                if token.kind in {"string", "date", "number"} or word in {
+                    "TRUE",
+                    "FALSE",
+                }:
+                    raise wrong("dateTime", False)
+                raise self.error(token)
+            return parse_datetime(token.text)
+        if kind == "date":
+            if token.kind != "date":
+                if token.kind in {"string", "datetime", "number"}:
+                    raise wrong("date", False)
+                raise self.error(token)
+            return dt.date.fromisoformat(token.text)
+        if kind == "boolean":
+            if word not in {"TRUE", "FALSE"}:
+                if token.kind in {"string", "number"}:
+                    raise wrong("boolean", False)
+                raise self.error(token)
+            return word == "TRUE"
+        if kind in _NUMERIC:
+            if token.kind != "number":
+                if token.kind in {"string", "date", "datetime"}:
+                    raise wrong("double" if kind != "int" else "int", False)
+                raise self.error(token)
+            number = float(token.text)
+            return int(number) if number.is_integer() else number
+        if token.kind != "string":
+            if token.kind in {"number", "date", "datetime"} or word in {
+                "TRUE",
+                "FALSE",
+            }:
+                raise wrong("string", True)
+            raise self.error(token)
+        text = _unquote(token)
+        if kind in {"id", "reference"}:
+            if not is_valid_id(text):
+                raise SoqlError("INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {text}")
+            return to_18(text)
+        return text
+
+
+def parse(text: str) -> Query:
+    """Parse ``text``; raises :class:`SoqlError` with Salesforce's errorCode when refused."""
+    if len(text) > 100_000:
+        raise SoqlError("MALFORMED_QUERY", "Query is too long: more than 100000 characters")
+    return _Parser(text).query()
