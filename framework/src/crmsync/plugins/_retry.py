@@ -49,7 +49,7 @@ class _Wait:
     def __init__(self, policy: RetryPolicy) -> None:
         self._policy = policy
         self._backoff = wait_exponential_jitter(
-            initial=policy.initial_backoff, max=policy.max_backoff, jitter=policy.initial_backoff
+            multiplier=policy.initial_backoff, max=policy.max_backoff, jitter=policy.initial_backoff
         )
 
     def __call__(self, state: RetryCallState) -> float:

@@ -43,7 +43,15 @@ from crmsync.errors import (
     TransientError,
 )
 
-__all__ = ["MemoryBackend", "MemoryConnector", "MemorySettings", "default_person_fields"]
+__all__ = [
+    "MemoryBackend",
+    "MemoryConnector",
+    "MemoryPlatformConnector",
+    "MemorySettings",
+    "default_person_fields",
+    "platform_backend",
+    "platform_fields",
+]
 
 
 def default_person_fields() -> list[FieldSpec]:
@@ -349,3 +357,45 @@ class MemoryConnector:
     @hookimpl
     def close(self) -> None:
         return None
+
+
+def platform_fields() -> list[FieldSpec]:
+    """Fields of a platform prospect, named the way a marketing platform names them."""
+    return [
+        FieldSpec(name="id", label="Id", type=FieldType.ID, read_only=True),
+        FieldSpec(name="email", label="Email", type=FieldType.EMAIL, length=254),
+        FieldSpec(name="first_name", label="First name", type=FieldType.STRING, length=40),
+        FieldSpec(name="last_name", label="Last name", type=FieldType.STRING, length=80),
+        FieldSpec(name="company", label="Company", type=FieldType.STRING, length=255),
+        FieldSpec(name="phone", label="Phone", type=FieldType.PHONE, length=40),
+        FieldSpec(name="score", label="Score", type=FieldType.INTEGER),
+        FieldSpec(name="rating", label="Rating", type=FieldType.STRING, length=40),
+        FieldSpec(name="last_activity", label="Last activity", type=FieldType.DATETIME),
+    ]
+
+
+class MemoryPlatformConnector(MemoryConnector):
+    """The memory connector playing a marketing platform with a ``prospect`` object."""
+
+    @staticmethod
+    @hookimpl
+    def describe_connector() -> ConnectorDescription:
+        return ConnectorDescription(
+            id="memory_platform",
+            name="In-memory platform (tests)",
+            contract_version=CONTRACT_VERSION,
+            objects=("prospect",),
+            person_objects=("prospect",),
+            max_batch_size=500,
+            max_page_size=5000,
+            max_concurrency=1,
+            capabilities=frozenset({Capability.DELETIONS, Capability.LOOKUP,
+                                    Capability.FAULT_INJECTION}),
+            settings_model=MemorySettings,
+            role="platform",
+        )
+
+
+def platform_backend(**kwargs: Any) -> MemoryBackend:
+    """A backend whose only object is ``prospect`` with :func:`platform_fields`."""
+    return MemoryBackend(objects={"prospect": platform_fields()}, **kwargs)

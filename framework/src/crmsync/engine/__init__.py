@@ -1,0 +1,22 @@
+"""The sync engine: cycles between a platform connection and a CRM connection.
+
+:class:`SyncEngine` runs cycles; :mod:`.report` describes their outcome; :mod:`.runtime` opens
+an integration's connections.
+"""
+
+from __future__ import annotations
+
+from crmsync.engine.cycle import CycleBusy, SyncEngine
+from crmsync.engine.report import CycleReport, PlannedWrite, Progress, SideCounts
+from crmsync.engine.runtime import open_connection, open_integration_connections
+
+__all__ = [
+    "CycleBusy",
+    "CycleReport",
+    "PlannedWrite",
+    "Progress",
+    "SideCounts",
+    "SyncEngine",
+    "open_connection",
+    "open_integration_connections",
+]

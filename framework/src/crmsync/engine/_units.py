@@ -1,0 +1,189 @@
+"""A unit of work: one linked (or about to be linked) record pair, and its field decisions.
+
+This module turns rows and a link into writes by calling the pure policy for every mapped field;
+it does no I/O. The engine feeds it and applies what it returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from crmsync.contract.models import FieldType
+from crmsync.engine.report import PlannedWrite
+from crmsync.models import Integration, Mapping, ObjectPair, Side
+from crmsync.policy import (
+    Baseline,
+    ConversionError,
+    SideState,
+    convert,
+    creation_values,
+    decide,
+    flows_to,
+    normalize,
+)
+from crmsync.store import InboxRow, LinkRow
+
+
+@dataclass(slots=True)
+class Failure:
+    side: str
+    object_name: str
+    record_id: str
+    code: str
+    message: str
+    field: str | None = None
+    retryable: bool = False
+
+
+@dataclass(slots=True)
+class Unit:
+    """One record pair moving through a cycle."""
+
+    pair: ObjectPair
+    link: LinkRow
+    is_new_link: bool
+    rows: list[InboxRow] = field(default_factory=list)
+    writes: dict[Side, dict[str, Any]] = field(default_factory=dict)
+    creates: Side | None = None
+    old_baseline: dict[str, list[Any]] = field(default_factory=dict)
+    field_targets: dict[str, Side] = field(default_factory=dict)
+    pending: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    ref: str | None = None
+
+    def record_key(self, side: Side) -> tuple[str, str, str]:
+        if side is Side.PLATFORM:
+            return ("platform", self.link.platform_object, self.link.platform_id)
+        return ("crm", self.link.crm_object, self.link.crm_id)
+
+
+def _comparable(mapping: Mapping, side: Side, value: Any) -> Any:
+    """A side's value in the CRM field's comparable form (conversion failures stay raw)."""
+    if side is Side.PLATFORM:
+        try:
+            value = convert(value, mapping.platform_type, mapping.crm_type)
+        except ConversionError:
+            return ("unconvertible", value)
+    return normalize(value, mapping.crm_type)
+
+
+def decide_fields(
+    unit: Unit,
+    integration: Integration,
+    platform_values: dict[str, Any] | None,
+    crm_values: dict[str, Any] | None,
+    platform_at: dt.datetime | None,
+    crm_at: dt.datetime | None,
+    *,
+    decisions: dict[str, int],
+    planned: list[PlannedWrite] | None,
+) -> None:
+    """Decide every mapped field of a linked pair; fill ``unit.writes`` and the new baseline.
+
+    ``platform_values``/``crm_values`` are ``None`` for a side that did not change: its values
+    are then the baseline's, which is what that side still holds.
+    """
+    link = unit.link
+    unit.old_baseline = dict(link.baseline)
+    new_baseline: dict[str, list[Any]] = {}
+    for mapping in unit.pair.mappings:
+        base = link.baseline.get(mapping.key)
+        if platform_values is not None:
+            platform_value = platform_values.get(mapping.platform_field)
+        elif base is not None:
+            platform_value = base[0]
+        else:
+            continue  # never seen this side's value (a new mapping): wait for the back-fill
+        if crm_values is not None:
+            crm_value = crm_values.get(mapping.crm_field)
+        elif base is not None:
+            crm_value = base[1]
+        else:
+            continue
+        baseline = None
+        if base is not None:
+            baseline = Baseline(platform=_comparable(mapping, Side.PLATFORM, base[0]),
+                                crm=_comparable(mapping, Side.CRM, base[1]))
+        decision = decide(
+            mapping.direction,
+            mapping.conflict_rule or integration.source_of_truth,
+            platform=SideState(_comparable(mapping, Side.PLATFORM, platform_value), platform_at),
+            crm=SideState(_comparable(mapping, Side.CRM, crm_value), crm_at),
+            baseline=baseline,
+        )
+        target = decision.target
+        if target is None:
+            new_baseline[mapping.key] = [platform_value, crm_value]
+            if decision.rule != "in_agreement":
+                decisions[decision.rule] = decisions.get(decision.rule, 0) + 1
+            continue
+        decisions[decision.rule] = decisions.get(decision.rule, 0) + 1
+        try:
+            if target is Side.CRM:
+                value = convert(platform_value, mapping.platform_type, mapping.crm_type)
+                new_baseline[mapping.key] = [platform_value, value]
+                target_field, old = mapping.crm_field, crm_value
+            else:
+                value = convert(crm_value, mapping.crm_type, mapping.platform_type)
+                new_baseline[mapping.key] = [value, crm_value]
+                target_field, old = mapping.platform_field, platform_value
+        except ConversionError as error:
+            source = Side.PLATFORM if target is Side.CRM else Side.CRM
+            side, obj, record = unit.record_key(source)
+            unit.failures.append(Failure(side, obj, record, "CONVERSION", str(error),
+                                         field=mapping.platform_field if source is Side.PLATFORM
+                                         else mapping.crm_field))
+            if base is not None:
+                new_baseline[mapping.key] = base
+            continue
+        unit.writes.setdefault(target, {})[target_field] = value
+        unit.field_targets[mapping.key] = target
+        if planned is not None:
+            side, obj, record = unit.record_key(target)
+            planned.append(PlannedWrite(side, obj, record, "update", target_field, old, value,
+                                        decision.rule))
+    link.baseline = new_baseline
+
+
+def plan_create(
+    unit: Unit, source: Side, source_values: dict[str, Any], target_object: str,
+    *, planned: list[PlannedWrite] | None,
+) -> None:
+    """Prepare a create on the side opposite ``source``, with mapping defaults for blanks."""
+    target = source.other
+    values = creation_values(unit.pair.mappings, source_values, target)
+    unit.writes[target] = values
+    unit.creates = target
+    baseline: dict[str, list[Any]] = {}
+    for mapping in unit.pair.mappings:
+        if source is Side.PLATFORM:
+            source_value = source_values.get(mapping.platform_field)
+            target_value = values.get(mapping.crm_field)
+            baseline[mapping.key] = [source_value, target_value]
+        else:
+            source_value = source_values.get(mapping.crm_field)
+            target_value = values.get(mapping.platform_field)
+            baseline[mapping.key] = [target_value, source_value]
+        if flows_to(mapping, target):
+            unit.field_targets[mapping.key] = target
+    unit.link.baseline = baseline
+    if planned is not None:
+        for name, value in values.items():
+            planned.append(PlannedWrite(target.value, target_object, None, "create", name, None,
+                                        value, f"create_in_{target.value}"))
+
+
+def revert_failed_fields(unit: Unit, failed_side: Side) -> None:
+    """After a failed write, keep the old baseline for the fields aimed at that side."""
+    for key, target in unit.field_targets.items():
+        if target is failed_side:
+            if key in unit.old_baseline:
+                unit.link.baseline[key] = unit.old_baseline[key]
+            else:
+                unit.link.baseline.pop(key, None)
+
+
+__all__ = ["Failure", "FieldType", "Unit", "decide_fields", "plan_create",
+           "revert_failed_fields"]

@@ -1,0 +1,98 @@
+"""What a cycle tells its caller: counts, decisions by rule, planned writes and progress."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["succeeded", "partial", "stopped", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedWrite:
+    """One field a cycle writes (or, in a dry run, would write), and the rule that decided it."""
+
+    side: str
+    object_name: str
+    record_id: str | None
+    op: Literal["create", "update"]
+    field: str
+    old: Any
+    new: Any
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A progress tick: ``done`` of ``stage`` for one side and object (``total`` if known)."""
+
+    stage: Literal["read", "decide", "write"]
+    side: str
+    object_name: str
+    done: int
+    total: int | None = None
+
+
+@dataclass
+class SideCounts:
+    read: int = 0
+    deleted: int = 0
+    created: int = 0
+    updated: int = 0
+    failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"read": self.read, "deleted": self.deleted, "created": self.created,
+                "updated": self.updated, "failed": self.failed}
+
+
+@dataclass
+class CycleReport:
+    """The outcome of one cycle; stored as the run's record."""
+
+    integration: str
+    run_id: int | None = None
+    dry_run: bool = False
+    status: Status = "succeeded"
+    message: str | None = None
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    finished_at: dt.datetime | None = None
+    platform: SideCounts = field(default_factory=SideCounts)
+    crm: SideCounts = field(default_factory=SideCounts)
+    linked: int = 0
+    relinked: int = 0
+    unlinked: int = 0
+    ambiguous: int = 0
+    decisions: Counter[str] = field(default_factory=Counter)
+    planned: list[PlannedWrite] = field(default_factory=list)
+    api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
+    retry_waits: dict[str, int] = field(default_factory=dict)
+
+    def side(self, name: str) -> SideCounts:
+        return self.platform if name == "platform" else self.crm
+
+    @property
+    def writes(self) -> int:
+        return (self.platform.created + self.platform.updated + self.crm.created
+                + self.crm.updated)
+
+    @property
+    def errors(self) -> int:
+        return self.platform.failed + self.crm.failed + self.ambiguous
+
+    @property
+    def duration_seconds(self) -> float:
+        end = self.finished_at or dt.datetime.now(dt.UTC)
+        return (end - self.started_at).total_seconds()
+
+    def counts(self) -> dict[str, Any]:
+        """The JSON form kept in the run history."""
+        return {
+            "platform": self.platform.as_dict(), "crm": self.crm.as_dict(),
+            "linked": self.linked, "relinked": self.relinked, "unlinked": self.unlinked,
+            "ambiguous": self.ambiguous, "decisions": dict(self.decisions),
+            "api_calls": self.api_calls, "retry_waits": self.retry_waits,
+            "duration_seconds": round(self.duration_seconds, 3),
+        }

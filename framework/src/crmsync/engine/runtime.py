@@ -1,0 +1,53 @@
+"""Opening the two connections of an integration from its stored settings and the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from crmsync.models import Integration
+from crmsync.plugins import (
+    ConnectorCatalog,
+    Connection,
+    RetryPolicy,
+    build_settings,
+    discover_connectors,
+)
+
+
+def open_connection(
+    catalog: ConnectorCatalog,
+    connector_id: str,
+    settings: Mapping[str, Any] | None = None,
+    *,
+    retry: RetryPolicy | None = None,
+    factory_kwargs: Mapping[str, Any] | None = None,
+    extra_plugins: Iterable[object] = (),
+    sleep: Callable[[float], None] | None = None,
+) -> Connection:
+    """A connection to ``connector_id``: stored (non-secret) settings over the environment's."""
+    installed = catalog.get(connector_id)
+    built = build_settings(installed, settings)
+    options: dict[str, Any] = {}
+    if sleep is not None:
+        options["sleep"] = sleep
+    return Connection(installed, built, retry=retry, factory_kwargs=factory_kwargs,
+                      extra_plugins=extra_plugins, **options)
+
+
+def open_integration_connections(
+    integration: Integration,
+    catalog: ConnectorCatalog | None = None,
+    *,
+    retry: RetryPolicy | None = None,
+    platform_kwargs: Mapping[str, Any] | None = None,
+    crm_kwargs: Mapping[str, Any] | None = None,
+) -> tuple[Connection, Connection]:
+    """The (platform, crm) connections of an integration."""
+    catalog = catalog or discover_connectors()
+    platform = open_connection(catalog, integration.platform_connector,
+                               integration.platform_settings, retry=retry,
+                               factory_kwargs=platform_kwargs)
+    crm = open_connection(catalog, integration.crm_connector, integration.crm_settings,
+                          retry=retry, factory_kwargs=crm_kwargs)
+    return platform, crm

@@ -1,0 +1,134 @@
+"""A world of two in-memory connectors, a state store and a clock, for whole-cycle tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from crmsync.engine import CycleReport, SyncEngine
+from crmsync.models import (
+    CreationMode,
+    CreationRule,
+    Direction,
+    Integration,
+    Mapping,
+    ObjectPair,
+    SourceOfTruth,
+)
+from crmsync.contract import FieldType
+from crmsync.plugins import Connection, InstalledConnector, RetryPolicy, describe
+from crmsync.store import StateStore, open_store
+from crmsync.testing.memory import (
+    MemoryBackend,
+    MemoryConnector,
+    MemoryPlatformConnector,
+    MemorySettings,
+    platform_backend,
+)
+
+START = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = START
+
+    def now(self) -> dt.datetime:
+        return self.at
+
+    def advance(self, seconds: float = 60) -> dt.datetime:
+        self.at += dt.timedelta(seconds=seconds)
+        return self.at
+
+    def set(self, hhmm: str) -> dt.datetime:
+        hour, minute = (int(p) for p in hhmm.split(":"))
+        self.at = self.at.replace(hour=hour, minute=minute, second=0)
+        return self.at
+
+
+def installed(factory: Any) -> InstalledConnector:
+    description = describe(factory.describe_connector().id, factory)
+    return InstalledConnector(description.id, factory, description, None, None)
+
+
+def default_pairs(*crm_objects: str, mappings: tuple[Mapping, ...] | None = None):
+    mappings = mappings or (
+        Mapping(platform_field="first_name", crm_field="FirstName", direction=Direction.SYNC),
+        Mapping(platform_field="last_name", crm_field="LastName", direction=Direction.SYNC),
+        Mapping(platform_field="email", crm_field="Email", direction=Direction.SYNC,
+                platform_type=FieldType.EMAIL, crm_type=FieldType.EMAIL),
+        Mapping(platform_field="phone", crm_field="Phone", direction=Direction.SYNC),
+        Mapping(platform_field="company", crm_field="Company", direction=Direction.TO_CRM,
+                default="[not provided]"),
+    )
+    return tuple(ObjectPair(platform_object="prospect", crm_object=name, match_order=index,
+                            mappings=mappings)
+                 for index, name in enumerate(crm_objects or ("Lead",)))
+
+
+@dataclass
+class World:
+    store: StateStore
+    clock: Clock
+    platform: MemoryBackend
+    crm: MemoryBackend
+    integration: Integration
+    sleeps: list[float] = field(default_factory=list)
+    extra_plugins: list[object] = field(default_factory=list)
+    page_size: int | None = None
+
+    def connections(self) -> tuple[Connection, Connection]:
+        retry = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)
+        platform = Connection(installed(MemoryPlatformConnector), MemorySettings(),
+                              retry=retry, factory_kwargs={"backend": self.platform},
+                              sleep=self.sleeps.append)
+        crm = Connection(installed(MemoryConnector), MemorySettings(), retry=retry,
+                         factory_kwargs={"backend": self.crm}, sleep=self.sleeps.append,
+                         extra_plugins=self.extra_plugins)
+        return platform, crm
+
+    def cycle(self, *, dry_run: bool = False) -> CycleReport:
+        integration = self.store.get_integration(self.integration.name)
+        platform, crm = self.connections()
+        engine = SyncEngine(self.store, integration, platform, crm, page_size=self.page_size)
+        report = engine.run_cycle(dry_run=dry_run)
+        assert report.status != "failed", report.message
+        return report
+
+    def prospect(self, values: dict[str, Any], record_id: str | None = None,
+                 at: dt.datetime | None = None) -> str:
+        return self.platform.put("prospect", values, record_id=record_id, at=at)
+
+    def lead(self, values: dict[str, Any], record_id: str | None = None,
+             at: dt.datetime | None = None, object_name: str = "Lead") -> str:
+        return self.crm.put(object_name, values, record_id=record_id, at=at)
+
+
+@pytest.fixture
+def make_world(tmp_path):
+    worlds = []
+
+    def make(*, source_of_truth: SourceOfTruth = SourceOfTruth.BOTH,
+             pairs: tuple[ObjectPair, ...] | None = None,
+             create_in_crm: CreationRule | None = None,
+             create_in_platform: CreationRule | None = None,
+             url: str | None = None) -> World:
+        clock = Clock()
+        store = open_store(url or f"sqlite:///{tmp_path}/state-{len(worlds)}.db")
+        integration = store.create_integration(Integration(
+            name=f"test{len(worlds)}", platform_connector="memory_platform",
+            crm_connector="memory", source_of_truth=source_of_truth,
+            object_pairs=pairs or default_pairs(),
+            create_in_crm=create_in_crm or CreationRule(mode=CreationMode.NEVER),
+            create_in_platform=create_in_platform or CreationRule(mode=CreationMode.NEVER)))
+        world = World(store, clock, platform_backend(now=clock.now),
+                      MemoryBackend(now=clock.now), integration)
+        worlds.append(world)
+        return world
+
+    yield make
+    for world in worlds:
+        world.store.dispose()
