@@ -1,0 +1,50 @@
+"""The contract test kit's checks, one module per area, composed into
+``ConnectorContract``."""
+
+from __future__ import annotations
+
+from crmsync.testing.kit._faults import FaultChecks
+from crmsync.testing.kit._feed import FeedChecks
+from crmsync.testing.kit._loading import LoadingChecks
+from crmsync.testing.kit._sandbox import (
+    Fault,
+    ManualClock,
+    Sandbox,
+    SandboxBase,
+    SandboxUnsupported,
+)
+from crmsync.testing.kit._values import ValueChecks
+from crmsync.testing.kit._writes import WriteChecks
+
+
+class ConnectorContract(
+    LoadingChecks, FeedChecks, WriteChecks, ValueChecks, FaultChecks
+):
+    """Every check of the plugin contract, for a connector's own test suite.
+
+    Subclass it in a ``Test*`` class, set ``connector_id`` and provide a ``sandbox``
+    fixture::
+
+        from crmsync.testing import ConnectorContract
+
+        class TestAcmeContract(ConnectorContract):
+            connector_id = "acme"
+
+            @pytest.fixture
+            def sandbox(self):
+                return AcmeSandbox()
+
+    Checks for capabilities the connector does not declare, or that need a sandbox
+    member that raises :class:`SandboxUnsupported`, are skipped with the reason. A
+    failure names the contract rule that was broken.
+    """
+
+
+__all__ = [
+    "ConnectorContract",
+    "Fault",
+    "ManualClock",
+    "Sandbox",
+    "SandboxBase",
+    "SandboxUnsupported",
+]
