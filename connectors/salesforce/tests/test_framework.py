@@ -69,3 +69,42 @@ def test_transient_error_is_retried_and_budget_reported(emulator):
     budget = conn.api_budget()
     assert budget is not None and budget.used == emulator.api_usage
     conn.close()
+
+
+def test_parallel_workers_over_loopback_renew_the_session_once(emulator):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from crmsync_salesforce.emulator import EmulatorServer
+
+    with EmulatorServer(emulator) as server:
+        installed = discover_connectors().get("salesforce")
+        settings = build_settings(
+            installed,
+            {
+                "login_url": server.url,
+                "auth_flow": "client_credentials",
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+            },
+        )
+        conn = Connection(installed, settings, sleep=lambda s: None)
+        conn.authenticate()
+        before = emulator.token_requests
+        emulator.expire_sessions()
+
+        def push(worker: int) -> bool:
+            requests = [
+                WriteRequest(
+                    ref=f"{worker}-{i}",
+                    op="create",
+                    values={"LastName": f"W{worker}", "Company": "C"},
+                )
+                for i in range(50)
+            ]
+            return all(r.ok for r in conn.push_updates("Lead", requests))
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            assert all(pool.map(push, range(4)))
+        assert len(emulator.records["Lead"]) == 200
+        assert emulator.token_requests == before + 1
+        conn.close()
