@@ -93,7 +93,8 @@ class World:
     def cycle(self, *, dry_run: bool = False) -> CycleReport:
         integration = self.store.get_integration(self.integration.name)
         platform, crm = self.connections()
-        engine = SyncEngine(self.store, integration, platform, crm, page_size=self.page_size)
+        engine = SyncEngine(self.store, integration, platform, crm, page_size=self.page_size,
+                            clock=self.clock.now)
         report = engine.run_cycle(dry_run=dry_run)
         assert report.status != "failed", report.message
         return report
@@ -102,9 +103,30 @@ class World:
                  at: dt.datetime | None = None) -> str:
         return self.platform.put("prospect", values, record_id=record_id, at=at)
 
+    def linked_pair(self, **values: Any) -> tuple[str, str]:
+        """A prospect and a lead that a first cycle linked, agreeing on ``values``."""
+        email = values.pop("email", "pair@example.com")
+        platform = {"email": email, "last_name": "Doe", "company": "Initech",
+                    **{k: v for k, v in values.items()}}
+        crm_names = {"first_name": "FirstName", "last_name": "LastName", "phone": "Phone",
+                     "company": "Company"}
+        pid = self.prospect(platform)
+        lid = self.lead({"Email": email, **{crm_names[k]: v for k, v in platform.items()
+                                             if k in crm_names}})
+        report = self.cycle()
+        assert report.linked == 1 and report.writes == 0, report.counts()
+        self.clock.advance()
+        return pid, lid
+
     def lead(self, values: dict[str, Any], record_id: str | None = None,
              at: dt.datetime | None = None, object_name: str = "Lead") -> str:
         return self.crm.put(object_name, values, record_id=record_id, at=at)
+
+
+@pytest.fixture
+def pairs():
+    """``pairs(*crm_objects, mappings=...)``: object pairs for an integration."""
+    return default_pairs
 
 
 @pytest.fixture

@@ -63,6 +63,7 @@ class SyncEngine:
         chunk_size: int = 1000,
         page_size: int | None = None,
         max_attempts: int = 8,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         if integration.id is None:
             raise CrmsyncError("integration must be stored before it can sync")
@@ -75,6 +76,7 @@ class SyncEngine:
         self.chunk_size = chunk_size
         self.page_size = page_size
         self.max_attempts = max_attempts
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._dry_tx: DbConnection | None = None
         self._report = CycleReport(integration.name)
         self._in_flight: set[tuple[str, str, str]] = set()
@@ -140,14 +142,11 @@ class SyncEngine:
         fields = self._fields(side, object_name)
         match_field = self._match_field(side, object_name)
         with self._tx() as tx:
-            saved = self.store.get_cursor(tx, self.iid, side.value, object_name)
-        start = saved
+            saved, read_at = self.store.get_cursor(tx, self.iid, side.value, object_name)
+        start = self._resume_from(saved, read_at)
         if saved is None:
             self._full_read.add((side, object_name))
-        elif saved.modified_at is not None and self.settings.overlap_seconds > 0:
-            start = Cursor(modified_at=saved.modified_at
-                           - dt.timedelta(seconds=self.settings.overlap_seconds),
-                           token=saved.token)
+        started = self.clock()
         position, page_token, read = saved, None, 0
         while True:
             page = connection.fetch_changed(object_name, fields=fields, cursor=start,
@@ -157,7 +156,8 @@ class SyncEngine:
             with self._tx() as tx:
                 self.store.stage(tx, self.iid, side.value, object_name, page.records,
                                  page.tombstones, match_field)
-                self.store.save_cursor(tx, self.iid, side.value, object_name, position)
+                self.store.save_cursor(tx, self.iid, side.value, object_name, position,
+                                       read_at=started)
             read += len(page.records) + len(page.tombstones)
             counts = self._report.side(side.value)
             counts.read += len(page.records)
@@ -167,6 +167,22 @@ class SyncEngine:
                 break
             page_token = page.next_page
         log.info("feed_read", records=read)
+
+    def _resume_from(self, saved: Cursor | None, read_at: dt.datetime | None) -> Cursor | None:
+        """Where the next read starts: the saved position, or the overlap window before it.
+
+        A record committed late can carry a modification time earlier than records the last
+        read already saw. Only records stamped within ``overlap_seconds`` before that read
+        started can be such, so only that window is read again; a feed whose last record is
+        older than the window resumes exactly where it stopped (an idle cycle reads nothing).
+        """
+        overlap = dt.timedelta(seconds=self.settings.overlap_seconds)
+        if saved is None or saved.modified_at is None or not overlap:
+            return saved
+        window_start = (read_at or saved.modified_at) - overlap
+        if saved.modified_at < window_start:
+            return saved
+        return Cursor(modified_at=window_start, token=saved.token)
 
     def _settle(self, side: Side, object_name: str, queue: WriteQueue) -> None:
         structlog.contextvars.bind_contextvars(side=side.value, object=object_name)
@@ -225,8 +241,9 @@ class SyncEngine:
                 done_rows.append(row.id)
                 continue
             counterpart = counterparts.get(self._other_key(link, side))
-            if counterpart is not None and counterpart.kind != "record":
-                counterpart = None
+            if counterpart is not None and (counterpart.kind != "record"
+                                            or counterpart.converted_id is not None):
+                counterpart = None  # a deletion or conversion is settled in its own loop
             unit = Unit(pair=pair, link=link, is_new_link=False,
                         rows=[row] + ([counterpart] if counterpart else []))
             self._decide(unit, side, row, counterpart)
@@ -372,7 +389,10 @@ class SyncEngine:
                 if row.match_key is None:
                     continue
                 free, any_linked = found.get((other_object, row.match_key), ([], False))
-                if (other_object, row.record_id) in linked:
+                # A row parked or failed (an ambiguous match among them) is no candidate:
+                # linking it would be the guess its own ambiguity forbade.
+                if (other_object, row.record_id) in linked or row.parked or \
+                        row.id in self._skip_rows:
                     any_linked = True
                 else:
                     free = [*free, row]

@@ -149,6 +149,9 @@ cursors = Table(
     Column("side", String(16), primary_key=True),
     Column("object_name", String(128), primary_key=True),
     Column("cursor", JSON, nullable=True),
+    # When the read that produced the cursor started: records modified within the overlap
+    # window before it may still have been committing, so the next read looks again there.
+    Column("read_at", UtcDateTime, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False, default=_now),
 )
 

@@ -109,20 +109,24 @@ class SyncStateStore(StoreBase):
 
     # -- cursors -----------------------------------------------------------------------
     def get_cursor(self, tx: Connection, integration_id: int, side: str,
-                   object_name: str) -> Cursor | None:
-        raw = tx.execute(select(cursors.c.cursor).where(
+                   object_name: str) -> tuple[Cursor | None, dt.datetime | None]:
+        """The saved position of a feed and when the read that reached it started."""
+        row = tx.execute(select(cursors.c.cursor, cursors.c.read_at).where(
             cursors.c.integration_id == integration_id, cursors.c.side == side,
-            cursors.c.object_name == object_name)).scalar()
-        return Cursor.model_validate(raw) if raw else None
+            cursors.c.object_name == object_name)).first()
+        if row is None or not row.cursor:
+            return None, None
+        return Cursor.model_validate(row.cursor), row.read_at
 
     def save_cursor(self, tx: Connection, integration_id: int, side: str, object_name: str,
-                    cursor: Cursor) -> None:
+                    cursor: Cursor, *, read_at: dt.datetime | None = None) -> None:
         statement = self.insert(cursors).values(
             integration_id=integration_id, side=side, object_name=object_name,
-            cursor=cursor.model_dump(mode="json"), updated_at=dt.datetime.now(dt.UTC))
+            cursor=cursor.model_dump(mode="json"), read_at=read_at,
+            updated_at=dt.datetime.now(dt.UTC))
         tx.execute(statement.on_conflict_do_update(  # type: ignore[attr-defined]
             index_elements=[cursors.c.integration_id, cursors.c.side, cursors.c.object_name],
-            set_={"cursor": statement.excluded.cursor,
+            set_={"cursor": statement.excluded.cursor, "read_at": statement.excluded.read_at,
                   "updated_at": statement.excluded.updated_at}))
 
     # -- inbox -------------------------------------------------------------------------
@@ -211,7 +215,7 @@ class SyncStateStore(StoreBase):
         for chunk in _chunks(list(ids)):
             tx.execute(update(inbox).where(inbox.c.id.in_(chunk)).values(
                 attempts=inbox.c.attempts + 1, last_error=error[:2000],
-                parked=park | (inbox.c.attempts + 1 >= max_attempts)))
+                parked=True if park else (inbox.c.attempts + 1 >= max_attempts)))
 
     def unpark_inbox(self, tx: Connection, integration_id: int,
                      record_ids: Sequence[str] | None = None) -> int:

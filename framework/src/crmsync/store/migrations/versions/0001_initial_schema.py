@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 06:12:18.084028
+Create Date: 2026-12-01 06:17:51.310764
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def upgrade() -> None:
     sa.Column('side', sa.String(length=16), nullable=False),
     sa.Column('object_name', sa.String(length=128), nullable=False),
     sa.Column('cursor', sa.JSON(), nullable=True),
+    sa.Column('read_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['integration_id'], ['integrations.id'], name=op.f('fk_cursors_integration_id_integrations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('integration_id', 'side', 'object_name', name=op.f('pk_cursors'))

@@ -1,0 +1,292 @@
+"""Whole cycles: creation, matching, failures, retries, paging, links that move, dry runs."""
+
+from __future__ import annotations
+
+import pluggy
+import pytest
+
+from crmsync.contract import ApiBudget, RecordError, hookimpl
+from crmsync.models import CreationMode, CreationRule, FieldFilter, SourceOfTruth
+
+CREATE_ALL = CreationRule(mode=CreationMode.ALL)
+
+
+def test_creation_uses_mapping_defaults_for_required_fields(make_world):
+    world = make_world(create_in_crm=CREATE_ALL)
+    world.prospect({"email": "new@x.io", "first_name": "Nia", "last_name": "Ng",
+                    "company": None})
+    report = world.cycle()
+    assert report.crm.created == 1
+    (lead_id,) = world.crm.live("Lead")
+    lead = world.crm.get("Lead", lead_id)
+    assert lead["Company"] == "[not provided]" and lead["LastName"] == "Ng"
+    assert world.cycle().writes == 0
+
+
+def test_creation_filter_only_creates_qualified_prospects(make_world, pairs):
+    rule = CreationRule(mode=CreationMode.FILTER,
+                        filter=FieldFilter(field="last_name", op="not_blank"))
+    world = make_world(create_in_crm=rule)
+    world.prospect({"email": "a@x.io", "last_name": "A"})
+    world.prospect({"email": "b@x.io", "last_name": ""})
+    assert world.cycle().crm.created == 1
+
+
+def test_a_per_record_failure_does_not_stop_the_others(make_world):
+    world = make_world(create_in_crm=CREATE_ALL)
+    world.prospect({"email": "ok1@x.io", "last_name": "One"})
+    bad = world.prospect({"email": "bad@x.io", "last_name": None})  # LastName is required
+    world.prospect({"email": "ok2@x.io", "last_name": "Two"})
+    report = world.cycle()
+    assert report.crm.created == 2 and report.crm.failed == 1
+    assert report.status == "partial"
+    (error,) = world.store.open_errors(world.integration.id)
+    assert (error.record_id, error.code, error.field) == (bad, "REQUIRED_FIELD_MISSING",
+                                                          "LastName")
+    # Permanent: parked, not retried until the record changes; then it succeeds.
+    assert world.cycle().crm.failed == 0
+    world.clock.advance()
+    world.prospect({"last_name": "Fixed"}, record_id=bad)
+    assert world.cycle().crm.created == 1
+    assert world.store.open_errors(world.integration.id) == []
+
+
+def test_a_retryable_record_error_is_retried_next_cycle(make_world):
+    world = make_world(create_in_crm=CREATE_ALL)
+    world.prospect({"email": "lock@x.io", "last_name": "L"})
+    world.crm.fail_on_push = lambda obj, req: RecordError(
+        code="UNABLE_TO_LOCK_ROW", message="row locked", retryable=True)
+    assert world.cycle().crm.failed == 1
+    world.crm.fail_on_push = None
+    assert world.cycle().crm.created == 1
+
+
+def test_matching_by_email_is_trimmed_and_case_insensitive(make_world):
+    world = make_world()
+    world.prospect({"email": "  Mixed.Case@Example.COM", "last_name": "M"})
+    world.lead({"Email": "mixed.case@example.com", "LastName": "M", "Company": "C"})
+    assert world.cycle().linked == 1
+
+
+def test_an_ambiguous_match_is_an_error_never_a_guess(make_world):
+    world = make_world(create_in_crm=CREATE_ALL)
+    pid = world.prospect({"email": "twin@x.io", "last_name": "T"})
+    world.lead({"Email": "twin@x.io", "LastName": "A", "Company": "C"})
+    world.lead({"Email": "TWIN@x.io", "LastName": "B", "Company": "C"})
+    report = world.cycle()
+    assert report.linked == 0 and report.crm.created == 0 and report.ambiguous == 1
+    (error,) = world.store.open_errors(world.integration.id)
+    assert error.record_id == pid and error.code == "AMBIGUOUS_MATCH"
+
+
+def test_contacts_match_before_leads(make_world, pairs):
+    world = make_world(pairs=pairs("Contact", "Lead"))
+    world.prospect({"email": "p@x.io", "last_name": "P"})
+    world.lead({"Email": "p@x.io", "LastName": "Lead", "Company": "C"})
+    contact = world.lead({"Email": "p@x.io", "LastName": "Contact", "Company": "C"},
+                         object_name="Contact")
+    report = world.cycle()
+    assert report.linked == 1
+    with world.store.transaction() as tx:
+        links = world.store.links_for(tx, world.integration.id, "crm", [("Contact", contact)])
+    assert links, "the prospect must be linked to the contact"
+
+
+def test_a_rate_limit_is_honoured_with_the_vendor_delay(make_world):
+    world = make_world(create_in_crm=CREATE_ALL)
+    world.prospect({"email": "r@x.io", "last_name": "R"})
+    world.crm.inject("rate_limit", hook="push_updates")
+    report = world.cycle()
+    assert report.crm.created == 1
+    assert 2.5 in world.sleeps
+    assert report.retry_waits == {"crm:rate_limited": 1}
+
+
+def test_an_expired_credential_is_renewed_once(make_world):
+    world = make_world()
+    world.linked_pair(first_name="A")
+    world.crm.inject("expired", hook="fetch_changed")
+    world.cycle()
+    assert world.crm.calls["authenticate"] == 2 + 1  # first cycle, this cycle, the renewal
+
+
+def test_transient_errors_back_off_and_then_give_up_without_losing_the_change(make_world):
+    world = make_world(create_in_crm=CREATE_ALL)
+    world.prospect({"email": "t@x.io", "last_name": "T"})
+    world.crm.inject("transient", hook="push_updates", count=10)
+    report = world.cycle()
+    assert report.crm.failed == 1 and len(world.sleeps) == 3  # 4 attempts, 3 waits
+    world.crm.faults.clear()
+    assert world.cycle().crm.created == 1
+
+
+def test_records_sharing_a_modification_time_across_a_page_boundary(make_world):
+    world = make_world(create_in_platform=CREATE_ALL)
+    world.page_size = 10
+    for n in range(25):  # all at the same instant
+        world.lead({"Email": f"tie{n}@x.io", "LastName": f"T{n}", "Company": "C"})
+    report = world.cycle()
+    assert report.crm.read == 25 and report.platform.created == 25
+    world.clock.advance()
+    for n in range(25, 31):
+        world.lead({"Email": f"tie{n}@x.io", "LastName": f"T{n}", "Company": "C"})
+    assert world.cycle().platform.created == 6
+    assert len(world.platform.live("prospect")) == 31
+
+
+class Killed(BaseException):
+    """The process dies: nothing after this point runs."""
+
+
+class KillAfterPush:
+    def __init__(self) -> None:
+        self.armed = True
+
+    @hookimpl(wrapper=True)
+    def push_updates(self, requests):
+        result = yield
+        if self.armed and any(request.op == "create" for request in requests):
+            self.armed = False
+            raise Killed
+        return result
+
+
+def test_a_process_killed_between_push_and_commit_converges(make_world):
+    world = make_world(create_in_crm=CREATE_ALL)
+    pid, lid = world.linked_pair(first_name="Old")
+    world.prospect({"first_name": "New"}, record_id=pid)
+    world.prospect({"email": "fresh@x.io", "last_name": "Fresh"})
+    killer = KillAfterPush()
+    world.extra_plugins.append(killer)
+    with pytest.raises(Killed):
+        world.cycle()
+    world.store.release_lease(world.integration.id, owner="*")
+    with world.store.transaction() as tx:
+        tx.exec_driver_sql("DELETE FROM leases")
+    assert len(world.crm.live("Lead")) == 2, "the create reached the CRM before the kill"
+    report = world.cycle()
+    assert len(world.crm.live("Lead")) == 2, "the create must not be repeated"
+    assert world.crm.get("Lead", lid)["FirstName"] == "New", "the edit must not be lost"
+    assert report.crm.created == 0 and report.linked == 1
+    assert world.cycle().writes == 0
+
+
+def test_a_converted_lead_moves_the_link_to_its_contact(make_world, pairs):
+    world = make_world(pairs=pairs("Contact", "Lead"))
+    pid, lid = world.linked_pair(first_name="C")
+    contact = world.crm.convert(lid)
+    report = world.cycle()
+    assert report.relinked == 1
+    world.clock.advance()
+    world.prospect({"first_name": "Converted"}, record_id=pid)
+    world.cycle()
+    assert world.crm.get("Contact", contact)["FirstName"] == "Converted"
+
+
+def test_a_merged_record_relinks_to_the_survivor_and_a_deleted_one_unlinks(make_world):
+    world = make_world()
+    pid, lid = world.linked_pair(first_name="M")
+    survivor = world.lead({"Email": "other@x.io", "LastName": "S", "Company": "C"})
+    world.crm.delete("Lead", lid, merged_into=survivor)
+    assert world.cycle().relinked == 1
+    world.clock.advance()
+    world.crm.delete("Lead", survivor)
+    report = world.cycle()
+    assert report.unlinked == 1
+    kinds = [event.kind for event in world.store.list_events(world.integration.id)]
+    assert "unlinked" in kinds and "relinked" in kinds
+
+
+def test_a_dry_run_plans_every_write_and_makes_none(make_world):
+    world = make_world(create_in_crm=CREATE_ALL)
+    pid, lid = world.linked_pair(first_name="Old")
+    world.prospect({"first_name": "New"}, record_id=pid)
+    world.prospect({"email": "n@x.io", "last_name": "N"})
+    report = world.cycle(dry_run=True)
+    planned = {(w.op, w.field, w.new) for w in report.planned}
+    assert ("update", "FirstName", "New") in planned
+    assert ("create", "LastName", "N") in planned
+    assert world.crm.get("Lead", lid)["FirstName"] == "Old"
+    assert len(world.crm.live("Lead")) == 1
+    real = world.cycle()
+    assert real.crm.updated == 1 and real.crm.created == 1
+
+
+class Exhausted:
+    @hookimpl
+    def api_budget(self):
+        return ApiBudget(used=900, limit=1000, allowed=500)
+
+
+def test_a_spent_api_budget_stops_the_cycle_early_and_resumes_later(make_world):
+    world = make_world(create_in_crm=CREATE_ALL)
+    world.prospect({"email": "b@x.io", "last_name": "B"})
+    world.extra_plugins.append(Exhausted())
+    report = world.store and world.connections  # keep flake quiet
+    platform, crm = world.connections()
+    from crmsync.engine import SyncEngine
+
+    stopped = SyncEngine(world.store, world.store.get_integration(world.integration.name),
+                         platform, crm).run_cycle()
+    assert stopped.status == "stopped" and "budget" in (stopped.message or "")
+    (run, *_) = world.store.list_runs(world.integration.id)
+    assert run.status == "stopped"
+    world.extra_plugins.clear()
+    assert world.cycle().crm.created == 1
+    del report
+
+
+def test_the_source_of_truth_locks_after_the_first_cycle(make_world):
+    from crmsync.errors import ConfigurationError
+
+    world = make_world()
+    world.store.update_integration(world.integration.name,
+                                   source_of_truth=SourceOfTruth.CRM)
+    world.cycle()
+    with pytest.raises(ConfigurationError, match="rebaseline"):
+        world.store.update_integration(world.integration.name,
+                                       source_of_truth=SourceOfTruth.PLATFORM)
+    world.store.rebaseline(world.integration.name, SourceOfTruth.PLATFORM)
+    assert world.store.get_integration(world.integration.name).source_of_truth is \
+        SourceOfTruth.PLATFORM
+
+
+def test_a_new_mapping_back_fills_existing_links(make_world):
+    from crmsync.models import Direction, Mapping
+
+    world = make_world()
+    pid, lid = world.linked_pair(first_name="B")
+    world.prospect({"score": 42}, record_id=pid)
+    world.store.put_mapping(world.integration.name, "prospect", "Lead", Mapping(
+        platform_field="score", crm_field="Score", direction=Direction.TO_CRM))
+    world.clock.advance()
+    world.cycle()
+    assert world.crm.get("Lead", lid)["Score"] == "42"
+
+
+def test_a_cycle_reads_and_writes_only_what_changed(make_world):
+    world = make_world(create_in_crm=CREATE_ALL)
+    ids = [world.prospect({"email": f"p{n}@x.io", "last_name": f"P{n}"}) for n in range(300)]
+    assert world.cycle().crm.created == 300
+    world.clock.advance(3600)
+    assert world.cycle().writes == 0
+    world.clock.advance(3600)
+    for pid in ids[:3]:
+        world.prospect({"first_name": "Edited"}, record_id=pid)
+    world.clock.advance(3600)
+    report = world.cycle()
+    assert report.platform.read == 3 and report.crm.read == 0
+    assert report.crm.updated == 3
+
+
+def test_a_second_cycle_of_the_same_integration_is_refused_while_one_runs(make_world):
+    from crmsync.engine import CycleBusy
+
+    world = make_world()
+    assert world.store.acquire_lease(world.integration.id, "someone-else", seconds=60)
+    with pytest.raises(CycleBusy):
+        world.cycle()
+
+
+def test_pluggy_is_the_seam():
+    assert pluggy.HookimplMarker("crmsync")
