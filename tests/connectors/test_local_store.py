@@ -164,7 +164,7 @@ def test_a_locked_database_is_transient_and_never_waited_on(tmp_path: Path) -> N
     blocker.execute("BEGIN IMMEDIATE")
     try:
         started = time.perf_counter()
-        with pytest.raises(TransientError, match="busy|locked"):
+        with pytest.raises(TransientError, match=r"busy|locked"):
             local.push_updates(
                 "prospect",
                 [WriteRequest(ref="r", op="create", values={"email": "a@b.c"})],

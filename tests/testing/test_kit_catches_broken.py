@@ -48,9 +48,9 @@ CASES = {
         class Broken(MemoryConnector):
             @hookimpl
             def fetch_changed(self, object_name, fields, cursor, page, page_size):
-                result = super().fetch_changed(object_name, fields, cursor, page,
-                page_size) if page is not None and result.records:  # loses the first of
-                each later page
+                result = super().fetch_changed(
+                    object_name, fields, cursor, page, page_size)
+                if page is not None and result.records:  # loses a record per page
                     result = result.model_copy(update={"records": result.records[1:]})
                 return result
         """,
@@ -62,12 +62,13 @@ CASES = {
         class Broken(MemoryConnector):
             @hookimpl
             def fetch_changed(self, object_name, fields, cursor, page, page_size):
-                result = super().fetch_changed(object_name, fields, cursor, page,
-                page_size) if result.records:  # the position of the page's FIRST record
+                result = super().fetch_changed(
+                    object_name, fields, cursor, page, page_size)
+                if result.records:  # the position of the page's FIRST record
                     first = result.records[0]
-                    at = Cursor(modified_at=first.modified_at,
-                    record_id=first.record_id) result =
-                    result.model_copy(update={"cursor": at})
+                    at = Cursor(
+                        modified_at=first.modified_at, record_id=first.record_id)
+                    result = result.model_copy(update={"cursor": at})
                 return result
         """,
     ),
@@ -78,12 +79,11 @@ CASES = {
         class Broken(MemoryConnector):
             @hookimpl
             def fetch_changed(self, object_name, fields, cursor, page, page_size):
-                if cursor is not None and cursor.modified_at is not None and page is
-                None:
+                if cursor is not None and cursor.modified_at and page is None:
                     later = cursor.modified_at + dt.timedelta(microseconds=1)
                     cursor = Cursor(modified_at=later)  # "after this time": loses ties
-                return super().fetch_changed(object_name, fields, cursor, page,
-                page_size)
+                return super().fetch_changed(
+                    object_name, fields, cursor, page, page_size)
         """,
     ),
     "reorders_write_results": (
@@ -134,12 +134,12 @@ CASES = {
             @hookimpl
             def fetch_changed(self, object_name, fields, cursor, page, page_size):
                 try:
-                    return super().fetch_changed(object_name, fields, cursor, page,
-                    page_size)
+                    return super().fetch_changed(
+                        object_name, fields, cursor, page, page_size)
                 except RateLimited as error:
                     time.sleep(error.retry_after)
-                    return super().fetch_changed(object_name, fields, cursor, page,
-                    page_size)
+                    return super().fetch_changed(
+                        object_name, fields, cursor, page, page_size)
         """,
     ),
     "leaks_its_secret": (
