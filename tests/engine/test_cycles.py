@@ -290,3 +290,21 @@ def test_a_second_cycle_of_the_same_integration_is_refused_while_one_runs(make_w
 
 def test_pluggy_is_the_seam():
     assert pluggy.HookimplMarker("crmsync")
+
+
+@pytest.mark.postgres
+def test_whole_cycles_on_postgresql(make_world, postgres_url):
+    world = make_world(create_in_crm=CREATE_ALL, url=postgres_url)
+    pid, lid = world.linked_pair(first_name="Old")
+    world.prospect({"first_name": "New"}, record_id=pid)
+    world.prospect({"email": "pg@x.io", "last_name": "Pg"})
+    world.extra_plugins.append(KillAfterPush())
+    with pytest.raises(Killed):
+        world.cycle()
+    with world.store.transaction() as tx:
+        tx.exec_driver_sql("DELETE FROM leases")
+    world.extra_plugins.clear()
+    world.cycle()
+    assert len(world.crm.live("Lead")) == 2
+    assert world.crm.get("Lead", lid)["FirstName"] == "New"
+    assert world.cycle().writes == 0

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 06:17:51.310764
+Create Date: 2026-12-01 06:18:50.049913
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def upgrade() -> None:
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['integration_id'], ['integrations.id'], name=op.f('fk_inbox_integration_id_integrations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_inbox')),
-    sa.UniqueConstraint('integration_id', 'side', 'object_name', 'record_id', name=op.f('uq_inbox_integration_id'))
+    sa.UniqueConstraint('integration_id', 'side', 'object_name', 'record_id', name=op.f('uq_inbox_integration_id_side_object_name_record_id'))
     )
     with op.batch_alter_table('inbox', schema=None) as batch_op:
         batch_op.create_index('ix_inbox_match', ['integration_id', 'side', 'match_key'], unique=False)
@@ -99,8 +99,8 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['integration_id'], ['integrations.id'], name=op.f('fk_links_integration_id_integrations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_links')),
-    sa.UniqueConstraint('integration_id', 'crm_object', 'crm_id', name=op.f('uq_links_integration_id')),
-    sa.UniqueConstraint('integration_id', 'platform_object', 'platform_id', name=op.f('uq_links_integration_id'))
+    sa.UniqueConstraint('integration_id', 'crm_object', 'crm_id', name=op.f('uq_links_integration_id_crm_object_crm_id')),
+    sa.UniqueConstraint('integration_id', 'platform_object', 'platform_id', name=op.f('uq_links_integration_id_platform_object_platform_id'))
     )
     op.create_table('object_pairs',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -112,7 +112,7 @@ def upgrade() -> None:
     sa.Column('crm_match_field', sa.String(length=128), nullable=False),
     sa.ForeignKeyConstraint(['integration_id'], ['integrations.id'], name=op.f('fk_object_pairs_integration_id_integrations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_object_pairs')),
-    sa.UniqueConstraint('integration_id', 'platform_object', 'crm_object', name=op.f('uq_object_pairs_integration_id'))
+    sa.UniqueConstraint('integration_id', 'platform_object', 'crm_object', name=op.f('uq_object_pairs_integration_id_platform_object_crm_object'))
     )
     op.create_table('pending_creates',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -157,7 +157,7 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['object_pair_id'], ['object_pairs.id'], name=op.f('fk_mappings_object_pair_id_object_pairs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_mappings')),
-    sa.UniqueConstraint('object_pair_id', 'platform_field', 'crm_field', name=op.f('uq_mappings_object_pair_id'))
+    sa.UniqueConstraint('object_pair_id', 'platform_field', 'crm_field', name=op.f('uq_mappings_object_pair_id_platform_field_crm_field'))
     )
     op.create_table('record_errors',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -177,7 +177,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['integration_id'], ['integrations.id'], name=op.f('fk_record_errors_integration_id_integrations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_record_errors_run_id_runs'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_record_errors')),
-    sa.UniqueConstraint('integration_id', 'side', 'object_name', 'record_id', name=op.f('uq_record_errors_integration_id'))
+    sa.UniqueConstraint('integration_id', 'side', 'object_name', 'record_id', name=op.f('uq_record_errors_integration_id_side_object_name_record_id'))
     )
 
 

@@ -1,0 +1,172 @@
+"""The state store, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from crmsync.contract import ChangedRecord, Cursor, Tombstone
+from crmsync.errors import ConfigurationError, MappingError
+from crmsync.models import (
+    CreationMode,
+    CreationRule,
+    Direction,
+    Integration,
+    Mapping,
+    ObjectPair,
+    SourceOfTruth,
+)
+from crmsync.store import LinkRow, open_store
+
+T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def store(database_url):
+    store = open_store(database_url)
+    yield store
+    store.dispose()
+
+
+def integration(**overrides) -> Integration:
+    return Integration(**{
+        "name": "acme", "platform_connector": "local", "crm_connector": "salesforce",
+        "crm_settings": {"login_url": "https://test.salesforce.com"},
+        "create_in_crm": CreationRule(mode=CreationMode.ALL, target_object="Lead"),
+        "object_pairs": (ObjectPair(platform_object="prospect", crm_object="Contact",
+                                    mappings=(Mapping(platform_field="email", crm_field="Email",
+                                                      direction=Direction.SYNC),)),
+                         ObjectPair(platform_object="prospect", crm_object="Lead",
+                                    match_order=1)),
+        **overrides})
+
+
+def test_an_integration_round_trips(store):
+    created = store.create_integration(integration())
+    again = store.get_integration("acme")
+    assert again == created
+    assert [p.crm_object for p in again.pairs_in_match_order()] == ["Contact", "Lead"]
+    assert again.create_in_crm.target_object == "Lead"
+    assert store.is_current()
+
+
+def test_secrets_are_never_stored(store):
+    with pytest.raises(ConfigurationError, match="never stored"):
+        store.create_integration(integration(crm_settings={"client_secret": "s3cr3t"}))
+
+
+def test_unknown_and_duplicate_integrations_are_clear_errors(store):
+    with pytest.raises(ConfigurationError, match="unknown integration 'nope'"):
+        store.get_integration("nope")
+    store.create_integration(integration())
+    with pytest.raises(ConfigurationError, match="already exists"):
+        store.create_integration(integration())
+
+
+def test_mapping_changes_need_a_paused_integration_and_restart_cursors(store):
+    created = store.create_integration(integration())
+    with store.transaction() as tx:
+        store.save_cursor(tx, created.id, "crm", "Lead", Cursor(modified_at=T0))
+    store.set_active("acme", True)
+    phone = Mapping(platform_field="phone", crm_field="Phone", direction=Direction.TO_CRM)
+    with pytest.raises(MappingError, match="crmsync integration pause acme"):
+        store.put_mapping("acme", "prospect", "Lead", phone)
+    store.set_active("acme", False)
+    updated = store.put_mapping("acme", "prospect", "Lead", phone)
+    assert updated.object_pairs[1].mappings == (phone,)
+    with store.transaction() as tx:
+        assert store.get_cursor(tx, created.id, "crm", "Lead") == (None, None)
+    edited = phone.model_copy(update={"direction": Direction.SYNC})
+    assert store.put_mapping("acme", "prospect", "Lead", edited).object_pairs[1].mappings == (
+        edited,)
+    store.delete_mapping("acme", "prospect", "Lead", "phone", "Phone")
+    with pytest.raises(MappingError, match="no mapping"):
+        store.delete_mapping("acme", "prospect", "Lead", "phone", "Phone")
+
+
+def test_staging_keeps_the_newest_version_and_unparks_only_on_real_change(store):
+    iid = store.create_integration(integration()).id
+    record = ChangedRecord(record_id="L1", modified_at=T0, values={"Email": " A@X.io "})
+    with store.transaction() as tx:
+        store.stage(tx, iid, "crm", "Lead", [record], [], "Email")
+        (row,) = store.inbox_chunk(tx, iid, "crm", "Lead", 0, 10)
+        assert row.match_key == "a@x.io"
+        store.fail_inbox(tx, [row.id], "bad", park=True, max_attempts=5)
+        store.stage(tx, iid, "crm", "Lead", [record], [], "Email")  # a re-read
+        assert store.inbox_chunk(tx, iid, "crm", "Lead", 0, 10) == []
+        newer = record.model_copy(update={"modified_at": T0 + dt.timedelta(seconds=1)})
+        store.stage(tx, iid, "crm", "Lead", [newer],
+                    [Tombstone(record_id="L2", deleted_at=T0)], "Email")
+        rows = store.inbox_chunk(tx, iid, "crm", "Lead", 0, 10)
+        assert [(r.record_id, r.kind, r.attempts) for r in rows] == [
+            ("L1", "record", 0), ("L2", "tombstone", 0)]
+        assert store.inbox_by_match_keys(tx, iid, "crm", ["Lead"], ["a@x.io"])[0].id == rows[0].id
+
+
+def test_links_are_found_by_key_from_either_side(store):
+    iid = store.create_integration(integration()).id
+    with store.transaction() as tx:
+        store.upsert_links(tx, iid, [LinkRow(None, "prospect", "P1", "Lead", "L1",
+                                             {"email>Email": ["a", "a"]}, T0, T0)])
+        by_crm = store.links_for(tx, iid, "crm", [("Lead", "L1")])
+        link = by_crm[("Lead", "L1")]
+        link.crm_object, link.crm_id = "Contact", "C1"
+        store.upsert_links(tx, iid, [link])
+        assert store.links_for(tx, iid, "platform", [("prospect", "P1")])[
+            ("prospect", "P1")].crm_id == "C1"
+        assert store.count_links(tx, iid) == 1
+        store.delete_links(tx, [link.id])
+        assert store.count_links(tx, iid) == 0
+
+
+def test_failures_accumulate_and_resolve(store):
+    iid = store.create_integration(integration()).id
+    run = store.start_run(iid, dry_run=False)
+    failure = {"side": "crm", "object_name": "Lead", "record_id": "L1", "code": "X",
+               "message": "boom"}
+    with store.transaction() as tx:
+        store.record_failures(tx, iid, run, [failure])
+        store.record_failures(tx, iid, run, [failure])
+    (error,) = store.open_errors(iid)
+    assert error.attempts == 2
+    with store.transaction() as tx:
+        store.resolve_failures(tx, iid, [("crm", "Lead", "L1")])
+    assert store.open_errors(iid) == []
+    store.finish_run(run, status="succeeded", counts={"crm": {"read": 1}})
+    assert store.list_runs(iid)[0].counts == {"crm": {"read": 1}}
+
+
+def test_the_cycle_lease_is_exclusive_until_released_or_expired(store):
+    iid = store.create_integration(integration()).id
+    assert store.acquire_lease(iid, "a", seconds=60)
+    assert not store.acquire_lease(iid, "b", seconds=60)
+    store.release_lease(iid, "a")
+    assert store.acquire_lease(iid, "b", seconds=-1)  # already expired
+    assert store.acquire_lease(iid, "c", seconds=60)
+
+
+def test_rebaseline_clears_baselines_and_is_logged(store):
+    iid = store.create_integration(integration(source_of_truth=SourceOfTruth.CRM)).id
+    with store.transaction() as tx:
+        store.upsert_links(tx, iid, [LinkRow(None, "prospect", "P1", "Lead", "L1",
+                                             {"k": [1, 1]}, T0, T0)])
+        store.lock_source_of_truth(tx, iid, T0)
+    store.rebaseline("acme", SourceOfTruth.BOTH)
+    with store.transaction() as tx:
+        link = store.links_for(tx, iid, "crm", [("Lead", "L1")])[("Lead", "L1")]
+    assert link.baseline == {}
+    assert store.list_events(iid)[0].kind == "rebaselined"
+
+
+def test_pending_creates(store):
+    iid = store.create_integration(integration()).id
+    with store.transaction() as tx:
+        store.add_pending_creates(tx, iid, [{"ref": "r1", "target_side": "crm",
+                                             "target_object": "Lead",
+                                             "source_object": "prospect", "source_id": "P1",
+                                             "match_key": "a@x.io"}])
+        assert store.has_pending_creates(tx, iid)
+        assert store.pending_refs(tx, iid, ["r1", "r2"]) == {"r1"}
+        store.remove_pending_creates(tx, ["r1"])
+        assert not store.has_pending_creates(tx, iid)
