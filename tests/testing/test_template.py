@@ -1,0 +1,77 @@
+"""The connector template renders a package whose first contract-kit run passes.
+
+Nothing is installed: the rendered ``src`` goes on ``PYTHONPATH`` next to a minimal
+``.dist-info`` carrying the rendered entry points, which is all ``importlib.metadata`` reads,
+so the kit's entry-point check runs against the template's real ``pyproject.toml``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+copier = pytest.importorskip("copier")
+
+TEMPLATE = Path(__file__).parents[2] / "templates" / "connector"
+ANSWERS = {
+    "connector_id": "acme_crm",
+    "vendor_name": "Acme CRM",
+    "author_name": "Kit Tester",
+    "author_email": "kit@example.com",
+}
+
+
+def fake_install(project: Path, site: Path) -> None:
+    """Write the ``.dist-info`` an installer would, from the rendered pyproject."""
+    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    info = site / f"{meta['name'].replace('-', '_')}-{meta['version']}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {meta['name']}\nVersion: {meta['version']}\n"
+    )
+    lines = []
+    for group, entries in meta["entry-points"].items():
+        lines.append(f"[{group}]")
+        lines += [f"{name} = {target}" for name, target in entries.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_rendered_connector_passes_the_kit(tmp_path: Path) -> None:
+    project = tmp_path / "crmsync-acme-crm"
+    copier.run_copy(
+        str(TEMPLATE), project, data=ANSWERS, defaults=True, unsafe=True, quiet=True
+    )
+    assert (project / "src" / "crmsync_acme_crm" / "_connector.py").is_file()
+    fake_install(project, tmp_path / "site")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(project / "src"), str(tmp_path / "site")]),
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "ignore::DeprecationWarning",
+            "-rs",
+            "tests",
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert " passed" in output and "failed" not in output, output
+    assert "Unsupported" not in output
