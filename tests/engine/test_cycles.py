@@ -236,6 +236,19 @@ def test_a_spent_api_budget_stops_the_cycle_early_and_resumes_later(make_world):
     del report
 
 
+def test_a_spent_vendor_quota_stops_the_cycle_without_retrying_or_losing_work(make_world):
+    world = make_world(create_in_crm=CREATE_ALL)
+    world.prospect({"email": "q@x.io", "last_name": "Q"})
+    world.crm.inject("quota", hook="push_updates")
+    platform, crm = world.connections()
+    from crmsync.engine import SyncEngine
+
+    stopped = SyncEngine(world.store, world.store.get_integration(world.integration.name),
+                         platform, crm, clock=world.clock.now).run_cycle()
+    assert stopped.status == "stopped" and world.sleeps == []
+    assert world.cycle().crm.created == 1
+
+
 def test_the_source_of_truth_locks_after_the_first_cycle(make_world):
     from crmsync.errors import ConfigurationError
 

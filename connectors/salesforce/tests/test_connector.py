@@ -12,6 +12,7 @@ from crmsync.errors import (
     AuthenticationExpired,
     AuthenticationFailed,
     PermanentError,
+    QuotaExhausted,
     RateLimited,
     TransientError,
 )
@@ -331,8 +332,14 @@ def test_network_failures_are_transient(emulator, connector):
         connector.list_fields(object_name="Contact")
 
 
-def test_daily_limit_is_rate_limited(emulator, connector):
+def test_a_spent_daily_allocation_stops_rather_than_backs_off(emulator, connector):
     emulator.daily_limit = emulator.api_usage
+    with pytest.raises(QuotaExhausted, match="TotalRequests"):
+        connector.list_fields(object_name="Lead")
+
+
+def test_a_concurrency_limit_is_rate_limited(emulator, connector):
+    emulator.faults.inject("rate_limit", status=403)
     with pytest.raises(RateLimited):
         connector.list_fields(object_name="Lead")
 

@@ -14,6 +14,8 @@ The hierarchy::
         ├── TransientError            a passing fault (5xx, timeout, lock); retry with backoff
         ├── AuthenticationExpired     the session/token expired; re-authenticate once, then retry
         ├── AuthenticationFailed      credentials are wrong or revoked; never retried
+        ├── QuotaExhausted            the vendor's allocation for the period is spent; the cycle
+        │                             stops and resumes next time (never retried in a loop)
         └── PermanentError            the request is wrong (code, message, field); never retried
 
 Connectors raise the ``ConnectorError`` family only; the framework owns every retry, backoff and
@@ -37,6 +39,7 @@ __all__ = [
     "CrmsyncError",
     "MappingError",
     "PermanentError",
+    "QuotaExhausted",
     "RateLimited",
     "StateError",
     "TransientError",
@@ -161,6 +164,14 @@ class AuthenticationExpired(ConnectorError):
 
 class AuthenticationFailed(ConnectorError):
     """The credentials were refused: wrong, revoked or lacking permission. Never retried."""
+
+
+class QuotaExhausted(ConnectorError):
+    """The vendor's API allocation for its period (a day, say) is spent.
+
+    Unlike :class:`RateLimited`, waiting seconds does not help: the engine stops the cycle
+    early, keeps everything it read, and the next cycle resumes.
+    """
 
 
 class PermanentError(ConnectorError):

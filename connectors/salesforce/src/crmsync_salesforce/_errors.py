@@ -11,6 +11,7 @@ from crmsync.errors import (
     AuthenticationExpired,
     AuthenticationFailed,
     PermanentError,
+    QuotaExhausted,
     RateLimited,
     TransientError,
 )
@@ -94,6 +95,9 @@ def raise_for_response(response: httpx.Response, *, object_name: str | None = No
     text = f"Salesforce answered {status} {code}: {message}".rstrip(": ")
     if status == 401:
         raise AuthenticationExpired(text, **context)
+    if code == "REQUEST_LIMIT_EXCEEDED" and "TotalRequests" in message:
+        # The org's rolling 24-hour allocation is spent: seconds of backoff cannot help.
+        raise QuotaExhausted(text, hint="the org's daily API allocation is used up", **context)
     if status == 429 or code == "REQUEST_LIMIT_EXCEEDED":
         raise RateLimited(text, retry_after=_retry_after(response), **context)
     if status >= 500 or code in {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"}:

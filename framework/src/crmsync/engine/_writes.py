@@ -55,9 +55,9 @@ def push_batches(
 
 def _record_level(error: Exception) -> bool:
     """Errors that fail the batch's records but not the cycle (others stop the cycle)."""
-    from crmsync.errors import AuthenticationFailed
+    from crmsync.errors import AuthenticationFailed, QuotaExhausted
 
-    return not isinstance(error, AuthenticationFailed)
+    return not isinstance(error, AuthenticationFailed | QuotaExhausted)
 
 
 class WriteQueue:

@@ -34,7 +34,7 @@ from crmsync.contract.models import Capability, Cursor, WriteRequest
 from crmsync.engine._units import Failure, Unit, decide_fields, plan_create, revert_failed_fields
 from crmsync.engine._writes import QueuedWrite, WriteQueue, push_batches
 from crmsync.engine.report import CycleReport, Progress
-from crmsync.errors import BudgetExhausted, CrmsyncError
+from crmsync.errors import BudgetExhausted, CrmsyncError, QuotaExhausted
 from crmsync.models import Integration, ObjectPair, Side
 from crmsync.plugins import Connection
 from crmsync.policy import should_create
@@ -102,7 +102,7 @@ class SyncEngine:
                 self._run_id = report.run_id = self.store.start_run(self.iid, dry_run=False)
             with self._session(dry_run):
                 self._run(report)
-        except BudgetExhausted as error:
+        except (BudgetExhausted, QuotaExhausted) as error:
             report.status, report.message = "stopped", str(error)
             log.warning("cycle_stopped_budget", reason=str(error))
         except CrmsyncError as error:

@@ -39,6 +39,7 @@ from crmsync.contract import (
 from crmsync.errors import (
     AuthenticationExpired,
     PermanentError,
+    QuotaExhausted,
     RateLimited,
     TransientError,
 )
@@ -172,7 +173,10 @@ class MemoryBackend:
         return [r.record_id for r in self.rows.get(object_name, {}).values() if not r.deleted]
 
     def inject(self, kind: str, *, hook: str = "any", count: int = 1) -> None:
-        """Queue a fault for the next call of ``hook``: rate_limit, transient, expired, permanent."""
+        """Queue a fault for the next call of ``hook``.
+
+        Kinds: rate_limit, transient, expired, quota, permanent.
+        """
         for _ in range(count):
             self.faults.append((hook, kind))
 
@@ -204,6 +208,8 @@ class MemoryBackend:
             raise TransientError("503 service unavailable", connector="memory")
         if kind == "expired":
             raise AuthenticationExpired("session expired", connector="memory")
+        if kind == "quota":
+            raise QuotaExhausted("daily API allocation spent", connector="memory")
         if kind == "permanent":
             raise PermanentError("bad request", code="BAD_REQUEST", connector="memory")
         raise ValueError(f"unknown fault {kind!r}")
