@@ -1,8 +1,7 @@
 """The connector template renders a package whose first contract-kit run passes.
 
 Nothing is installed: the rendered ``src`` goes on ``PYTHONPATH`` next to a minimal
-``.dist-info`` carrying the rendered entry points, which is all ``importlib.metadata`` reads,
-so the kit's entry-point check runs against the template's real ``pyproject.toml``.
+``.dist-info`` with the rendered entry points (all ``importlib.metadata`` reads), so the kit's entry-point check runs against the template's real ``pyproject.toml``.
 """
 
 from __future__ import annotations
