@@ -1,8 +1,8 @@
 """The connector template renders a package whose first contract-kit run passes.
 
 Nothing is installed: the rendered ``src`` goes on ``PYTHONPATH`` next to a minimal
-``.dist-info`` with the rendered entry points (all ``importlib.metadata`` reads), so the kit's entry-point check runs
-against the template's real ``pyproject.toml``.
+``.dist-info`` with the rendered entry points (all ``importlib.metadata`` reads), so the
+kit's entry-point check runs against the template's real ``pyproject.toml``.
 """
 
 from __future__ import annotations
