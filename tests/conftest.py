@@ -1,4 +1,6 @@
-"""Fixtures shared by every test folder: databases of their own on SQLite and PostgreSQL."""
+"""Fixtures shared by every test folder: databases of their own on SQLite and
+PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-PG_ADMIN_URL = os.environ.get("CRMSYNC_TEST_PG_ADMIN",
-                              "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "CRMSYNC_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def _pg_connect():
@@ -21,7 +24,9 @@ def _pg_connect():
 
 
 def _ensure_postgres() -> None:
-    """Start the machine's PostgreSQL if it is down (CI and developer machines have one)."""
+    """Start the machine's PostgreSQL if it is down (CI and developer machines have
+    one).
+    """
     try:
         _pg_connect().close()
         return
@@ -29,8 +34,17 @@ def _ensure_postgres() -> None:
         pass
     if shutil.which("pg_ctlcluster") and os.path.isdir("/etc/postgresql"):
         for version in os.listdir("/etc/postgresql"):
-            subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main",
-                            "start"], check=False, capture_output=True)
+            subprocess.run(
+                [
+                    "pg_ctlcluster",
+                    "--skip-systemctl-redirect",
+                    version,
+                    "main",
+                    "start",
+                ],
+                check=False,
+                capture_output=True,
+            )
     try:
         _pg_connect().close()
     except Exception as error:  # pragma: no cover - depends on the machine
@@ -44,13 +58,17 @@ def postgres_url() -> Iterator[str]:
     name = f"crmsync_test_{uuid.uuid4().hex[:12]}"
     with _pg_connect() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace(
+        "postgresql://", "postgresql+psycopg://"
+    )
     yield f"{base}/{name}"
     with _pg_connect() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 def database_url(request, tmp_path) -> str:
     """Each store test runs once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":

@@ -1,4 +1,6 @@
-"""A world of two in-memory connectors, a state store and a clock, for whole-cycle tests."""
+"""A world of two in-memory connectors, a state store and a clock, for whole-cycle
+tests.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from crmsync.contract import FieldType
 from crmsync.engine import CycleReport, SyncEngine
 from crmsync.models import (
     CreationMode,
@@ -18,7 +21,6 @@ from crmsync.models import (
     ObjectPair,
     SourceOfTruth,
 )
-from crmsync.contract import FieldType
 from crmsync.plugins import Connection, InstalledConnector, RetryPolicy, describe
 from crmsync.store import StateStore, open_store
 from crmsync.testing.memory import (
@@ -56,17 +58,36 @@ def installed(factory: Any) -> InstalledConnector:
 
 def default_pairs(*crm_objects: str, mappings: tuple[Mapping, ...] | None = None):
     mappings = mappings or (
-        Mapping(platform_field="first_name", crm_field="FirstName", direction=Direction.SYNC),
-        Mapping(platform_field="last_name", crm_field="LastName", direction=Direction.SYNC),
-        Mapping(platform_field="email", crm_field="Email", direction=Direction.SYNC,
-                platform_type=FieldType.EMAIL, crm_type=FieldType.EMAIL),
+        Mapping(
+            platform_field="first_name", crm_field="FirstName", direction=Direction.SYNC
+        ),
+        Mapping(
+            platform_field="last_name", crm_field="LastName", direction=Direction.SYNC
+        ),
+        Mapping(
+            platform_field="email",
+            crm_field="Email",
+            direction=Direction.SYNC,
+            platform_type=FieldType.EMAIL,
+            crm_type=FieldType.EMAIL,
+        ),
         Mapping(platform_field="phone", crm_field="Phone", direction=Direction.SYNC),
-        Mapping(platform_field="company", crm_field="Company", direction=Direction.TO_CRM,
-                default="[not provided]"),
+        Mapping(
+            platform_field="company",
+            crm_field="Company",
+            direction=Direction.TO_CRM,
+            default="[not provided]",
+        ),
     )
-    return tuple(ObjectPair(platform_object="prospect", crm_object=name, match_order=index,
-                            mappings=mappings)
-                 for index, name in enumerate(crm_objects or ("Lead",)))
+    return tuple(
+        ObjectPair(
+            platform_object="prospect",
+            crm_object=name,
+            match_order=index,
+            mappings=mappings,
+        )
+        for index, name in enumerate(crm_objects or ("Lead",))
+    )
 
 
 @dataclass
@@ -82,44 +103,80 @@ class World:
 
     def connections(self) -> tuple[Connection, Connection]:
         retry = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)
-        platform = Connection(installed(MemoryPlatformConnector), MemorySettings(),
-                              retry=retry, factory_kwargs={"backend": self.platform},
-                              sleep=self.sleeps.append)
-        crm = Connection(installed(MemoryConnector), MemorySettings(), retry=retry,
-                         factory_kwargs={"backend": self.crm}, sleep=self.sleeps.append,
-                         extra_plugins=self.extra_plugins)
+        platform = Connection(
+            installed(MemoryPlatformConnector),
+            MemorySettings(),
+            retry=retry,
+            factory_kwargs={"backend": self.platform},
+            sleep=self.sleeps.append,
+        )
+        crm = Connection(
+            installed(MemoryConnector),
+            MemorySettings(),
+            retry=retry,
+            factory_kwargs={"backend": self.crm},
+            sleep=self.sleeps.append,
+            extra_plugins=self.extra_plugins,
+        )
         return platform, crm
 
     def cycle(self, *, dry_run: bool = False) -> CycleReport:
         integration = self.store.get_integration(self.integration.name)
         platform, crm = self.connections()
-        engine = SyncEngine(self.store, integration, platform, crm, page_size=self.page_size,
-                            clock=self.clock.now)
+        engine = SyncEngine(
+            self.store,
+            integration,
+            platform,
+            crm,
+            page_size=self.page_size,
+            clock=self.clock.now,
+        )
         report = engine.run_cycle(dry_run=dry_run)
         assert report.status != "failed", report.message
         return report
 
-    def prospect(self, values: dict[str, Any], record_id: str | None = None,
-                 at: dt.datetime | None = None) -> str:
+    def prospect(
+        self,
+        values: dict[str, Any],
+        record_id: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> str:
         return self.platform.put("prospect", values, record_id=record_id, at=at)
 
     def linked_pair(self, **values: Any) -> tuple[str, str]:
         """A prospect and a lead that a first cycle linked, agreeing on ``values``."""
         email = values.pop("email", "pair@example.com")
-        platform = {"email": email, "last_name": "Doe", "company": "Initech",
-                    **{k: v for k, v in values.items()}}
-        crm_names = {"first_name": "FirstName", "last_name": "LastName", "phone": "Phone",
-                     "company": "Company"}
+        platform = {
+            "email": email,
+            "last_name": "Doe",
+            "company": "Initech",
+            **{k: v for k, v in values.items()},
+        }
+        crm_names = {
+            "first_name": "FirstName",
+            "last_name": "LastName",
+            "phone": "Phone",
+            "company": "Company",
+        }
         pid = self.prospect(platform)
-        lid = self.lead({"Email": email, **{crm_names[k]: v for k, v in platform.items()
-                                             if k in crm_names}})
+        lid = self.lead(
+            {
+                "Email": email,
+                **{crm_names[k]: v for k, v in platform.items() if k in crm_names},
+            }
+        )
         report = self.cycle()
         assert report.linked == 1 and report.writes == 0, report.counts()
         self.clock.advance()
         return pid, lid
 
-    def lead(self, values: dict[str, Any], record_id: str | None = None,
-             at: dt.datetime | None = None, object_name: str = "Lead") -> str:
+    def lead(
+        self,
+        values: dict[str, Any],
+        record_id: str | None = None,
+        at: dt.datetime | None = None,
+        object_name: str = "Lead",
+    ) -> str:
         return self.crm.put(object_name, values, record_id=record_id, at=at)
 
 
@@ -133,21 +190,35 @@ def pairs():
 def make_world(tmp_path):
     worlds = []
 
-    def make(*, source_of_truth: SourceOfTruth = SourceOfTruth.BOTH,
-             pairs: tuple[ObjectPair, ...] | None = None,
-             create_in_crm: CreationRule | None = None,
-             create_in_platform: CreationRule | None = None,
-             url: str | None = None) -> World:
+    def make(
+        *,
+        source_of_truth: SourceOfTruth = SourceOfTruth.BOTH,
+        pairs: tuple[ObjectPair, ...] | None = None,
+        create_in_crm: CreationRule | None = None,
+        create_in_platform: CreationRule | None = None,
+        url: str | None = None,
+    ) -> World:
         clock = Clock()
         store = open_store(url or f"sqlite:///{tmp_path}/state-{len(worlds)}.db")
-        integration = store.create_integration(Integration(
-            name=f"test{len(worlds)}", platform_connector="memory_platform",
-            crm_connector="memory", source_of_truth=source_of_truth,
-            object_pairs=pairs or default_pairs(),
-            create_in_crm=create_in_crm or CreationRule(mode=CreationMode.NEVER),
-            create_in_platform=create_in_platform or CreationRule(mode=CreationMode.NEVER)))
-        world = World(store, clock, platform_backend(now=clock.now),
-                      MemoryBackend(now=clock.now), integration)
+        integration = store.create_integration(
+            Integration(
+                name=f"test{len(worlds)}",
+                platform_connector="memory_platform",
+                crm_connector="memory",
+                source_of_truth=source_of_truth,
+                object_pairs=pairs or default_pairs(),
+                create_in_crm=create_in_crm or CreationRule(mode=CreationMode.NEVER),
+                create_in_platform=create_in_platform
+                or CreationRule(mode=CreationMode.NEVER),
+            )
+        )
+        world = World(
+            store,
+            clock,
+            platform_backend(now=clock.now),
+            MemoryBackend(now=clock.now),
+            integration,
+        )
         worlds.append(world)
         return world
 

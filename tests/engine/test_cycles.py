@@ -1,4 +1,6 @@
-"""Whole cycles: creation, matching, failures, retries, paging, links that move, dry runs."""
+"""Whole cycles: creation, matching, failures, retries, paging, links that move, dry
+runs.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ CREATE_ALL = CreationRule(mode=CreationMode.ALL)
 
 def test_creation_uses_mapping_defaults_for_required_fields(make_world):
     world = make_world(create_in_crm=CREATE_ALL)
-    world.prospect({"email": "new@x.io", "first_name": "Nia", "last_name": "Ng",
-                    "company": None})
+    world.prospect(
+        {"email": "new@x.io", "first_name": "Nia", "last_name": "Ng", "company": None}
+    )
     report = world.cycle()
     assert report.crm.created == 1
     (lead_id,) = world.crm.live("Lead")
@@ -24,8 +27,9 @@ def test_creation_uses_mapping_defaults_for_required_fields(make_world):
 
 
 def test_creation_filter_only_creates_qualified_prospects(make_world, pairs):
-    rule = CreationRule(mode=CreationMode.FILTER,
-                        filter=FieldFilter(field="last_name", op="not_blank"))
+    rule = CreationRule(
+        mode=CreationMode.FILTER, filter=FieldFilter(field="last_name", op="not_blank")
+    )
     world = make_world(create_in_crm=rule)
     world.prospect({"email": "a@x.io", "last_name": "A"})
     world.prospect({"email": "b@x.io", "last_name": ""})
@@ -35,14 +39,19 @@ def test_creation_filter_only_creates_qualified_prospects(make_world, pairs):
 def test_a_per_record_failure_does_not_stop_the_others(make_world):
     world = make_world(create_in_crm=CREATE_ALL)
     world.prospect({"email": "ok1@x.io", "last_name": "One"})
-    bad = world.prospect({"email": "bad@x.io", "last_name": None})  # LastName is required
+    bad = world.prospect(
+        {"email": "bad@x.io", "last_name": None}
+    )  # LastName is required
     world.prospect({"email": "ok2@x.io", "last_name": "Two"})
     report = world.cycle()
     assert report.crm.created == 2 and report.crm.failed == 1
     assert report.status == "partial"
     (error,) = world.store.open_errors(world.integration.id)
-    assert (error.record_id, error.code, error.field) == (bad, "REQUIRED_FIELD_MISSING",
-                                                          "LastName")
+    assert (error.record_id, error.code, error.field) == (
+        bad,
+        "REQUIRED_FIELD_MISSING",
+        "LastName",
+    )
     # Permanent: parked, not retried until the record changes; then it succeeds.
     assert world.cycle().crm.failed == 0
     world.clock.advance()
@@ -55,7 +64,8 @@ def test_a_retryable_record_error_is_retried_next_cycle(make_world):
     world = make_world(create_in_crm=CREATE_ALL)
     world.prospect({"email": "lock@x.io", "last_name": "L"})
     world.crm.fail_on_push = lambda obj, req: RecordError(
-        code="UNABLE_TO_LOCK_ROW", message="row locked", retryable=True)
+        code="UNABLE_TO_LOCK_ROW", message="row locked", retryable=True
+    )
     assert world.cycle().crm.failed == 1
     world.crm.fail_on_push = None
     assert world.cycle().crm.created == 1
@@ -83,12 +93,16 @@ def test_contacts_match_before_leads(make_world, pairs):
     world = make_world(pairs=pairs("Contact", "Lead"))
     world.prospect({"email": "p@x.io", "last_name": "P"})
     world.lead({"Email": "p@x.io", "LastName": "Lead", "Company": "C"})
-    contact = world.lead({"Email": "p@x.io", "LastName": "Contact", "Company": "C"},
-                         object_name="Contact")
+    contact = world.lead(
+        {"Email": "p@x.io", "LastName": "Contact", "Company": "C"},
+        object_name="Contact",
+    )
     report = world.cycle()
     assert report.linked == 1
     with world.store.transaction() as tx:
-        links = world.store.links_for(tx, world.integration.id, "crm", [("Contact", contact)])
+        links = world.store.links_for(
+            tx, world.integration.id, "crm", [("Contact", contact)]
+        )
     assert links, "the prospect must be linked to the contact"
 
 
@@ -107,10 +121,14 @@ def test_an_expired_credential_is_renewed_once(make_world):
     world.linked_pair(first_name="A")
     world.crm.inject("expired", hook="fetch_changed")
     world.cycle()
-    assert world.crm.calls["authenticate"] == 2 + 1  # first cycle, this cycle, the renewal
+    assert (
+        world.crm.calls["authenticate"] == 2 + 1
+    )  # first cycle, this cycle, the renewal
 
 
-def test_transient_errors_back_off_and_then_give_up_without_losing_the_change(make_world):
+def test_transient_errors_back_off_and_then_give_up_without_losing_the_change(
+    make_world,
+):
     world = make_world(create_in_crm=CREATE_ALL)
     world.prospect({"email": "t@x.io", "last_name": "T"})
     world.crm.inject("transient", hook="push_updates", count=10)
@@ -163,7 +181,9 @@ def test_a_process_killed_between_push_and_commit_converges(make_world):
     world.store.release_lease(world.integration.id, owner="*")
     with world.store.transaction() as tx:
         tx.exec_driver_sql("DELETE FROM leases")
-    assert len(world.crm.live("Lead")) == 2, "the create reached the CRM before the kill"
+    assert len(world.crm.live("Lead")) == 2, (
+        "the create reached the CRM before the kill"
+    )
     report = world.cycle()
     assert len(world.crm.live("Lead")) == 2, "the create must not be repeated"
     assert world.crm.get("Lead", lid)["FirstName"] == "New", "the edit must not be lost"
@@ -185,7 +205,7 @@ def test_a_converted_lead_moves_the_link_to_its_contact(make_world, pairs):
 
 def test_a_merged_record_relinks_to_the_survivor_and_a_deleted_one_unlinks(make_world):
     world = make_world()
-    pid, lid = world.linked_pair(first_name="M")
+    _, lid = world.linked_pair(first_name="M")
     survivor = world.lead({"Email": "other@x.io", "LastName": "S", "Company": "C"})
     world.crm.delete("Lead", lid, merged_into=survivor)
     assert world.cycle().relinked == 1
@@ -226,8 +246,9 @@ def test_a_spent_api_budget_stops_the_cycle_early_and_resumes_later(make_world):
     platform, crm = world.connections()
     from crmsync.engine import SyncEngine
 
-    stopped = SyncEngine(world.store, world.store.get_integration(world.integration.name),
-                         platform, crm).run_cycle()
+    stopped = SyncEngine(
+        world.store, world.store.get_integration(world.integration.name), platform, crm
+    ).run_cycle()
     assert stopped.status == "stopped" and "budget" in (stopped.message or "")
     (run, *_) = world.store.list_runs(world.integration.id)
     assert run.status == "stopped"
@@ -236,15 +257,22 @@ def test_a_spent_api_budget_stops_the_cycle_early_and_resumes_later(make_world):
     del report
 
 
-def test_a_spent_vendor_quota_stops_the_cycle_without_retrying_or_losing_work(make_world):
+def test_a_spent_vendor_quota_stops_the_cycle_without_retrying_or_losing_work(
+    make_world,
+):
     world = make_world(create_in_crm=CREATE_ALL)
     world.prospect({"email": "q@x.io", "last_name": "Q"})
     world.crm.inject("quota", hook="push_updates")
     platform, crm = world.connections()
     from crmsync.engine import SyncEngine
 
-    stopped = SyncEngine(world.store, world.store.get_integration(world.integration.name),
-                         platform, crm, clock=world.clock.now).run_cycle()
+    stopped = SyncEngine(
+        world.store,
+        world.store.get_integration(world.integration.name),
+        platform,
+        crm,
+        clock=world.clock.now,
+    ).run_cycle()
     assert stopped.status == "stopped" and world.sleeps == []
     assert world.cycle().crm.created == 1
 
@@ -253,15 +281,19 @@ def test_the_source_of_truth_locks_after_the_first_cycle(make_world):
     from crmsync.errors import ConfigurationError
 
     world = make_world()
-    world.store.update_integration(world.integration.name,
-                                   source_of_truth=SourceOfTruth.CRM)
+    world.store.update_integration(
+        world.integration.name, source_of_truth=SourceOfTruth.CRM
+    )
     world.cycle()
     with pytest.raises(ConfigurationError, match="rebaseline"):
-        world.store.update_integration(world.integration.name,
-                                       source_of_truth=SourceOfTruth.PLATFORM)
+        world.store.update_integration(
+            world.integration.name, source_of_truth=SourceOfTruth.PLATFORM
+        )
     world.store.rebaseline(world.integration.name, SourceOfTruth.PLATFORM)
-    assert world.store.get_integration(world.integration.name).source_of_truth is \
-        SourceOfTruth.PLATFORM
+    assert (
+        world.store.get_integration(world.integration.name).source_of_truth
+        is SourceOfTruth.PLATFORM
+    )
 
 
 def test_a_new_mapping_back_fills_existing_links(make_world):
@@ -270,8 +302,12 @@ def test_a_new_mapping_back_fills_existing_links(make_world):
     world = make_world()
     pid, lid = world.linked_pair(first_name="B")
     world.prospect({"score": 42}, record_id=pid)
-    world.store.put_mapping(world.integration.name, "prospect", "Lead", Mapping(
-        platform_field="score", crm_field="Score", direction=Direction.TO_CRM))
+    world.store.put_mapping(
+        world.integration.name,
+        "prospect",
+        "Lead",
+        Mapping(platform_field="score", crm_field="Score", direction=Direction.TO_CRM),
+    )
     world.clock.advance()
     world.cycle()
     assert world.crm.get("Lead", lid)["Score"] == "42"
@@ -279,7 +315,10 @@ def test_a_new_mapping_back_fills_existing_links(make_world):
 
 def test_a_cycle_reads_and_writes_only_what_changed(make_world):
     world = make_world(create_in_crm=CREATE_ALL)
-    ids = [world.prospect({"email": f"p{n}@x.io", "last_name": f"P{n}"}) for n in range(300)]
+    ids = [
+        world.prospect({"email": f"p{n}@x.io", "last_name": f"P{n}"})
+        for n in range(300)
+    ]
     assert world.cycle().crm.created == 300
     world.clock.advance(3600)
     assert world.cycle().writes == 0

@@ -20,7 +20,9 @@ def test_example_1_both_changed_the_later_change_wins(make_world):
 def test_example_2_crm_source_of_truth(make_world):
     world = make_world(source_of_truth=SourceOfTruth.CRM)
     pid = world.prospect({"email": "s@x.io", "first_name": "Steve"})
-    lid = world.lead({"Email": "s@x.io", "FirstName": "Josh", "LastName": "B", "Company": "C"})
+    lid = world.lead(
+        {"Email": "s@x.io", "FirstName": "Josh", "LastName": "B", "Company": "C"}
+    )
     world.cycle()
     assert world.platform.get("prospect", pid)["first_name"] == "Josh"
     assert world.crm.get("Lead", lid)["FirstName"] == "Josh"
@@ -29,7 +31,9 @@ def test_example_2_crm_source_of_truth(make_world):
 def test_example_3_platform_source_of_truth(make_world):
     world = make_world(source_of_truth=SourceOfTruth.PLATFORM)
     pid = world.prospect({"email": "s@x.io", "first_name": "Steve"})
-    lid = world.lead({"Email": "s@x.io", "FirstName": "Josh", "LastName": "B", "Company": "C"})
+    lid = world.lead(
+        {"Email": "s@x.io", "FirstName": "Josh", "LastName": "B", "Company": "C"}
+    )
     world.cycle()
     assert world.platform.get("prospect", pid)["first_name"] == "Steve"
     assert world.crm.get("Lead", lid)["FirstName"] == "Steve"
@@ -37,7 +41,9 @@ def test_example_3_platform_source_of_truth(make_world):
 
 def test_example_4_both_the_recent_change_wins(make_world):
     world = make_world(source_of_truth=SourceOfTruth.BOTH)
-    lid = world.lead({"Email": "s@x.io", "FirstName": "Josh", "LastName": "B", "Company": "C"})
+    lid = world.lead(
+        {"Email": "s@x.io", "FirstName": "Josh", "LastName": "B", "Company": "C"}
+    )
     world.clock.advance(7 * 24 * 3600)  # a week later
     pid = world.prospect({"email": "s@x.io", "first_name": "Steve"})
     world.cycle()
@@ -48,7 +54,9 @@ def test_example_4_both_the_recent_change_wins(make_world):
 def test_example_5_crm_blank_is_filled_from_the_platform(make_world):
     world = make_world(source_of_truth=SourceOfTruth.CRM)
     world.prospect({"email": "s@x.io", "first_name": "Steve"})
-    lid = world.lead({"Email": "s@x.io", "FirstName": None, "LastName": "B", "Company": "C"})
+    lid = world.lead(
+        {"Email": "s@x.io", "FirstName": None, "LastName": "B", "Company": "C"}
+    )
     world.cycle()
     assert world.crm.get("Lead", lid)["FirstName"] == "Steve"
 
@@ -61,7 +69,7 @@ def test_example_6_no_lost_update(make_world):
     world.clock.set("10:05")
     world.lead({"FirstName": "Jon"}, record_id=lid)
     world.cycle()
-    for values in (world.platform.get("prospect", pid), ):
+    for values in (world.platform.get("prospect", pid),):
         assert (values["first_name"], values["phone"]) == ("Jon", "555-0199")
     crm = world.crm.get("Lead", lid)
     assert (crm["FirstName"], crm["Phone"]) == ("Jon", "555-0199")
@@ -69,7 +77,7 @@ def test_example_6_no_lost_update(make_world):
 
 def test_example_7_a_second_cycle_writes_nothing_and_cursors_advance(make_world):
     world = make_world(source_of_truth=SourceOfTruth.BOTH)
-    pid, lid = world.linked_pair(first_name="John")
+    pid, _ = world.linked_pair(first_name="John")
     world.clock.advance()
     world.prospect({"first_name": "Jo"}, record_id=pid)
     first = world.cycle()
@@ -79,8 +87,10 @@ def test_example_7_a_second_cycle_writes_nothing_and_cursors_advance(make_world)
     world.clock.advance(3600)
     second = world.cycle()
     assert second.writes == 0, second.counts()
-    assert world.crm.calls["push_updates"] == 1 and world.platform.calls.get("push_updates",
-                                                                             0) <= 1
+    assert (
+        world.crm.calls["push_updates"] == 1
+        and world.platform.calls.get("push_updates", 0) <= 1
+    )
     with world.store.transaction() as tx:
         after, _ = world.store.get_cursor(tx, world.integration.id, "crm", "Lead")
     assert after is not None and before is not None
@@ -90,13 +100,21 @@ def test_example_7_a_second_cycle_writes_nothing_and_cursors_advance(make_world)
 
 
 def test_example_8_to_crm_never_set_then_set_then_cleared(make_world, pairs):
-    pairs = pairs(mappings=(
-        Mapping(platform_field="email", crm_field="Email", direction=Direction.SYNC),
-        Mapping(platform_field="phone", crm_field="Phone", direction=Direction.TO_CRM),
-    ))
+    pairs = pairs(
+        mappings=(
+            Mapping(
+                platform_field="email", crm_field="Email", direction=Direction.SYNC
+            ),
+            Mapping(
+                platform_field="phone", crm_field="Phone", direction=Direction.TO_CRM
+            ),
+        )
+    )
     world = make_world(pairs=pairs)
     pid = world.prospect({"email": "p@x.io", "phone": None})
-    lid = world.lead({"Email": "p@x.io", "Phone": "555-0100", "LastName": "L", "Company": "C"})
+    lid = world.lead(
+        {"Email": "p@x.io", "Phone": "555-0100", "LastName": "L", "Company": "C"}
+    )
     world.cycle()
     assert world.crm.get("Lead", lid)["Phone"] == "555-0100"
     world.clock.advance()

@@ -19,29 +19,36 @@ def fake_distribution(tmp_path, monkeypatch):
     def install(entry_points: dict[str, str]) -> None:
         info = tmp_path / "crmsync_fake-1.2.3.dist-info"
         info.mkdir()
-        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: crmsync-fake\n"
-                                       "Version: 1.2.3\n")
+        (info / "METADATA").write_text(
+            "Metadata-Version: 2.1\nName: crmsync-fake\nVersion: 1.2.3\n"
+        )
         lines = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
         (info / "entry_points.txt").write_text(f"[crmsync.connectors]\n{lines}\n")
-        (tmp_path / "fake_connectors.py").write_text(textwrap.dedent("""
+        (tmp_path / "fake_connectors.py").write_text(
+            textwrap.dedent("""
             from crmsync.testing.memory import MemoryConnector
             raise_on_import = None
             class Renamed(MemoryConnector):
                 pass
-        """))
-        (tmp_path / "exploding_connector.py").write_text("raise RuntimeError('boom at import')\n")
+        """)
+        )
+        (tmp_path / "exploding_connector.py").write_text(
+            "raise RuntimeError('boom at import')\n"
+        )
         monkeypatch.syspath_prepend(str(tmp_path))
 
     return install
 
 
 def test_a_broken_connector_is_a_status_line_and_the_others_load(fake_distribution):
-    fake_distribution({
-        "memory": "crmsync.testing.memory:MemoryConnector",
-        "exploding": "exploding_connector:Connector",
-        "missing": "no_such_module:Connector",
-        "wrongid": "fake_connectors:Renamed",
-    })
+    fake_distribution(
+        {
+            "memory": "crmsync.testing.memory:MemoryConnector",
+            "exploding": "exploding_connector:Connector",
+            "missing": "no_such_module:Connector",
+            "wrongid": "fake_connectors:Renamed",
+        }
+    )
     catalog = discover_connectors()
     assert "memory" in catalog.loaded and "local" in catalog.loaded
     assert catalog.loaded["memory"].distribution == "crmsync-fake"
@@ -51,7 +58,9 @@ def test_a_broken_connector_is_a_status_line_and_the_others_load(fake_distributi
     assert "describes itself as 'memory'" in catalog.failed["wrongid"].error
     with pytest.raises(ConnectorLoadError, match="boom at import"):
         catalog.get("exploding")
-    with pytest.raises(ConfigurationError, match="unknown connector 'nope'.*pip install"):
+    with pytest.raises(
+        ConfigurationError, match=r"unknown connector 'nope'.*pip install"
+    ):
         catalog.get("nope")
 
 
@@ -62,7 +71,7 @@ def test_contract_versions_must_share_the_major_and_not_be_newer():
         check_contract_version("x", f"{int(major) + 1}.0")
     with pytest.raises(ContractError, match="needs plugin contract"):
         check_contract_version("x", f"{major}.99")
-    with pytest.raises(ContractError, match="MAJOR.MINOR"):
+    with pytest.raises(ContractError, match=r"MAJOR\.MINOR"):
         check_contract_version("x", "one")
 
 

@@ -32,8 +32,13 @@ class Script:
 
 def run(script, *, policy=POLICY, reauth=None):
     sleeps: list[float] = []
-    result = call_with_retries(script, policy=policy, reauthenticate=reauth or (lambda: None),
-                               what="test.call", sleep=sleeps.append)
+    result = call_with_retries(
+        script,
+        policy=policy,
+        reauthenticate=reauth or (lambda: None),
+        what="test.call",
+        sleep=sleeps.append,
+    )
     return result, sleeps
 
 
@@ -65,8 +70,13 @@ def test_total_time_is_bounded():
     policy = RetryPolicy(max_attempts=50, max_total_seconds=0.01, initial_backoff=0)
     script = Script(*[TransientError("down")] * 100)
     with pytest.raises(TransientError):
-        call_with_retries(script, policy=policy, reauthenticate=lambda: None, what="t",
-                          sleep=lambda seconds: time.sleep(0.005))
+        call_with_retries(
+            script,
+            policy=policy,
+            reauthenticate=lambda: None,
+            what="t",
+            sleep=lambda seconds: time.sleep(0.005),
+        )
     assert script.calls < 50
 
 
@@ -79,8 +89,9 @@ def test_a_permanent_error_is_never_retried():
 
 def test_an_expired_credential_reauthenticates_exactly_once():
     renewals: list[int] = []
-    result, sleeps = run(Script(AuthenticationExpired("expired")),
-                         reauth=lambda: renewals.append(1))
+    result, sleeps = run(
+        Script(AuthenticationExpired("expired")), reauth=lambda: renewals.append(1)
+    )
     assert result == "ok" and renewals == [1] and sleeps == []
     script = Script(AuthenticationExpired("expired"), AuthenticationExpired("again"))
     with pytest.raises(AuthenticationExpired, match="again"):

@@ -7,7 +7,14 @@ import datetime as dt
 import pytest
 
 from crmsync.contract import FieldType as T
-from crmsync.models import CreationMode, CreationRule, Direction, FieldFilter, Mapping, Side
+from crmsync.models import (
+    CreationMode,
+    CreationRule,
+    Direction,
+    FieldFilter,
+    Mapping,
+    Side,
+)
 from crmsync.policy import (
     ConversionError,
     can_convert,
@@ -30,7 +37,9 @@ def test_not_blank(value):
 
 
 def test_a_text_42_equals_a_number_42():
-    assert normalize(convert("42", T.STRING, T.NUMBER), T.NUMBER) == normalize(42, T.NUMBER)
+    assert normalize(convert("42", T.STRING, T.NUMBER), T.NUMBER) == normalize(
+        42, T.NUMBER
+    )
     assert normalize("42.50", T.NUMBER) == normalize(42.5, T.NUMBER)
 
 
@@ -38,17 +47,22 @@ def test_datetimes_at_the_same_instant_are_equal():
     utc = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
     paris = dt.datetime(2026, 5, 1, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     assert normalize(utc, T.DATETIME) == normalize(paris, T.DATETIME)
-    assert normalize("2026-05-01T12:00:00.000+0000", T.DATETIME) == normalize(utc, T.DATETIME)
+    assert normalize("2026-05-01T12:00:00.000+0000", T.DATETIME) == normalize(
+        utc, T.DATETIME
+    )
     assert normalize("2026-05-01T12:00:00Z", T.DATETIME) == normalize(utc, T.DATETIME)
 
 
 def test_multiselect_order_and_format_do_not_matter():
-    assert normalize("Email;Webinar", T.MULTIPICKLIST) == normalize(["Webinar", "Email"],
-                                                                    T.MULTIPICKLIST)
+    assert normalize("Email;Webinar", T.MULTIPICKLIST) == normalize(
+        ["Webinar", "Email"], T.MULTIPICKLIST
+    )
 
 
 def test_email_compares_trimmed_and_case_insensitively():
-    assert normalize(" Ann@Example.com", T.EMAIL) == normalize("ann@example.com", T.EMAIL)
+    assert normalize(" Ann@Example.com", T.EMAIL) == normalize(
+        "ann@example.com", T.EMAIL
+    )
 
 
 def test_booleans_from_text():
@@ -79,23 +93,38 @@ def test_a_bad_value_never_equals_a_good_one_and_never_raises():
 
 MAPPINGS = [
     Mapping(platform_field="last_name", crm_field="LastName", direction=Direction.SYNC),
-    Mapping(platform_field="company", crm_field="Company", direction=Direction.TO_CRM,
-            default="Unknown"),
-    Mapping(platform_field="rating", crm_field="Rating", direction=Direction.TO_PLATFORM),
-    Mapping(platform_field="score", crm_field="Score__c", direction=Direction.TO_CRM,
-            platform_type=T.INTEGER, crm_type=T.STRING),
+    Mapping(
+        platform_field="company",
+        crm_field="Company",
+        direction=Direction.TO_CRM,
+        default="Unknown",
+    ),
+    Mapping(
+        platform_field="rating", crm_field="Rating", direction=Direction.TO_PLATFORM
+    ),
+    Mapping(
+        platform_field="score",
+        crm_field="Score__c",
+        direction=Direction.TO_CRM,
+        platform_type=T.INTEGER,
+        crm_type=T.STRING,
+    ),
 ]
 
 
 def test_creation_uses_defaults_for_blank_required_fields_and_only_flowing_mappings():
-    values = creation_values(MAPPINGS, {"last_name": "Ng", "company": "", "rating": "Hot",
-                                        "score": 7}, Side.CRM)
+    values = creation_values(
+        MAPPINGS,
+        {"last_name": "Ng", "company": "", "rating": "Hot", "score": 7},
+        Side.CRM,
+    )
     assert values == {"LastName": "Ng", "Company": "Unknown", "Score__c": "7"}
 
 
 def test_creation_filters():
-    rule = CreationRule(mode=CreationMode.FILTER,
-                        filter=FieldFilter(field="score", op=">=", value=50))
+    rule = CreationRule(
+        mode=CreationMode.FILTER, filter=FieldFilter(field="score", op=">=", value=50)
+    )
     assert should_create(rule, {"score": 75})
     assert should_create(rule, {"score": "50"})
     assert not should_create(rule, {"score": 10})

@@ -30,16 +30,32 @@ def store(database_url):
 
 
 def integration(**overrides) -> Integration:
-    return Integration(**{
-        "name": "acme", "platform_connector": "local", "crm_connector": "salesforce",
-        "crm_settings": {"login_url": "https://test.salesforce.com"},
-        "create_in_crm": CreationRule(mode=CreationMode.ALL, target_object="Lead"),
-        "object_pairs": (ObjectPair(platform_object="prospect", crm_object="Contact",
-                                    mappings=(Mapping(platform_field="email", crm_field="Email",
-                                                      direction=Direction.SYNC),)),
-                         ObjectPair(platform_object="prospect", crm_object="Lead",
-                                    match_order=1)),
-        **overrides})
+    return Integration(
+        **{
+            "name": "acme",
+            "platform_connector": "local",
+            "crm_connector": "salesforce",
+            "crm_settings": {"login_url": "https://test.salesforce.com"},
+            "create_in_crm": CreationRule(mode=CreationMode.ALL, target_object="Lead"),
+            "object_pairs": (
+                ObjectPair(
+                    platform_object="prospect",
+                    crm_object="Contact",
+                    mappings=(
+                        Mapping(
+                            platform_field="email",
+                            crm_field="Email",
+                            direction=Direction.SYNC,
+                        ),
+                    ),
+                ),
+                ObjectPair(
+                    platform_object="prospect", crm_object="Lead", match_order=1
+                ),
+            ),
+            **overrides,
+        }
+    )
 
 
 def test_an_integration_round_trips(store):
@@ -69,7 +85,9 @@ def test_mapping_changes_need_a_paused_integration_and_restart_cursors(store):
     with store.transaction() as tx:
         store.save_cursor(tx, created.id, "crm", "Lead", Cursor(modified_at=T0))
     store.set_active("acme", True)
-    phone = Mapping(platform_field="phone", crm_field="Phone", direction=Direction.TO_CRM)
+    phone = Mapping(
+        platform_field="phone", crm_field="Phone", direction=Direction.TO_CRM
+    )
     with pytest.raises(MappingError, match="crmsync integration pause acme"):
         store.put_mapping("acme", "prospect", "Lead", phone)
     store.set_active("acme", False)
@@ -78,8 +96,9 @@ def test_mapping_changes_need_a_paused_integration_and_restart_cursors(store):
     with store.transaction() as tx:
         assert store.get_cursor(tx, created.id, "crm", "Lead") == (None, None)
     edited = phone.model_copy(update={"direction": Direction.SYNC})
-    assert store.put_mapping("acme", "prospect", "Lead", edited).object_pairs[1].mappings == (
-        edited,)
+    assert store.put_mapping("acme", "prospect", "Lead", edited).object_pairs[
+        1
+    ].mappings == (edited,)
     store.delete_mapping("acme", "prospect", "Lead", "phone", "Phone")
     with pytest.raises(MappingError, match="no mapping"):
         store.delete_mapping("acme", "prospect", "Lead", "phone", "Phone")
@@ -96,25 +115,55 @@ def test_staging_keeps_the_newest_version_and_unparks_only_on_real_change(store)
         store.stage(tx, iid, "crm", "Lead", [record], [], "Email")  # a re-read
         assert store.inbox_chunk(tx, iid, "crm", "Lead", 0, 10) == []
         newer = record.model_copy(update={"modified_at": T0 + dt.timedelta(seconds=1)})
-        store.stage(tx, iid, "crm", "Lead", [newer],
-                    [Tombstone(record_id="L2", deleted_at=T0)], "Email")
+        store.stage(
+            tx,
+            iid,
+            "crm",
+            "Lead",
+            [newer],
+            [Tombstone(record_id="L2", deleted_at=T0)],
+            "Email",
+        )
         rows = store.inbox_chunk(tx, iid, "crm", "Lead", 0, 10)
         assert [(r.record_id, r.kind, r.attempts) for r in rows] == [
-            ("L1", "record", 0), ("L2", "tombstone", 0)]
-        assert store.inbox_by_match_keys(tx, iid, "crm", ["Lead"], ["a@x.io"])[0].id == rows[0].id
+            ("L1", "record", 0),
+            ("L2", "tombstone", 0),
+        ]
+        assert (
+            store.inbox_by_match_keys(tx, iid, "crm", ["Lead"], ["a@x.io"])[0].id
+            == rows[0].id
+        )
 
 
 def test_links_are_found_by_key_from_either_side(store):
     iid = store.create_integration(integration()).id
     with store.transaction() as tx:
-        store.upsert_links(tx, iid, [LinkRow(None, "prospect", "P1", "Lead", "L1",
-                                             {"email>Email": ["a", "a"]}, T0, T0)])
+        store.upsert_links(
+            tx,
+            iid,
+            [
+                LinkRow(
+                    None,
+                    "prospect",
+                    "P1",
+                    "Lead",
+                    "L1",
+                    {"email>Email": ["a", "a"]},
+                    T0,
+                    T0,
+                )
+            ],
+        )
         by_crm = store.links_for(tx, iid, "crm", [("Lead", "L1")])
         link = by_crm[("Lead", "L1")]
         link.crm_object, link.crm_id = "Contact", "C1"
         store.upsert_links(tx, iid, [link])
-        assert store.links_for(tx, iid, "platform", [("prospect", "P1")])[
-            ("prospect", "P1")].crm_id == "C1"
+        assert (
+            store.links_for(tx, iid, "platform", [("prospect", "P1")])[
+                ("prospect", "P1")
+            ].crm_id
+            == "C1"
+        )
         assert store.count_links(tx, iid) == 1
         store.delete_links(tx, [link.id])
         assert store.count_links(tx, iid) == 0
@@ -123,8 +172,13 @@ def test_links_are_found_by_key_from_either_side(store):
 def test_failures_accumulate_and_resolve(store):
     iid = store.create_integration(integration()).id
     run = store.start_run(iid, dry_run=False)
-    failure = {"side": "crm", "object_name": "Lead", "record_id": "L1", "code": "X",
-               "message": "boom"}
+    failure = {
+        "side": "crm",
+        "object_name": "Lead",
+        "record_id": "L1",
+        "code": "X",
+        "message": "boom",
+    }
     with store.transaction() as tx:
         store.record_failures(tx, iid, run, [failure])
         store.record_failures(tx, iid, run, [failure])
@@ -149,8 +203,11 @@ def test_the_cycle_lease_is_exclusive_until_released_or_expired(store):
 def test_rebaseline_clears_baselines_and_is_logged(store):
     iid = store.create_integration(integration(source_of_truth=SourceOfTruth.CRM)).id
     with store.transaction() as tx:
-        store.upsert_links(tx, iid, [LinkRow(None, "prospect", "P1", "Lead", "L1",
-                                             {"k": [1, 1]}, T0, T0)])
+        store.upsert_links(
+            tx,
+            iid,
+            [LinkRow(None, "prospect", "P1", "Lead", "L1", {"k": [1, 1]}, T0, T0)],
+        )
         store.lock_source_of_truth(tx, iid, T0)
     store.rebaseline("acme", SourceOfTruth.BOTH)
     with store.transaction() as tx:
@@ -162,10 +219,20 @@ def test_rebaseline_clears_baselines_and_is_logged(store):
 def test_pending_creates(store):
     iid = store.create_integration(integration()).id
     with store.transaction() as tx:
-        store.add_pending_creates(tx, iid, [{"ref": "r1", "target_side": "crm",
-                                             "target_object": "Lead",
-                                             "source_object": "prospect", "source_id": "P1",
-                                             "match_key": "a@x.io"}])
+        store.add_pending_creates(
+            tx,
+            iid,
+            [
+                {
+                    "ref": "r1",
+                    "target_side": "crm",
+                    "target_object": "Lead",
+                    "source_object": "prospect",
+                    "source_id": "P1",
+                    "match_key": "a@x.io",
+                }
+            ],
+        )
         assert store.has_pending_creates(tx, iid)
         assert store.pending_refs(tx, iid, ["r1", "r2"]) == {"r1"}
         store.remove_pending_creates(tx, ["r1"])

@@ -3,24 +3,38 @@
 The hierarchy::
 
     CrmsyncError                      anything crmsync raises on purpose
-    ├── ConfigurationError            bad settings, unknown integration/object/field, bad input
-    │   └── MappingError              a mapping that cannot be stored (active integration, bad types)
-    ├── ConnectorLoadError            an installed connector could not be imported or described
-    ├── ContractError                 a connector broke the plugin contract (version, answer shape)
+    ├── ConfigurationError            bad settings, unknown integration/object/field,
+    bad input
+    │   └── MappingError              a mapping that cannot be stored (active
+    integration, bad types)
+    ├── ConnectorLoadError            an installed connector could not be imported or
+    described
+    ├── ContractError                 a connector broke the plugin contract (version,
+    answer shape)
     ├── StateError                    the state store refused or is out of date
-    ├── BudgetExhausted               the CRM API budget share is used up; the cycle stops early
-    └── ConnectorError                raised by connectors, translated from their vendor's failures
+    ├── BudgetExhausted               the CRM API budget share is used up; the cycle
+    stops early
+    └── ConnectorError                raised by connectors, translated from their
+    vendor's failures
         ├── RateLimited               back off for ``retry_after`` seconds, then retry
-        ├── TransientError            a passing fault (5xx, timeout, lock); retry with backoff
-        ├── AuthenticationExpired     the session/token expired; re-authenticate once, then retry
+        ├── TransientError            a passing fault (5xx, timeout, lock); retry with
+        backoff
+        ├── AuthenticationExpired     the session/token expired; re-authenticate once,
+        then retry
         ├── AuthenticationFailed      credentials are wrong or revoked; never retried
-        ├── QuotaExhausted            the vendor's allocation for the period is spent; the cycle
-        │                             stops and resumes next time (never retried in a loop)
-        └── PermanentError            the request is wrong (code, message, field); never retried
+        ├── QuotaExhausted            the vendor's allocation for the period is spent;
+        the cycle
+        │                             stops and resumes next time (never retried in a
+        loop)
+        └── PermanentError            the request is wrong (code, message, field); never
+        retried
 
-Connectors raise the ``ConnectorError`` family only; the framework owns every retry, backoff and
-re-authentication (a connector never sleeps or loops on its own). Every error carries its context
-(connector, object, record, vendor request id) and never a secret: messages are passed through
+Connectors raise the ``ConnectorError`` family only; the framework owns every retry,
+backoff and
+re-authentication (a connector never sleeps or loops on its own). Every error carries
+its context
+(connector, object, record, vendor request id) and never a secret: messages are passed
+through
 :func:`crmsync.logging.redact_text` by whoever renders them.
 """
 
@@ -49,7 +63,8 @@ __all__ = [
 class CrmsyncError(Exception):
     """Base class of every error crmsync raises on purpose.
 
-    ``str(error)`` is a one-line message meant for an operator: it says what is wrong and,
+    ``str(error)`` is a one-line message meant for an operator: it says what is wrong
+    and,
     where it can, how to fix it.
     """
 
@@ -69,7 +84,9 @@ class ConfigurationError(CrmsyncError):
 
 
 class MappingError(ConfigurationError):
-    """A mapping change that is refused (unknown field, read-only target, active integration)."""
+    """A mapping change that is refused (unknown field, read-only target, active
+    integration).
+    """
 
 
 class ConnectorLoadError(CrmsyncError):
@@ -101,8 +118,10 @@ class BudgetExhausted(CrmsyncError):
 class ConnectorError(CrmsyncError):
     """A failure reported by a connector, translated from its vendor's error.
 
-    Context travels with the error so an operator can find the call in the vendor's logs:
-    ``connector``, ``object_name``, ``record_id`` and ``request_id`` (the vendor's request id,
+    Context travels with the error so an operator can find the call in the vendor's
+    logs:
+    ``connector``, ``object_name``, ``record_id`` and ``request_id`` (the vendor's
+    request id,
     when it sends one). Never put a token, password or key in ``message``.
     """
 
@@ -141,7 +160,9 @@ class ConnectorError(CrmsyncError):
 
 
 class RateLimited(ConnectorError):
-    """The vendor asked us to slow down; wait ``retry_after`` seconds before the next call."""
+    """The vendor asked us to slow down; wait ``retry_after`` seconds before the next
+    call.
+    """
 
     retryable = True
 
@@ -157,19 +178,24 @@ class TransientError(ConnectorError):
 
 
 class AuthenticationExpired(ConnectorError):
-    """The session or token expired; the core re-authenticates once and repeats the call."""
+    """The session or token expired; the core re-authenticates once and repeats the
+    call.
+    """
 
     retryable = True
 
 
 class AuthenticationFailed(ConnectorError):
-    """The credentials were refused: wrong, revoked or lacking permission. Never retried."""
+    """The credentials were refused: wrong, revoked or lacking permission. Never
+    retried.
+    """
 
 
 class QuotaExhausted(ConnectorError):
     """The vendor's API allocation for its period (a day, say) is spent.
 
-    Unlike :class:`RateLimited`, waiting seconds does not help: the engine stops the cycle
+    Unlike :class:`RateLimited`, waiting seconds does not help: the engine stops the
+    cycle
     early, keeps everything it read, and the next cycle resumes.
     """
 
@@ -177,12 +203,18 @@ class QuotaExhausted(ConnectorError):
 class PermanentError(ConnectorError):
     """The vendor refused the request itself; repeating it cannot succeed.
 
-    ``code`` is the vendor's error code (e.g. ``MALFORMED_QUERY``) and ``field`` the field at
+    ``code`` is the vendor's error code (e.g. ``MALFORMED_QUERY``) and ``field`` the
+    field at
     fault, where the vendor names one.
     """
 
     def __init__(
-        self, message: str, *, code: str = "ERROR", field: str | None = None, **context: Any
+        self,
+        message: str,
+        *,
+        code: str = "ERROR",
+        field: str | None = None,
+        **context: Any,
     ) -> None:
         super().__init__(message, **context)
         self.code = code

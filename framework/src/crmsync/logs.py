@@ -1,8 +1,12 @@
-"""Structured logging (structlog), console or JSON, with secrets redacted from every line.
+"""Structured logging (structlog), console or JSON, with secrets redacted from every
+line.
 
-Secrets are kept out two ways: every ``SecretStr`` of a loaded settings model is registered
-here (:func:`register_secrets`) and its value is replaced wherever it appears in a log line,
-and any key that looks like a credential (``token``, ``secret``, ``password``, ``authorization``,
+Secrets are kept out two ways: every ``SecretStr`` of a loaded settings model is
+registered
+here (:func:`register_secrets`) and its value is replaced wherever it appears in a log
+line,
+and any key that looks like a credential (``token``, ``secret``, ``password``,
+``authorization``,
 ...) has its value masked whatever it holds.
 """
 
@@ -56,7 +60,11 @@ def redact_text(text: str) -> str:
 
 
 def _redact_value(key: str, value: Any) -> Any:
-    if _SECRET_KEY.search(key) and value is not None and not isinstance(value, bool | int | float):
+    if (
+        _SECRET_KEY.search(key)
+        and value is not None
+        and not isinstance(value, bool | int | float)
+    ):
         return REDACTED
     if isinstance(value, SecretStr):
         return REDACTED
@@ -81,7 +89,10 @@ def redact_processor(
 
 
 def configure_logging(
-    *, fmt: Literal["console", "json"] = "console", level: str = "INFO", stream: Any = None
+    *,
+    fmt: Literal["console", "json"] = "console",
+    level: str = "INFO",
+    stream: Any = None,
 ) -> None:
     """Set up structlog for the process: one line per event, secrets redacted."""
     renderer: Any = (

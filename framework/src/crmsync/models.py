@@ -1,6 +1,7 @@
 """The core's domain: integrations, object pairs, mappings and creation rules.
 
-These are what an administrator configures and what the state store keeps. They never cross
+These are what an administrator configures and what the state store keeps. They never
+cross
 the plugin boundary (that is :mod:`crmsync.contract`).
 """
 
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 
-class Side(str, enum.Enum):
+class Side(enum.StrEnum):
     """The two ends of an integration."""
 
     PLATFORM = "platform"
@@ -38,7 +39,7 @@ class Side(str, enum.Enum):
         return Side.CRM if self is Side.PLATFORM else Side.PLATFORM
 
 
-class Direction(str, enum.Enum):
+class Direction(enum.StrEnum):
     """Which way a mapped field moves."""
 
     TO_CRM = "to_crm"
@@ -49,7 +50,7 @@ class Direction(str, enum.Enum):
     """Both sides may change it; the source of truth settles conflicts."""
 
 
-class SourceOfTruth(str, enum.Enum):
+class SourceOfTruth(enum.StrEnum):
     """Who wins a ``sync`` field when both sides hold different values."""
 
     CRM = "crm"
@@ -58,7 +59,7 @@ class SourceOfTruth(str, enum.Enum):
     """The most recent change wins, decided per field against the baseline."""
 
 
-class CreationMode(str, enum.Enum):
+class CreationMode(enum.StrEnum):
     NEVER = "never"
     ALL = "all"
     FILTER = "filter"
@@ -75,7 +76,7 @@ class FieldFilter(BaseModel):
 
 
 class CreationRule(BaseModel):
-    """Which unlinked records of one side are created on the other, and as which object."""
+    """Which unlinked records of one side are created on the other, and as what."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -102,9 +103,12 @@ class Mapping(BaseModel):
     direction: Direction
     platform_type: FieldType = FieldType.STRING
     crm_type: FieldType = FieldType.STRING
-    default: Any = Field(default=None, description="Used on create when the source is blank.")
+    default: Any = Field(
+        default=None, description="Used on create when the source is blank."
+    )
     conflict_rule: SourceOfTruth | None = Field(
-        default=None, description="Overrides the integration's source of truth for this field."
+        default=None,
+        description="Overrides the integration's source of truth for this field.",
     )
 
     @property
@@ -127,7 +131,10 @@ class ObjectPair(BaseModel):
 
     def mapping_for(self, platform_field: str, crm_field: str) -> Mapping | None:
         for mapping in self.mappings:
-            if mapping.platform_field == platform_field and mapping.crm_field == crm_field:
+            if (
+                mapping.platform_field == platform_field
+                and mapping.crm_field == crm_field
+            ):
                 return mapping
         return None
 

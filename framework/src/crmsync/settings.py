@@ -1,4 +1,6 @@
-"""The framework's own settings, read from ``CRMSYNC_*`` environment variables and ``.env``."""
+"""The framework's own settings, read from ``CRMSYNC_*`` environment variables and
+``.env``.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +13,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class CrmsyncSettings(BaseSettings):
     """Where state lives, how to log, and the defaults a new integration starts with."""
 
-    model_config = SettingsConfigDict(env_prefix="CRMSYNC_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CRMSYNC_", env_file=".env", extra="ignore"
+    )
 
     database_url: str = Field(
         default="sqlite:///crmsync.db",
-        description="SQLAlchemy URL of the state store: SQLite file (default) or PostgreSQL.",
+        description="SQLAlchemy URL of the state store: SQLite file (default) or "
+        "PostgreSQL.",
     )
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

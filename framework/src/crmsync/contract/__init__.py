@@ -1,6 +1,7 @@
 """The plugin contract: everything a connector author imports.
 
-``from crmsync.contract import hookimpl, FieldSpec, ChangePage, ...`` and the error types from
+``from crmsync.contract import hookimpl, FieldSpec, ChangePage, ...`` and the error
+types from
 :mod:`crmsync.errors` are the whole surface a connector needs.
 """
 
@@ -25,7 +26,8 @@ from crmsync.contract.models import (
 )
 
 CONTRACT_VERSION = "1.0"
-"""The contract version this framework speaks. A connector's ``contract_version`` must have the
+"""The contract version this framework speaks. A connector's ``contract_version`` must
+have the
 same major number and a minor number no greater than this one."""
 
 HOOK_NAMES = (

@@ -1,17 +1,23 @@
 """The hooks a connector implements: the reference for connector authors.
 
-A connector is a class found through the entry-point group ``crmsync.connectors``; the entry
-point's name is the connector id. The framework calls ``describe_connector()`` on the class, then
-builds one instance per configured connection with ``cls(settings=...)`` (``settings`` an instance
-of the description's ``settings_model``) and registers that instance, alone, in a plugin manager
-of its own. Every hook is therefore answered by exactly one connector, and hooks are always called
+A connector is a class found through the entry-point group ``crmsync.connectors``; the
+entry
+point's name is the connector id. The framework calls ``describe_connector()`` on the
+class, then
+builds one instance per configured connection with ``cls(settings=...)`` (``settings``
+an instance
+of the description's ``settings_model``) and registers that instance, alone, in a plugin
+manager
+of its own. Every hook is therefore answered by exactly one connector, and hooks are
+always called
 with keyword arguments.
 
 Rules every hook follows:
 
 * Raise only the :mod:`crmsync.errors` ``ConnectorError`` family for vendor failures:
   ``RateLimited`` (with ``retry_after``), ``TransientError``, ``AuthenticationExpired``,
-  ``AuthenticationFailed``, ``PermanentError``. Never sleep, retry or loop on a failure: the
+  ``AuthenticationFailed``, ``PermanentError``. Never sleep, retry or loop on a failure:
+  the
   framework owns retries, backoff and re-authentication.
 * Never put a secret in an exception message or a log line.
 * Values are in canonical form (see :mod:`crmsync.contract.models`).
@@ -42,12 +48,14 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 @hookspec(firstresult=True)
 def describe_connector() -> ConnectorDescription:  # type: ignore[empty-body]
-    """Describe the connector: id, objects, batch and page limits, capabilities, settings.
+    """Describe the connector: id, objects, batch and page limits, capabilities,
+    settings.
 
     Called on the connector class before any instance exists (implement it as a
     ``staticmethod``), so it must not depend on settings or make network calls.
 
-    :returns: the connector's :class:`~crmsync.contract.models.ConnectorDescription`; its
+    :returns: the connector's :class:`~crmsync.contract.models.ConnectorDescription`;
+        its
         ``contract_version`` must share its major number with :data:`CONTRACT_VERSION`.
     :since: 1.0
     """
@@ -55,13 +63,17 @@ def describe_connector() -> ConnectorDescription:  # type: ignore[empty-body]
 
 @hookspec(firstresult=True)
 def authenticate() -> None:
-    """Obtain fresh credentials (an OAuth token, a session) and keep them for later calls.
+    """Obtain fresh credentials (an OAuth token, a session) and keep them for later
+    calls.
 
-    The framework calls it once before the first data call of a cycle and once more after a
-    hook raised ``AuthenticationExpired``, then repeats the failed call exactly once. Connectors
+    The framework calls it once before the first data call of a cycle and once more
+    after a
+    hook raised ``AuthenticationExpired``, then repeats the failed call exactly once.
+    Connectors
     that need no authentication may leave it unimplemented.
 
-    :raises AuthenticationFailed: the credentials were refused (wrong, revoked, not permitted).
+    :raises AuthenticationFailed: the credentials were refused (wrong, revoked, not
+        permitted).
     :raises TransientError | RateLimited: the token endpoint failed in passing.
     :since: 1.0
     """
@@ -72,8 +84,10 @@ def list_fields(object_name: str) -> list[FieldSpec]:  # type: ignore[empty-body
     """List the fields of ``object_name`` as the connection's user sees them.
 
     :param object_name: one of the description's ``objects``.
-    :returns: one :class:`~crmsync.contract.models.FieldSpec` per readable field: name, label,
-        type, length, required on create, read-only, picklist values. The same connection asked
+    :returns: one :class:`~crmsync.contract.models.FieldSpec` per readable field: name,
+        label,
+        type, length, required on create, read-only, picklist values. The same
+        connection asked
         twice gives the same answer.
     :raises PermanentError: the object is unknown (code ``UNKNOWN_OBJECT``).
     :since: 1.0
@@ -90,18 +104,24 @@ def fetch_changed(  # type: ignore[empty-body]
 ) -> ChangePage:
     """Read one page of the records of ``object_name`` changed after ``cursor``.
 
-    The feed is ordered by ``(modified_at, record_id)``. With ``cursor`` ``None`` the feed
-    starts at the beginning (every record). A cursor with a ``record_id`` resumes strictly after
-    that record; one without resumes at ``cursor.modified_at`` inclusive. ``page`` is ``None``
+    The feed is ordered by ``(modified_at, record_id)``. With ``cursor`` ``None`` the
+    feed
+    starts at the beginning (every record). A cursor with a ``record_id`` resumes
+    strictly after
+    that record; one without resumes at ``cursor.modified_at`` inclusive. ``page`` is
+    ``None``
     for the first page of a read and the previous page's ``next_page`` after that.
 
     :param object_name: one of the description's ``objects``.
     :param fields: the field names to return in each record's ``values``; nothing else.
     :param cursor: where to resume, as returned in an earlier page's ``cursor``.
     :param page: the previous page's ``next_page`` token, or ``None``.
-    :param page_size: the most records to return in this page (a hint the vendor may round).
-    :returns: a :class:`~crmsync.contract.models.ChangePage` whose ``cursor`` is the position
-        after its last record (never before the ``cursor`` passed in), with ``tombstones`` for
+    :param page_size: the most records to return in this page (a hint the vendor may
+        round).
+    :returns: a :class:`~crmsync.contract.models.ChangePage` whose ``cursor`` is the
+        position
+        after its last record (never before the ``cursor`` passed in), with
+        ``tombstones`` for
         deleted or merged records where the connector declares ``deletions``/``merges``.
     :since: 1.0
     """
@@ -111,14 +131,19 @@ def fetch_changed(  # type: ignore[empty-body]
 def push_updates(  # type: ignore[empty-body]
     object_name: str, requests: Sequence[WriteRequest]
 ) -> list[WriteResult]:
-    """Create and update records of ``object_name``, at most ``max_batch_size`` at a time.
+    """Create and update records of ``object_name``, at most ``max_batch_size`` at a
+    time.
 
-    Answers record by record, in the order of ``requests``: a success carries the record id
-    and its new modification time; a failure carries a :class:`RecordError` with the vendor's
-    code, a message, the field at fault and whether a later retry may succeed. One bad record
+    Answers record by record, in the order of ``requests``: a success carries the record
+    id
+    and its new modification time; a failure carries a :class:`RecordError` with the
+    vendor's
+    code, a message, the field at fault and whether a later retry may succeed. One bad
+    record
     never fails the others. Only the fields in each request's ``values`` are written.
 
-    :raises RateLimited | TransientError | AuthenticationExpired: the whole call failed and
+    :raises RateLimited | TransientError | AuthenticationExpired: the whole call failed
+        and
         may be repeated (the framework repeats the whole batch).
     :raises PermanentError: the whole call was refused.
     :since: 1.0
@@ -129,15 +154,20 @@ def push_updates(  # type: ignore[empty-body]
 def lookup_records(  # type: ignore[empty-body]
     object_name: str, field: str, values: Sequence[str], fields: Sequence[str]
 ) -> list[ChangedRecord]:
-    """Find records whose ``field`` equals one of ``values`` (trimmed, case-insensitively).
+    """Find records whose ``field`` equals one of ``values`` (trimmed, case-
+    insensitively).
 
-    Why a hook of its own: matching an unlinked record needs the other side's records that
-    did *not* change, which ``fetch_changed`` never returns. The engine calls it in batches
+    Why a hook of its own: matching an unlinked record needs the other side's records
+    that
+    did *not* change, which ``fetch_changed`` never returns. The engine calls it in
+    batches
     (one call per page of unmatched records), so its cost follows the changed records.
-    Declared by the ``lookup`` capability; without it the engine matches only among changed
+    Declared by the ``lookup`` capability; without it the engine matches only among
+    changed
     records.
 
-    :returns: every matching record (several per value where they exist), with ``fields``.
+    :returns: every matching record (several per value where they exist), with
+        ``fields``.
     :since: 1.0
     """
 
@@ -146,8 +176,10 @@ def lookup_records(  # type: ignore[empty-body]
 def api_budget() -> ApiBudget | None:
     """The vendor's API allocation as last seen on a response, or ``None`` if unknown.
 
-    Why a hook of its own: the framework decides when a cycle must stop to leave API calls for
-    the customer's other integrations; the connector only reports what the vendor said (for
+    Why a hook of its own: the framework decides when a cycle must stop to leave API
+    calls for
+    the customer's other integrations; the connector only reports what the vendor said
+    (for
     example Salesforce's ``Sforce-Limit-Info``). Must not make a network call.
 
     :since: 1.0
@@ -156,7 +188,8 @@ def api_budget() -> ApiBudget | None:
 
 @hookspec
 def close() -> None:
-    """Release the connection's resources (HTTP clients, files). Called once, at the end.
+    """Release the connection's resources (HTTP clients, files). Called once, at the
+    end.
 
     :since: 1.0
     """

@@ -1,8 +1,11 @@
 """The models that cross the plugin boundary.
 
-Connectors receive and return these; the engine never hands a connector anything else. They are
-frozen pydantic models, so a value cannot be changed behind the engine's back, and they validate
-what a connector returns (a malformed answer is a :class:`~crmsync.errors.ContractError`, not a
+Connectors receive and return these; the engine never hands a connector anything else.
+They are
+frozen pydantic models, so a value cannot be changed behind the engine's back, and they
+validate
+what a connector returns (a malformed answer is a
+:class:`~crmsync.errors.ContractError`, not a
 crash three modules later).
 
 Field values crossing the boundary are plain Python values in their canonical form:
@@ -21,7 +24,8 @@ any             ``None`` for blank
 ============== ==========================================================
 
 Each connector converts between these and its vendor's wire format (Salesforce's
-``2024-05-01T12:00:00.000+0000``, Dynamics' option-set integers, ``"a;b"`` multi-selects).
+``2024-05-01T12:00:00.000+0000``, Dynamics' option-set integers, ``"a;b"`` multi-
+selects).
 """
 
 from __future__ import annotations
@@ -54,8 +58,8 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class FieldType(str, enum.Enum):
-    """The framework's field types; each connector maps its vendor's types onto these."""
+class FieldType(enum.StrEnum):
+    """The framework's field types; each connector maps its vendor's types here."""
 
     STRING = "string"
     TEXT = "text"
@@ -74,7 +78,7 @@ class FieldType(str, enum.Enum):
     OTHER = "other"
 
 
-class Capability(str, enum.Enum):
+class Capability(enum.StrEnum):
     """What a connector can report or do beyond the required hooks."""
 
     DELETIONS = "deletions"
@@ -86,9 +90,12 @@ class Capability(str, enum.Enum):
     LOOKUP = "lookup"
     """``lookup_records`` finds records by a match key value."""
     IDEMPOTENT_CREATE = "idempotent_create"
-    """Creating the same ``WriteRequest.ref`` twice yields one record (upsert by a key)."""
+    """Creating the same ``WriteRequest.ref`` twice yields one record (upsert by a key).
+    """
     FAULT_INJECTION = "fault_injection"
-    """The connector's emulator can inject rate limits, server errors and session expiry."""
+    """The connector's emulator can inject rate limits, server errors and session
+    expiry.
+    """
     API_BUDGET = "api_budget"
     """``api_budget`` reports the vendor's API allocation and use."""
 
@@ -99,12 +106,16 @@ class FieldSpec(_Frozen):
     name: str = Field(min_length=1, description="API name used in reads and writes.")
     label: str = Field(description="What the vendor's UI calls the field.")
     type: FieldType
-    length: int | None = Field(default=None, ge=0, description="Maximum characters, if bounded.")
+    length: int | None = Field(
+        default=None, ge=0, description="Maximum characters, if bounded."
+    )
     required_on_create: bool = False
     read_only: bool = False
     picklist_values: tuple[str, ...] = ()
     restricted_picklist: bool = False
-    vendor_type: str | None = Field(default=None, description="The vendor's own type name.")
+    vendor_type: str | None = Field(
+        default=None, description="The vendor's own type name."
+    )
 
 
 class RecordRef(_Frozen):
@@ -117,7 +128,8 @@ class RecordRef(_Frozen):
 class ChangedRecord(_Frozen):
     """A record as it is now, read by ``fetch_changed`` or ``lookup_records``.
 
-    ``values`` holds only the fields the engine asked for, each in canonical form (see the
+    ``values`` holds only the fields the engine asked for, each in canonical form (see
+    the
     module docstring). ``converted_to`` names the record this one became (a converted
     Salesforce lead names its contact), for connectors that declare ``conversions``.
     """
@@ -140,8 +152,10 @@ class Cursor(_Frozen):
     """A position in an object's change feed: everything up to here has been read.
 
     The order of a change feed is ``(modified_at, record_id)``. A cursor that names a
-    ``record_id`` resumes strictly after that record; one without a ``record_id`` resumes at
-    ``modified_at`` inclusive, which is how the engine re-reads an overlap window. A connector
+    ``record_id`` resumes strictly after that record; one without a ``record_id``
+    resumes at
+    ``modified_at`` inclusive, which is how the engine re-reads an overlap window. A
+    connector
     whose vendor hands out opaque resume tokens (Dynamics delta links) may keep one in
     ``token``; the engine stores it and gives it back, never reading it.
     """
@@ -159,10 +173,14 @@ class Cursor(_Frozen):
 class ChangePage(_Frozen):
     """One page of an object's change feed.
 
-    ``records`` are in feed order. ``cursor`` is the position after this page: the engine
-    stores it once the page is durably processed and passes it back as ``cursor`` to resume.
-    ``next_page`` is an opaque token for the following page within the same read (Salesforce's
-    ``nextRecordsUrl``, Dynamics' ``@odata.nextLink``); ``None`` means the feed is exhausted.
+    ``records`` are in feed order. ``cursor`` is the position after this page: the
+    engine
+    stores it once the page is durably processed and passes it back as ``cursor`` to
+    resume.
+    ``next_page`` is an opaque token for the following page within the same read
+    (Salesforce's
+    ``nextRecordsUrl``, Dynamics' ``@odata.nextLink``); ``None`` means the feed is
+    exhausted.
     """
 
     records: tuple[ChangedRecord, ...] = ()
@@ -174,8 +192,10 @@ class ChangePage(_Frozen):
 class WriteRequest(_Frozen):
     """One create or update that the engine asks a connector to make.
 
-    ``ref`` is the engine's key for the request (stable across retries of the same change);
-    connectors that declare ``idempotent_create`` use it as an upsert key. ``values`` holds only
+    ``ref`` is the engine's key for the request (stable across retries of the same
+    change);
+    connectors that declare ``idempotent_create`` use it as an upsert key. ``values``
+    holds only
     the fields to set, in canonical form; ``None`` clears a field.
     """
 
@@ -210,11 +230,15 @@ class WriteResult(_Frozen):
 
 
 class ApiBudget(_Frozen):
-    """The vendor's API allocation as last reported, and the share crmsync may use of it."""
+    """The vendor's API allocation as last reported, and the share crmsync may use of
+    it.
+    """
 
     used: int = Field(ge=0)
     limit: int = Field(ge=0)
-    allowed: int = Field(ge=0, description="Calls crmsync may have used before it stops.")
+    allowed: int = Field(
+        ge=0, description="Calls crmsync may have used before it stops."
+    )
 
     @property
     def exhausted(self) -> bool:
@@ -234,9 +258,15 @@ class ConnectorDescription(_Frozen):
     person_objects: tuple[str, ...] = Field(
         default=(), description="Objects that hold people, in default match order."
     )
-    max_batch_size: int = Field(ge=1, description="Largest number of writes in one call.")
-    max_page_size: int = Field(default=2000, ge=1, description="Largest page of a fetch.")
-    max_concurrency: int = Field(default=1, ge=1, description="Requests it may run at once.")
+    max_batch_size: int = Field(
+        ge=1, description="Largest number of writes in one call."
+    )
+    max_page_size: int = Field(
+        default=2000, ge=1, description="Largest page of a fetch."
+    )
+    max_concurrency: int = Field(
+        default=1, ge=1, description="Requests it may run at once."
+    )
     capabilities: frozenset[Capability] = frozenset()
     settings_model: type[BaseSettings]
     role: Literal["crm", "platform", "any"] = "any"

@@ -1,6 +1,8 @@
-"""A unit of work: one linked (or about to be linked) record pair, and its field decisions.
+"""A unit of work: one linked (or about to be linked) record pair, and its field
+decisions.
 
-This module turns rows and a link into writes by calling the pure policy for every mapped field;
+This module turns rows and a link into writes by calling the pure policy for every
+mapped field;
 it does no I/O. The engine feeds it and applies what it returns.
 """
 
@@ -60,7 +62,7 @@ class Unit:
 
 
 def _comparable(mapping: Mapping, side: Side, value: Any) -> Any:
-    """A side's value in the CRM field's comparable form (conversion failures stay raw)."""
+    """A side's value in the CRM field's comparable form (bad conversions stay raw)."""
     if side is Side.PLATFORM:
         try:
             value = convert(value, mapping.platform_type, mapping.crm_type)
@@ -80,9 +82,11 @@ def decide_fields(
     decisions: dict[str, int],
     planned: list[PlannedWrite] | None,
 ) -> None:
-    """Decide every mapped field of a linked pair; fill ``unit.writes`` and the new baseline.
+    """Decide every mapped field of a linked pair; fill ``unit.writes`` and the new
+    baseline.
 
-    ``platform_values``/``crm_values`` are ``None`` for a side that did not change: its values
+    ``platform_values``/``crm_values`` are ``None`` for a side that did not change: its
+    values
     are then the baseline's, which is what that side still holds.
     """
     link = unit.link
@@ -95,7 +99,8 @@ def decide_fields(
         elif base is not None:
             platform_value = base[0]
         else:
-            continue  # never seen this side's value (a new mapping): wait for the back-fill
+            # Never seen this side's value (a new mapping): wait for the back-fill.
+            continue
         if crm_values is not None:
             crm_value = crm_values.get(mapping.crm_field)
         elif base is not None:
@@ -104,12 +109,16 @@ def decide_fields(
             continue
         baseline = None
         if base is not None:
-            baseline = Baseline(platform=_comparable(mapping, Side.PLATFORM, base[0]),
-                                crm=_comparable(mapping, Side.CRM, base[1]))
+            baseline = Baseline(
+                platform=_comparable(mapping, Side.PLATFORM, base[0]),
+                crm=_comparable(mapping, Side.CRM, base[1]),
+            )
         decision = decide(
             mapping.direction,
             mapping.conflict_rule or integration.source_of_truth,
-            platform=SideState(_comparable(mapping, Side.PLATFORM, platform_value), platform_at),
+            platform=SideState(
+                _comparable(mapping, Side.PLATFORM, platform_value), platform_at
+            ),
             crm=SideState(_comparable(mapping, Side.CRM, crm_value), crm_at),
             baseline=baseline,
         )
@@ -132,9 +141,18 @@ def decide_fields(
         except ConversionError as error:
             source = Side.PLATFORM if target is Side.CRM else Side.CRM
             side, obj, record = unit.record_key(source)
-            unit.failures.append(Failure(side, obj, record, "CONVERSION", str(error),
-                                         field=mapping.platform_field if source is Side.PLATFORM
-                                         else mapping.crm_field))
+            unit.failures.append(
+                Failure(
+                    side,
+                    obj,
+                    record,
+                    "CONVERSION",
+                    str(error),
+                    field=mapping.platform_field
+                    if source is Side.PLATFORM
+                    else mapping.crm_field,
+                )
+            )
             if base is not None:
                 new_baseline[mapping.key] = base
             continue
@@ -142,16 +160,25 @@ def decide_fields(
         unit.field_targets[mapping.key] = target
         if planned is not None:
             side, obj, record = unit.record_key(target)
-            planned.append(PlannedWrite(side, obj, record, "update", target_field, old, value,
-                                        decision.rule))
+            planned.append(
+                PlannedWrite(
+                    side, obj, record, "update", target_field, old, value, decision.rule
+                )
+            )
     link.baseline = new_baseline
 
 
 def plan_create(
-    unit: Unit, source: Side, source_values: dict[str, Any], target_object: str,
-    *, planned: list[PlannedWrite] | None,
+    unit: Unit,
+    source: Side,
+    source_values: dict[str, Any],
+    target_object: str,
+    *,
+    planned: list[PlannedWrite] | None,
 ) -> None:
-    """Prepare a create on the side opposite ``source``, with mapping defaults for blanks."""
+    """Prepare a create on the side opposite ``source``, with mapping defaults for
+    blanks.
+    """
     target = source.other
     values = creation_values(unit.pair.mappings, source_values, target)
     unit.writes[target] = values
@@ -171,8 +198,18 @@ def plan_create(
     unit.link.baseline = baseline
     if planned is not None:
         for name, value in values.items():
-            planned.append(PlannedWrite(target.value, target_object, None, "create", name, None,
-                                        value, f"create_in_{target.value}"))
+            planned.append(
+                PlannedWrite(
+                    target.value,
+                    target_object,
+                    None,
+                    "create",
+                    name,
+                    None,
+                    value,
+                    f"create_in_{target.value}",
+                )
+            )
 
 
 def revert_failed_fields(unit: Unit, failed_side: Side) -> None:
@@ -185,5 +222,11 @@ def revert_failed_fields(unit: Unit, failed_side: Side) -> None:
                 unit.link.baseline.pop(key, None)
 
 
-__all__ = ["Failure", "FieldType", "Unit", "decide_fields", "plan_create",
-           "revert_failed_fields"]
+__all__ = [
+    "Failure",
+    "FieldType",
+    "Unit",
+    "decide_fields",
+    "plan_create",
+    "revert_failed_fields",
+]

@@ -1,4 +1,6 @@
-"""What a cycle tells its caller: counts, decisions by rule, planned writes and progress."""
+"""What a cycle tells its caller: counts, decisions by rule, planned writes and
+progress.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ Status = Literal["succeeded", "partial", "stopped", "failed"]
 
 @dataclass(frozen=True, slots=True)
 class PlannedWrite:
-    """One field a cycle writes (or, in a dry run, would write), and the rule that decided it."""
+    """One field a cycle writes (or, in a dry run, would write), and the rule that
+    decided it.
+    """
 
     side: str
     object_name: str
@@ -26,7 +30,9 @@ class PlannedWrite:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """A progress tick: ``done`` of ``stage`` for one side and object (``total`` if known)."""
+    """A progress tick: ``done`` of ``stage`` for one side and object (``total`` if
+    known).
+    """
 
     stage: Literal["read", "decide", "write"]
     side: str
@@ -44,8 +50,13 @@ class SideCounts:
     failed: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"read": self.read, "deleted": self.deleted, "created": self.created,
-                "updated": self.updated, "failed": self.failed}
+        return {
+            "read": self.read,
+            "deleted": self.deleted,
+            "created": self.created,
+            "updated": self.updated,
+            "failed": self.failed,
+        }
 
 
 @dataclass
@@ -75,8 +86,12 @@ class CycleReport:
 
     @property
     def writes(self) -> int:
-        return (self.platform.created + self.platform.updated + self.crm.created
-                + self.crm.updated)
+        return (
+            self.platform.created
+            + self.platform.updated
+            + self.crm.created
+            + self.crm.updated
+        )
 
     @property
     def errors(self) -> int:
@@ -90,9 +105,14 @@ class CycleReport:
     def counts(self) -> dict[str, Any]:
         """The JSON form kept in the run history."""
         return {
-            "platform": self.platform.as_dict(), "crm": self.crm.as_dict(),
-            "linked": self.linked, "relinked": self.relinked, "unlinked": self.unlinked,
-            "ambiguous": self.ambiguous, "decisions": dict(self.decisions),
-            "api_calls": self.api_calls, "retry_waits": self.retry_waits,
+            "platform": self.platform.as_dict(),
+            "crm": self.crm.as_dict(),
+            "linked": self.linked,
+            "relinked": self.relinked,
+            "unlinked": self.unlinked,
+            "ambiguous": self.ambiguous,
+            "decisions": dict(self.decisions),
+            "api_calls": self.api_calls,
+            "retry_waits": self.retry_waits,
             "duration_seconds": round(self.duration_seconds, 3),
         }

@@ -1,4 +1,6 @@
-"""Opening the two connections of an integration from its stored settings and the environment."""
+"""Opening the two connections of an integration from its stored settings and the
+environment.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ from typing import Any
 
 from crmsync.models import Integration
 from crmsync.plugins import (
-    ConnectorCatalog,
     Connection,
+    ConnectorCatalog,
     RetryPolicy,
     build_settings,
     discover_connectors,
@@ -25,14 +27,22 @@ def open_connection(
     extra_plugins: Iterable[object] = (),
     sleep: Callable[[float], None] | None = None,
 ) -> Connection:
-    """A connection to ``connector_id``: stored (non-secret) settings over the environment's."""
+    """A connection to ``connector_id``: stored (non-secret) settings over the
+    environment's.
+    """
     installed = catalog.get(connector_id)
     built = build_settings(installed, settings)
     options: dict[str, Any] = {}
     if sleep is not None:
         options["sleep"] = sleep
-    return Connection(installed, built, retry=retry, factory_kwargs=factory_kwargs,
-                      extra_plugins=extra_plugins, **options)
+    return Connection(
+        installed,
+        built,
+        retry=retry,
+        factory_kwargs=factory_kwargs,
+        extra_plugins=extra_plugins,
+        **options,
+    )
 
 
 def open_integration_connections(
@@ -45,9 +55,18 @@ def open_integration_connections(
 ) -> tuple[Connection, Connection]:
     """The (platform, crm) connections of an integration."""
     catalog = catalog or discover_connectors()
-    platform = open_connection(catalog, integration.platform_connector,
-                               integration.platform_settings, retry=retry,
-                               factory_kwargs=platform_kwargs)
-    crm = open_connection(catalog, integration.crm_connector, integration.crm_settings,
-                          retry=retry, factory_kwargs=crm_kwargs)
+    platform = open_connection(
+        catalog,
+        integration.platform_connector,
+        integration.platform_settings,
+        retry=retry,
+        factory_kwargs=platform_kwargs,
+    )
+    crm = open_connection(
+        catalog,
+        integration.crm_connector,
+        integration.crm_settings,
+        retry=retry,
+        factory_kwargs=crm_kwargs,
+    )
     return platform, crm

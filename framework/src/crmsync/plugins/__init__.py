@@ -1,4 +1,6 @@
-"""The connector runtime: discovery through entry points, and one connection per connector."""
+"""The connector runtime: discovery through entry points, and one connection per
+connector.
+"""
 
 from __future__ import annotations
 

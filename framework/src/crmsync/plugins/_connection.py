@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -39,7 +39,7 @@ class CallStats:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
-        self.seconds: Counter[str] = Counter()
+        self.seconds: dict[str, float] = defaultdict(float)
         self.waits: Counter[str] = Counter()
 
     @hookimpl(hookwrapper=True)
@@ -72,7 +72,7 @@ class CallStats:
 def build_settings(
     connector: InstalledConnector, values: Mapping[str, Any] | None = None
 ) -> BaseSettings:
-    """Build a connector's settings from ``values`` over its environment/.env defaults."""
+    """Build a connector's settings: ``values`` over its environment/.env defaults."""
     model = connector.description.settings_model
     try:
         settings = model(**dict(values or {}))
@@ -89,10 +89,13 @@ def build_settings(
 
 
 class Connection:
-    """Calls one connector's hooks with keyword arguments, under the core's retry policy.
+    """Calls one connector's hooks with keyword arguments, under the core's retry
+    policy.
 
-    Each connection owns a plugin manager with exactly one connector instance, the core's
-    :class:`CallStats` wrapper, and any ``extra_plugins`` (audit or transform hookwrappers), so
+    Each connection owns a plugin manager with exactly one connector instance, the
+    core's
+    :class:`CallStats` wrapper, and any ``extra_plugins`` (audit or transform
+    hookwrappers), so
     no answer ever depends on which of several installed connectors replies first.
     """
 
@@ -116,7 +119,9 @@ class Connection:
         self.plugin_manager = pluggy.PluginManager(PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
         # factory_kwargs carry test seams such as an httpx transport; never credentials.
-        self.instance = connector.factory(settings=settings, **dict(factory_kwargs or {}))
+        self.instance = connector.factory(
+            settings=settings, **dict(factory_kwargs or {})
+        )
         self.plugin_manager.register(self.instance, name=f"connector:{connector.id}")
         self.plugin_manager.register(self.stats, name="crmsync:stats")
         for plugin in extra_plugins:
@@ -126,7 +131,8 @@ class Connection:
     def hook(self) -> Any:
         return self.plugin_manager.hook
 
-    # -- the hooks, each retried ---------------------------------------------------------
+    # -- the hooks, each retried
+    # ---------------------------------------------------------
     def authenticate(self) -> None:
         """Obtain credentials now (retried on transient failures, never on refusal)."""
         call_with_retries(
@@ -154,7 +160,9 @@ class Connection:
         page_size: int | None = None,
     ) -> ChangePage:
         self._check_object(object_name)
-        size = min(page_size or self.description.max_page_size, self.description.max_page_size)
+        size = min(
+            page_size or self.description.max_page_size, self.description.max_page_size
+        )
         answer = self._call(
             "fetch_changed",
             object_name=object_name,
@@ -164,10 +172,14 @@ class Connection:
             page_size=size,
         )
         if not isinstance(answer, ChangePage):
-            raise ContractError(f"{self.id}.fetch_changed returned {type(answer).__name__}")
+            raise ContractError(
+                f"{self.id}.fetch_changed returned {type(answer).__name__}"
+            )
         return answer
 
-    def push_updates(self, object_name: str, requests: Sequence[WriteRequest]) -> list[WriteResult]:
+    def push_updates(
+        self, object_name: str, requests: Sequence[WriteRequest]
+    ) -> list[WriteResult]:
         """Push ``requests`` (at most ``max_batch_size``); answers in input order."""
         self._check_object(object_name)
         if len(requests) > self.description.max_batch_size:
@@ -175,17 +187,25 @@ class Connection:
                 f"batch of {len(requests)} exceeds {self.id}'s max_batch_size "
                 f"{self.description.max_batch_size}"
             )
-        answer = self._call("push_updates", object_name=object_name, requests=list(requests))
+        answer = self._call(
+            "push_updates", object_name=object_name, requests=list(requests)
+        )
         results = self._validate_list(answer, WriteResult, "push_updates")
         if [r.ref for r in results] != [r.ref for r in requests]:
             raise ContractError(
-                f"{self.id}.push_updates answered {len(results)} results for {len(requests)} "
+                f"{self.id}.push_updates answered {len(results)} results for "
+                f"{len(requests)} "
                 "requests, or out of order"
             )
         return results
 
     def lookup_records(
-        self, object_name: str, *, field: str, values: Sequence[str], fields: Sequence[str]
+        self,
+        object_name: str,
+        *,
+        field: str,
+        values: Sequence[str],
+        fields: Sequence[str],
     ) -> list[ChangedRecord]:
         self._check_object(object_name)
         answer = self._call(
@@ -204,7 +224,8 @@ class Connection:
     def close(self) -> None:
         self.hook.close()
 
-    # -- plumbing ------------------------------------------------------------------------
+    # -- plumbing
+    # ------------------------------------------------------------------------
     def _count_wait(self, reason: str) -> None:
         self.stats.waits[reason] += 1
 
@@ -219,8 +240,9 @@ class Connection:
         budget = self.api_budget()
         if budget is not None and budget.exhausted:
             raise BudgetExhausted(
-                f"{self.id} API budget share used: {budget.used} of {budget.limit} calls "
-                f"(crmsync may use {budget.allowed}); the cycle stops and resumes next time",
+                f"{self.id} API budget share used: {budget.used} of {budget.limit} "
+                f"calls (crmsync may use {budget.allowed}); the cycle stops and "
+                "resumes next time",
                 used=budget.used,
                 limit=budget.limit,
                 allowed=budget.allowed,
@@ -240,7 +262,13 @@ class Connection:
             on_wait=self._count_wait,
         )
 
-    def _validate_list(self, answer: Any, model: type[BaseModel], hook: str) -> list[Any]:
-        if not isinstance(answer, list) or not all(isinstance(item, model) for item in answer):
-            raise ContractError(f"{self.id}.{hook} must return a list of {model.__name__}")
+    def _validate_list(
+        self, answer: Any, model: type[BaseModel], hook: str
+    ) -> list[Any]:
+        if not isinstance(answer, list) or not all(
+            isinstance(item, model) for item in answer
+        ):
+            raise ContractError(
+                f"{self.id}.{hook} must return a list of {model.__name__}"
+            )
         return answer

@@ -16,7 +16,9 @@ ENTRY_POINT_GROUP = "crmsync.connectors"
 
 @dataclass(frozen=True)
 class InstalledConnector:
-    """A connector that loaded: its class, description and the distribution that ships it."""
+    """A connector that loaded: its class, description and the distribution that ships
+    it.
+    """
 
     id: str
     factory: Any
@@ -43,7 +45,9 @@ class ConnectorCatalog:
     failed: dict[str, ConnectorFailure] = field(default_factory=dict)
 
     def get(self, connector_id: str) -> InstalledConnector:
-        """The loaded connector ``connector_id``, or a clear error naming what is available."""
+        """The loaded connector ``connector_id``, or a clear error naming what is
+        available.
+        """
         if connector_id in self.loaded:
             return self.loaded[connector_id]
         if connector_id in self.failed:
@@ -67,28 +71,38 @@ def check_contract_version(connector_id: str, declared: str) -> None:
         ) from None
     if major != ours_major or minor > ours_minor:
         raise ContractError(
-            f"connector {connector_id!r} needs plugin contract {declared}, but this crmsync "
+            f"connector {connector_id!r} needs plugin contract {declared}, "
+            "but this crmsync "
             f"speaks {CONTRACT_VERSION}",
-            hint="upgrade crmsync or install a connector release built for this contract",
+            hint="upgrade crmsync or install a connector release built for this "
+            "contract",
         )
 
 
 def describe(connector_id: str, factory: Any) -> ConnectorDescription:
     """Ask a connector class for its description and check it against the contract."""
-    missing = [name for name in REQUIRED_HOOKS if not callable(getattr(factory, name, None))]
+    missing = [
+        name for name in REQUIRED_HOOKS if not callable(getattr(factory, name, None))
+    ]
     if missing:
-        raise ContractError(f"connector {connector_id!r} lacks required hooks: {', '.join(missing)}")
+        raise ContractError(
+            f"connector {connector_id!r} lacks required hooks: {', '.join(missing)}"
+        )
     try:
         description = factory.describe_connector()
     except ValidationError as error:
         raise ContractError(
-            f"connector {connector_id!r} gave an invalid description: {error.errors()[0]['msg']}"
+            f"connector {connector_id!r} gave an invalid description: "
+            f"{error.errors()[0]['msg']}"
         ) from None
     if not isinstance(description, ConnectorDescription):
-        raise ContractError(f"connector {connector_id!r} did not return a ConnectorDescription")
+        raise ContractError(
+            f"connector {connector_id!r} did not return a ConnectorDescription"
+        )
     if description.id != connector_id:
         raise ContractError(
-            f"connector registered as {connector_id!r} describes itself as {description.id!r}",
+            f"connector registered as {connector_id!r} describes itself as "
+            f"{description.id!r}",
             hint="the entry-point name must equal ConnectorDescription.id",
         )
     check_contract_version(connector_id, description.contract_version)
@@ -96,7 +110,9 @@ def describe(connector_id: str, factory: Any) -> ConnectorDescription:
 
 
 def discover_connectors() -> ConnectorCatalog:
-    """Load every installed connector; a broken one is recorded, never fatal to the others."""
+    """Load every installed connector; a broken one is recorded, never fatal to the
+    others.
+    """
     catalog = ConnectorCatalog()
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = entry_point.dist
@@ -106,8 +122,10 @@ def discover_connectors() -> ConnectorCatalog:
             factory = entry_point.load()
             description = describe(entry_point.name, factory)
         except Exception as error:  # any import-time failure must stay a status line
-            reason = str(error) if isinstance(error, ContractError) else (
-                f"{type(error).__name__}: {error}"
+            reason = (
+                str(error)
+                if isinstance(error, ContractError)
+                else (f"{type(error).__name__}: {error}")
             )
             catalog.failed[entry_point.name] = ConnectorFailure(
                 entry_point.name, dist_name, dist_version, reason

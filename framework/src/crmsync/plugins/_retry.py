@@ -1,4 +1,6 @@
-"""How the core retries a connector call: tenacity policies, owned by the framework alone."""
+"""How the core retries a connector call: tenacity policies, owned by the framework
+alone.
+"""
 
 from __future__ import annotations
 
@@ -28,28 +30,42 @@ class RetryPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    max_attempts: int = Field(default=6, ge=1, description="Tries of one call, the first included.")
-    max_total_seconds: float = Field(default=300.0, gt=0, description="Give up after this long.")
-    initial_backoff: float = Field(default=0.5, ge=0, description="First transient wait (s).")
-    max_backoff: float = Field(default=30.0, ge=0, description="Longest transient wait (s).")
+    max_attempts: int = Field(
+        default=6, ge=1, description="Tries of one call, the first included."
+    )
+    max_total_seconds: float = Field(
+        default=300.0, gt=0, description="Give up after this long."
+    )
+    initial_backoff: float = Field(
+        default=0.5, ge=0, description="First transient wait (s)."
+    )
+    max_backoff: float = Field(
+        default=30.0, ge=0, description="Longest transient wait (s)."
+    )
     max_rate_limit_wait: float = Field(
         default=120.0, ge=0, description="Longest wait a rate limit may ask for (s)."
     )
 
 
 def _is_retryable(error: BaseException) -> bool:
-    return isinstance(error, ConnectorError) and error.retryable and not isinstance(
-        error, AuthenticationExpired
+    return (
+        isinstance(error, ConnectorError)
+        and error.retryable
+        and not isinstance(error, AuthenticationExpired)
     )
 
 
 class _Wait:
-    """Rate limits wait what the vendor asked; other transient errors back off with jitter."""
+    """Rate limits wait what the vendor asked; other transient errors back off with
+    jitter.
+    """
 
     def __init__(self, policy: RetryPolicy) -> None:
         self._policy = policy
         self._backoff = wait_exponential_jitter(
-            multiplier=policy.initial_backoff, max=policy.max_backoff, jitter=policy.initial_backoff
+            multiplier=policy.initial_backoff,
+            max=policy.max_backoff,
+            jitter=policy.initial_backoff,
         )
 
     def __call__(self, state: RetryCallState) -> float:
@@ -72,7 +88,8 @@ def call_with_retries(
 
     Transient errors back off exponentially with jitter, rate limits wait their
     ``retry_after``, both within ``max_attempts`` and ``max_total_seconds``. An expired
-    credential triggers exactly one ``reauthenticate()`` and one immediate repeat; a second
+    credential triggers exactly one ``reauthenticate()`` and one immediate repeat; a
+    second
     expiry is raised. Permanent errors are raised at once.
     """
     reauthenticated = False
@@ -81,7 +98,9 @@ def call_with_retries(
         error = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         reason = "rate_limited" if isinstance(error, RateLimited) else "transient"
-        context: dict[str, Any] = error.context() if isinstance(error, ConnectorError) else {}
+        context: dict[str, Any] = (
+            error.context() if isinstance(error, ConnectorError) else {}
+        )
         log.warning(
             "retry_wait",
             call=what,
@@ -97,7 +116,8 @@ def call_with_retries(
     retrying = Retrying(
         retry=retry_if_exception(_is_retryable),
         wait=_Wait(policy),
-        stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_total_seconds),
+        stop=stop_after_attempt(policy.max_attempts)
+        | stop_after_delay(policy.max_total_seconds),
         sleep=sleep,
         before_sleep=before_sleep,
         reraise=True,

@@ -8,10 +8,21 @@
 
 from __future__ import annotations
 
-from crmsync.policy.creation import creation_values, flows_to, passes_filter, should_create
+from crmsync.policy.creation import (
+    creation_values,
+    flows_to,
+    passes_filter,
+    should_create,
+)
 from crmsync.policy.lock import check_source_of_truth_change
 from crmsync.policy.rules import Baseline, Decision, SideState, decide
-from crmsync.policy.values import ConversionError, can_convert, convert, is_blank, normalize
+from crmsync.policy.values import (
+    ConversionError,
+    can_convert,
+    convert,
+    is_blank,
+    normalize,
+)
 
 __all__ = [
     "Baseline",

@@ -55,7 +55,8 @@ def should_create(rule: CreationRule, values: Mapping[str, Any]) -> bool:
 def creation_values(
     mappings: Iterable[FieldMapping], source_values: Mapping[str, Any], target: Side
 ) -> dict[str, Any]:
-    """The values of a new record on ``target``: every mapping flowing there, defaults for blanks.
+    """The values of a new record on ``target``: every mapping flowing there, defaults
+    for blanks.
 
     :raises ConversionError: a source value cannot be represented in its target field.
     """

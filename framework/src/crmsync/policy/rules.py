@@ -1,21 +1,30 @@
 """Who wins a mapped field: the sync rules of DESIGN.md as one pure function.
 
-:func:`decide` looks at one field of one linked pair: the value each side holds now, the value
-each side held when the pair last agreed (the *baseline*), and each record's modification time.
-It returns which side, if any, must take the other's value, and the name of the rule that said
-so. Values arrive already normalized into one comparable form (see :mod:`.values`), so plain
+:func:`decide` looks at one field of one linked pair: the value each side holds now, the
+value
+each side held when the pair last agreed (the *baseline*), and each record's
+modification time.
+It returns which side, if any, must take the other's value, and the name of the rule
+that said
+so. Values arrive already normalized into one comparable form (see :mod:`.values`), so
+plain
 ``==`` is the right comparison here.
 
 The rules, in short:
 
-* ``to_crm`` / ``to_platform``: the owning side's value is copied across, except that a blank
+* ``to_crm`` / ``to_platform``: the owning side's value is copied across, except that a
+    blank
   the owner never set does not wipe the other side. A deliberate clear (non-blank in the
   baseline, blank now) is a value and is copied.
-* ``sync`` under source of truth ``crm`` / ``platform``: the named side wins unless it is a
+* ``sync`` under source of truth ``crm`` / ``platform``: the named side wins unless it
+    is a
   blank it never set; then the other side fills it.
-* ``sync`` under ``both``: per field against the baseline. One side changed: it wins whatever
-  the clocks say. Both changed: the later record modification wins, a tie goes to the CRM. No
-  baseline: a value beats a blank, otherwise the later modification wins, a tie to the CRM.
+* ``sync`` under ``both``: per field against the baseline. One side changed: it wins
+    whatever
+  the clocks say. Both changed: the later record modification wins, a tie goes to the
+  CRM. No
+  baseline: a value beats a blank, otherwise the later modification wins, a tie to the
+  CRM.
 """
 
 from __future__ import annotations
@@ -51,7 +60,9 @@ class Baseline:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The outcome for one field: ``winner``'s value goes to the other side, or nothing moves."""
+    """The outcome for one field: ``winner``'s value goes to the other side, or nothing
+    moves.
+    """
 
     winner: Side | None
     rule: str
@@ -92,7 +103,9 @@ def _owner_decides(
     *,
     fill_blank_owner: bool,
 ) -> Decision:
-    """The owner's value wins; a blank the owner never set protects the other side's value."""
+    """The owner's value wins; a blank the owner never set protects the other side's
+    value.
+    """
     if not is_blank(states[owner].value):
         return Decision(owner, f"{owner.value}_wins")
     if baseline is not None and not is_blank(baseline.of(owner)):
@@ -102,17 +115,25 @@ def _owner_decides(
     return Decision(None, f"{owner.value}_blank_never_set")
 
 
-def _most_recent_change(states: dict[Side, SideState], baseline: Baseline | None) -> Decision:
+def _most_recent_change(
+    states: dict[Side, SideState], baseline: Baseline | None
+) -> Decision:
     if baseline is not None:
-        changed = [side for side in (Side.CRM, Side.PLATFORM)
-                   if not _same(states[side].value, baseline.of(side))]
+        changed = [
+            side
+            for side in (Side.CRM, Side.PLATFORM)
+            if not _same(states[side].value, baseline.of(side))
+        ]
         if len(changed) == 1:
             return Decision(changed[0], f"only_{changed[0].value}_changed")
         if len(changed) == 2:
             return _later_wins(states, "both_changed")
-        # Neither side moved from its baseline, yet they differ (the baseline itself differed,
+        # Neither side moved from its baseline, yet they differ (the baseline itself
+        # differed,
         # e.g. a to_crm field turned sync): settle it as a first meeting.
-    blanks = [side for side in (Side.CRM, Side.PLATFORM) if is_blank(states[side].value)]
+    blanks = [
+        side for side in (Side.CRM, Side.PLATFORM) if is_blank(states[side].value)
+    ]
     if len(blanks) == 1:
         return Decision(blanks[0].other, "value_beats_blank")
     return _later_wins(states, "first_meeting")

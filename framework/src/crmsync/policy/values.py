@@ -1,8 +1,11 @@
 """Blank values, type conversion between mapped fields, and comparison after conversion.
 
-Two values are equal when they denote the same thing once the mapping's types are applied: a
-CRM datetime and a platform datetime at the same instant, ``"42"`` and ``42`` on a text-to-number
-mapping, ``"a;b"`` and ``["b", "a"]`` on a multi-select. Formatting differences must never cause
+Two values are equal when they denote the same thing once the mapping's types are
+applied: a
+CRM datetime and a platform datetime at the same instant, ``"42"`` and ``42`` on a text-
+to-number
+mapping, ``"a;b"`` and ``["b", "a"]`` on a multi-select. Formatting differences must
+never cause
 a write, so every comparison goes through :func:`normalize`.
 """
 
@@ -40,7 +43,8 @@ _NUMERIC = frozenset({FieldType.INTEGER, FieldType.NUMBER})
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "off"})
 
-# Which target types each source type may feed: text reaches everything (checked per value),
+# Which target types each source type may feed: text reaches everything (checked per
+# value),
 # numbers, booleans and dates only their own kind and text.
 _CONVERTIBLE: dict[FieldType, frozenset[FieldType]] = {
     **{text: frozenset(FieldType) for text in _TEXT},
@@ -69,29 +73,35 @@ def is_blank(value: Any) -> bool:
 
 
 def can_convert(source: FieldType, target: FieldType) -> bool:
-    """Whether a mapping from a ``source`` field to a ``target`` field can ever convert."""
+    """Whether a mapping from a ``source`` field to a ``target`` field can convert."""
     return target in _CONVERTIBLE.get(source, frozenset())
 
 
 def convert(value: Any, source: FieldType, target: FieldType) -> Any:
     """``value`` of a ``source`` field, as a canonical value of a ``target`` field.
 
-    :raises ConversionError: the value has no representation in ``target`` (``"abc"`` into a
+    :raises ConversionError: the value has no representation in ``target`` (``"abc"``
+        into a
         number, ``3.5`` into an integer).
     """
     if is_blank(value):
         return None
-    del source  # the value's own Python type says what it is; kept for symmetry and errors
+    del (
+        source
+    )  # the value's own Python type says what it is; kept for symmetry and errors
     try:
         return _CONVERTERS[target](value)
     except (ValueError, TypeError, decimal.InvalidOperation, ArithmeticError) as error:
-        raise ConversionError(f"{value!r} is not a valid {target.value}: {error}") from None
+        raise ConversionError(
+            f"{value!r} is not a valid {target.value}: {error}"
+        ) from None
 
 
 def normalize(value: Any, field_type: FieldType) -> Any:
     """The comparable form of a value of ``field_type``; blanks become ``None``.
 
-    Raw values that do not convert are compared as they are (so a bad value never equals a
+    Raw values that do not convert are compared as they are (so a bad value never equals
+    a
     good one, and never raises in the middle of a decision).
     """
     if is_blank(value):
@@ -109,7 +119,8 @@ def normalize(value: Any, field_type: FieldType) -> Any:
     return converted
 
 
-# -- converters, one per target type -------------------------------------------------------
+# -- converters, one per target type
+# -------------------------------------------------------
 def _to_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -135,7 +146,8 @@ def _to_integer(value: Any) -> int:
 
 
 def _to_number(value: Any) -> int | float:
-    # Canonical numbers are JSON-friendly (int or float); comparison uses Decimal (normalize).
+    # Canonical numbers are JSON-friendly (int or float); comparison uses Decimal
+    # (normalize).
     if isinstance(value, bool):
         raise TypeError("a boolean is not a number")
     number = decimal.Decimal(str(value).strip())
@@ -177,7 +189,8 @@ def _to_datetime(value: Any) -> dt.datetime:
         moment = dt.datetime(value.year, value.month, value.day)
     else:
         text = str(value).strip()
-        # Salesforce writes "+0000"; fromisoformat wants "+00:00" before Python 3.11 handles it.
+        # Salesforce writes "+0000"; fromisoformat wants "+00:00" before Python 3.11
+        # handles it.
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)

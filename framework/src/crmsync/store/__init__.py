@@ -1,8 +1,12 @@
-"""The state store: SQLAlchemy 2 on SQLite (default, WAL) or PostgreSQL, migrated by Alembic.
+"""The state store: SQLAlchemy 2 on SQLite (default, WAL) or PostgreSQL, migrated by
+Alembic.
 
-One :class:`StateStore` serves the CLI and the engine. Configuration (integrations, pairs,
-mappings) lives in :mod:`._config`, the engine's working state (cursors, inbox, links, pending
-creates, leases) in :mod:`._sync`, and what happened (runs, errors, events) in :mod:`._history`.
+One :class:`StateStore` serves the CLI and the engine. Configuration (integrations,
+pairs,
+mappings) lives in :mod:`._config`, the engine's working state (cursors, inbox, links,
+pending
+creates, leases) in :mod:`._sync`, and what happened (runs, errors, events) in
+:mod:`._history`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.sql import Insert
 
 from crmsync.errors import StateError
 from crmsync.logs import redact_text
@@ -21,7 +20,8 @@ HEAD_REVISION = "0001"
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets readers (crmsync status) run beside a cycle; NORMAL sync is durable in WAL mode
+    # WAL lets readers (crmsync status) run beside a cycle; NORMAL sync is durable in
+    # WAL mode
     # across application crashes, which is the failure the engine must survive.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -47,8 +47,11 @@ class StoreBase:
             event.listen(self.engine, "connect", _tune_sqlite)
 
     def _safe_url(self) -> str:
-        return redact_text(self.engine.url.render_as_string(hide_password=True)
-                           if hasattr(self, "engine") else "(url hidden)")
+        return redact_text(
+            self.engine.url.render_as_string(hide_password=True)
+            if hasattr(self, "engine")
+            else "(url hidden)"
+        )
 
     # -- migrations --------------------------------------------------------------------
     def migrate(self) -> None:
@@ -96,13 +99,30 @@ class StoreBase:
         except OperationalError as error:
             raise StateError(f"state store error: {error.orig}") from None
 
-    def insert(self, table: Any) -> Insert:
+    def insert(self, table: Any) -> Any:
         """A dialect-specific INSERT that supports ON CONFLICT (upserts)."""
         if self.dialect == "postgresql":
             return postgresql.insert(table)
         if self.dialect == "sqlite":
             return sqlite.insert(table)
-        raise StateError(f"unsupported database {self.dialect!r}; use SQLite or PostgreSQL")
+        raise StateError(
+            f"unsupported database {self.dialect!r}; use SQLite or PostgreSQL"
+        )
+
+    @staticmethod
+    def new_id(result: Any) -> int:
+        """The primary key an INSERT just created."""
+        key = result.inserted_primary_key
+        if key is None:
+            raise StateError("the database returned no key for a new row")
+        return int(key[0])
+
+    @staticmethod
+    def stored_id(integration: Any) -> int:
+        """The id of an integration read from the store."""
+        if integration.id is None:
+            raise StateError(f"integration {integration.name!r} is not stored")
+        return int(integration.id)
 
     def dispose(self) -> None:
         self.engine.dispose()

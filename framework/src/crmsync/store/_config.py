@@ -10,18 +10,35 @@ from sqlalchemy import Connection, delete, select, update
 
 from crmsync.contract.models import FieldType
 from crmsync.errors import ConfigurationError, MappingError
-from crmsync.models import CreationRule, Direction, Integration, Mapping, ObjectPair, SourceOfTruth
+from crmsync.models import (
+    CreationRule,
+    Direction,
+    Integration,
+    Mapping,
+    ObjectPair,
+    SourceOfTruth,
+)
 from crmsync.store._base import StoreBase
-from crmsync.store._schema import cursors, events, integrations, links, mappings, object_pairs
+from crmsync.store._schema import (
+    cursors,
+    events,
+    integrations,
+    links,
+    mappings,
+    object_pairs,
+)
 
-_SECRET_NAME = re.compile(r"(secret|password|token|private_key|api_key|assertion)", re.I)
+_SECRET_NAME = re.compile(
+    r"(secret|password|token|private_key|api_key|assertion)", re.I
+)
 
 
 def _refuse_secrets(settings: dict[str, Any], side: str) -> None:
     for key in settings:
         if _SECRET_NAME.search(key):
             raise ConfigurationError(
-                f"{side} setting {key!r} looks like a secret and is never stored in the state",
+                f"{side} setting {key!r} looks like a secret and is never stored in "
+                "the state",
                 hint="put it in the environment or .env (e.g. CRMSYNC_<CONNECTOR>_"
                 f"{key.upper()})",
             )
@@ -35,24 +52,31 @@ class ConfigStore(StoreBase):
         _refuse_secrets(integration.platform_settings, "platform")
         _refuse_secrets(integration.crm_settings, "crm")
         with self.transaction() as tx:
-            if tx.execute(select(integrations.c.id).where(
-                    integrations.c.name == integration.name)).first():
+            if tx.execute(
+                select(integrations.c.id).where(integrations.c.name == integration.name)
+            ).first():
                 raise ConfigurationError(
                     f"integration {integration.name!r} already exists",
                     hint="choose another name or `crmsync integration show` it",
                 )
-            new_id = tx.execute(integrations.insert().values(
-                name=integration.name,
-                platform_connector=integration.platform_connector,
-                crm_connector=integration.crm_connector,
-                platform_settings=integration.platform_settings,
-                crm_settings=integration.crm_settings,
-                source_of_truth=integration.source_of_truth.value,
-                active=integration.active,
-                interval_seconds=integration.interval_seconds,
-                create_in_crm=integration.create_in_crm.model_dump(mode="json"),
-                create_in_platform=integration.create_in_platform.model_dump(mode="json"),
-            )).inserted_primary_key[0]
+            new_id = self.new_id(
+                tx.execute(
+                    integrations.insert().values(
+                        name=integration.name,
+                        platform_connector=integration.platform_connector,
+                        crm_connector=integration.crm_connector,
+                        platform_settings=integration.platform_settings,
+                        crm_settings=integration.crm_settings,
+                        source_of_truth=integration.source_of_truth.value,
+                        active=integration.active,
+                        interval_seconds=integration.interval_seconds,
+                        create_in_crm=integration.create_in_crm.model_dump(mode="json"),
+                        create_in_platform=integration.create_in_platform.model_dump(
+                            mode="json"
+                        ),
+                    )
+                )
+            )
             for pair in integration.object_pairs:
                 self._insert_pair(tx, new_id, pair)
             self._event(tx, new_id, "integration_created", {"name": integration.name})
@@ -60,27 +84,38 @@ class ConfigStore(StoreBase):
 
     def get_integration(self, name: str) -> Integration:
         with self.engine.connect() as connection:
-            row = connection.execute(
-                select(integrations).where(integrations.c.name == name)).mappings().first()
+            row = (
+                connection.execute(
+                    select(integrations).where(integrations.c.name == name)
+                )
+                .mappings()
+                .first()
+            )
             if row is None:
                 known = [r[0] for r in connection.execute(select(integrations.c.name))]
                 raise ConfigurationError(
                     f"unknown integration {name!r}",
-                    hint=f"known: {', '.join(known)}" if known
+                    hint=f"known: {', '.join(known)}"
+                    if known
                     else "create one with `crmsync integration create`",
                 )
             return self._integration_from(connection, row)
 
     def list_integrations(self) -> list[Integration]:
         with self.engine.connect() as connection:
-            rows = connection.execute(select(integrations).order_by(integrations.c.name))
+            rows = connection.execute(
+                select(integrations).order_by(integrations.c.name)
+            )
             return [self._integration_from(connection, row) for row in rows.mappings()]
 
     def set_active(self, name: str, active: bool) -> Integration:
         integration = self.get_integration(name)
         with self.transaction() as tx:
-            tx.execute(update(integrations).where(integrations.c.id == integration.id)
-                       .values(active=active))
+            tx.execute(
+                update(integrations)
+                .where(integrations.c.id == integration.id)
+                .values(active=active)
+            )
             self._event(tx, integration.id, "resumed" if active else "paused", {})
         return self.get_integration(name)
 
@@ -109,35 +144,62 @@ class ConfigStore(StoreBase):
             changes["source_of_truth"] = source_of_truth.value
         if changes:
             with self.transaction() as tx:
-                tx.execute(update(integrations).where(integrations.c.id == integration.id)
-                           .values(**changes))
+                tx.execute(
+                    update(integrations)
+                    .where(integrations.c.id == integration.id)
+                    .values(**changes)
+                )
                 self._event(tx, integration.id, "integration_updated", changes)
         return self.get_integration(name)
 
-    def lock_source_of_truth(self, tx: Connection, integration_id: int, at: dt.datetime) -> None:
-        tx.execute(update(integrations)
-                   .where(integrations.c.id == integration_id,
-                          integrations.c.source_of_truth_locked_at.is_(None))
-                   .values(source_of_truth_locked_at=at))
+    def lock_source_of_truth(
+        self, tx: Connection, integration_id: int, at: dt.datetime
+    ) -> None:
+        tx.execute(
+            update(integrations)
+            .where(
+                integrations.c.id == integration_id,
+                integrations.c.source_of_truth_locked_at.is_(None),
+            )
+            .values(source_of_truth_locked_at=at)
+        )
 
     def rebaseline(self, name: str, source_of_truth: SourceOfTruth) -> Integration:
-        """Change a locked source of truth deliberately: every link starts a fresh baseline."""
+        """Change a locked source of truth deliberately: every link starts a fresh
+        baseline.
+        """
         integration = self.get_integration(name)
         with self.transaction() as tx:
-            tx.execute(update(integrations).where(integrations.c.id == integration.id).values(
-                source_of_truth=source_of_truth.value, source_of_truth_locked_at=None))
-            cleared = tx.execute(update(links).where(links.c.integration_id == integration.id)
-                                 .values(baseline={})).rowcount
-            self._event(tx, integration.id, "rebaselined", {
-                "from": integration.source_of_truth.value, "to": source_of_truth.value,
-                "links_cleared": cleared})
+            tx.execute(
+                update(integrations)
+                .where(integrations.c.id == integration.id)
+                .values(
+                    source_of_truth=source_of_truth.value,
+                    source_of_truth_locked_at=None,
+                )
+            )
+            cleared = tx.execute(
+                update(links)
+                .where(links.c.integration_id == integration.id)
+                .values(baseline={})
+            ).rowcount
+            self._event(
+                tx,
+                integration.id,
+                "rebaselined",
+                {
+                    "from": integration.source_of_truth.value,
+                    "to": source_of_truth.value,
+                    "links_cleared": cleared,
+                },
+            )
         return self.get_integration(name)
 
     # -- object pairs and mappings -----------------------------------------------------
     def add_object_pair(self, name: str, pair: ObjectPair) -> Integration:
         integration = self._paused(name, "add an object pair")
         with self.transaction() as tx:
-            self._insert_pair(tx, integration.id, pair)
+            self._insert_pair(tx, self.stored_id(integration), pair)
         return self.get_integration(name)
 
     def put_mapping(
@@ -156,39 +218,72 @@ class ConfigStore(StoreBase):
                 "platform_type": mapping.platform_type.value,
                 "crm_type": mapping.crm_type.value,
                 "default_value": mapping.default,
-                "conflict_rule": mapping.conflict_rule.value if mapping.conflict_rule else None,
+                "conflict_rule": mapping.conflict_rule.value
+                if mapping.conflict_rule
+                else None,
             }
-            changed = tx.execute(update(mappings).where(
-                mappings.c.object_pair_id == pair_id,
-                mappings.c.platform_field == mapping.platform_field,
-                mappings.c.crm_field == mapping.crm_field).values(**row)).rowcount
+            changed = tx.execute(
+                update(mappings)
+                .where(
+                    mappings.c.object_pair_id == pair_id,
+                    mappings.c.platform_field == mapping.platform_field,
+                    mappings.c.crm_field == mapping.crm_field,
+                )
+                .values(**row)
+            ).rowcount
             if not changed:
-                tx.execute(mappings.insert().values(
-                    object_pair_id=pair_id, platform_field=mapping.platform_field,
-                    crm_field=mapping.crm_field, **row))
-            self._restart_cursors(tx, integration.id, platform_object, crm_object)
-            self._event(tx, integration.id, "mapping_updated" if changed else "mapping_added",
-                        {"pair": f"{platform_object}/{crm_object}", **mapping.model_dump(
-                            mode="json")})
+                tx.execute(
+                    mappings.insert().values(
+                        object_pair_id=pair_id,
+                        platform_field=mapping.platform_field,
+                        crm_field=mapping.crm_field,
+                        **row,
+                    )
+                )
+            self._restart_cursors(
+                tx, self.stored_id(integration), platform_object, crm_object
+            )
+            self._event(
+                tx,
+                integration.id,
+                "mapping_updated" if changed else "mapping_added",
+                {
+                    "pair": f"{platform_object}/{crm_object}",
+                    **mapping.model_dump(mode="json"),
+                },
+            )
         return self.get_integration(name)
 
     def delete_mapping(
-        self, name: str, platform_object: str, crm_object: str, platform_field: str,
+        self,
+        name: str,
+        platform_object: str,
+        crm_object: str,
+        platform_field: str,
         crm_field: str,
     ) -> Integration:
         integration = self._paused(name, "delete a mapping")
         with self.transaction() as tx:
             pair_id = self._pair_id(tx, integration, platform_object, crm_object)
-            gone = tx.execute(delete(mappings).where(
-                mappings.c.object_pair_id == pair_id,
-                mappings.c.platform_field == platform_field,
-                mappings.c.crm_field == crm_field)).rowcount
+            gone = tx.execute(
+                delete(mappings).where(
+                    mappings.c.object_pair_id == pair_id,
+                    mappings.c.platform_field == platform_field,
+                    mappings.c.crm_field == crm_field,
+                )
+            ).rowcount
             if not gone:
                 raise MappingError(
                     f"no mapping {platform_field} <-> {crm_field} on {platform_object}/"
-                    f"{crm_object}", hint="list them with `crmsync mapping list`")
-            self._event(tx, integration.id, "mapping_deleted",
-                        {"platform_field": platform_field, "crm_field": crm_field})
+                    f"{crm_object}",
+                    hint="list them with `crmsync mapping list`",
+                )
+            self._event(
+                tx,
+                integration.id,
+                "mapping_deleted",
+                {"platform_field": platform_field, "crm_field": crm_field},
+            )
         return self.get_integration(name)
 
     # -- helpers -----------------------------------------------------------------------
@@ -202,75 +297,142 @@ class ConfigStore(StoreBase):
         return integration
 
     def _pair_id(
-        self, tx: Connection, integration: Integration, platform_object: str, crm_object: str
+        self,
+        tx: Connection,
+        integration: Integration,
+        platform_object: str,
+        crm_object: str,
     ) -> int:
-        pair_id = tx.execute(select(object_pairs.c.id).where(
-            object_pairs.c.integration_id == integration.id,
-            object_pairs.c.platform_object == platform_object,
-            object_pairs.c.crm_object == crm_object)).scalar()
+        pair_id = tx.execute(
+            select(object_pairs.c.id).where(
+                object_pairs.c.integration_id == integration.id,
+                object_pairs.c.platform_object == platform_object,
+                object_pairs.c.crm_object == crm_object,
+            )
+        ).scalar()
         if pair_id is None:
-            known = ", ".join(f"{p.platform_object}/{p.crm_object}"
-                              for p in integration.object_pairs) or "none"
+            known = (
+                ", ".join(
+                    f"{p.platform_object}/{p.crm_object}"
+                    for p in integration.object_pairs
+                )
+                or "none"
+            )
             raise MappingError(
                 f"integration {integration.name!r} has no object pair "
-                f"{platform_object}/{crm_object}", hint=f"its pairs: {known}")
+                f"{platform_object}/{crm_object}",
+                hint=f"its pairs: {known}",
+            )
         return int(pair_id)
 
-    def _insert_pair(self, tx: Connection, integration_id: int, pair: ObjectPair) -> None:
-        pair_id = tx.execute(object_pairs.insert().values(
-            integration_id=integration_id, platform_object=pair.platform_object,
-            crm_object=pair.crm_object, match_order=pair.match_order,
-            platform_match_field=pair.platform_match_field,
-            crm_match_field=pair.crm_match_field)).inserted_primary_key[0]
+    def _insert_pair(
+        self, tx: Connection, integration_id: int, pair: ObjectPair
+    ) -> None:
+        pair_id = self.new_id(
+            tx.execute(
+                object_pairs.insert().values(
+                    integration_id=integration_id,
+                    platform_object=pair.platform_object,
+                    crm_object=pair.crm_object,
+                    match_order=pair.match_order,
+                    platform_match_field=pair.platform_match_field,
+                    crm_match_field=pair.crm_match_field,
+                )
+            )
+        )
         for mapping in pair.mappings:
-            tx.execute(mappings.insert().values(
-                object_pair_id=pair_id, platform_field=mapping.platform_field,
-                crm_field=mapping.crm_field, direction=mapping.direction.value,
-                platform_type=mapping.platform_type.value, crm_type=mapping.crm_type.value,
-                default_value=mapping.default,
-                conflict_rule=mapping.conflict_rule.value if mapping.conflict_rule else None))
+            tx.execute(
+                mappings.insert().values(
+                    object_pair_id=pair_id,
+                    platform_field=mapping.platform_field,
+                    crm_field=mapping.crm_field,
+                    direction=mapping.direction.value,
+                    platform_type=mapping.platform_type.value,
+                    crm_type=mapping.crm_type.value,
+                    default_value=mapping.default,
+                    conflict_rule=mapping.conflict_rule.value
+                    if mapping.conflict_rule
+                    else None,
+                )
+            )
 
     def _restart_cursors(
         self, tx: Connection, integration_id: int, platform_object: str, crm_object: str
     ) -> None:
-        tx.execute(delete(cursors).where(
-            cursors.c.integration_id == integration_id,
-            ((cursors.c.side == "platform") & (cursors.c.object_name == platform_object))
-            | ((cursors.c.side == "crm") & (cursors.c.object_name == crm_object))))
+        tx.execute(
+            delete(cursors).where(
+                cursors.c.integration_id == integration_id,
+                (
+                    (cursors.c.side == "platform")
+                    & (cursors.c.object_name == platform_object)
+                )
+                | ((cursors.c.side == "crm") & (cursors.c.object_name == crm_object)),
+            )
+        )
 
-    def _event(self, tx: Connection, integration_id: int | None, kind: str,
-               detail: dict[str, Any]) -> None:
-        tx.execute(events.insert().values(integration_id=integration_id, kind=kind,
-                                          detail=detail, at=dt.datetime.now(dt.UTC)))
+    def _event(
+        self,
+        tx: Connection,
+        integration_id: int | None,
+        kind: str,
+        detail: dict[str, Any],
+    ) -> None:
+        tx.execute(
+            events.insert().values(
+                integration_id=integration_id,
+                kind=kind,
+                detail=detail,
+                at=dt.datetime.now(dt.UTC),
+            )
+        )
 
     def _integration_from(self, connection: Connection, row: Any) -> Integration:
         pairs = []
-        for pair in connection.execute(select(object_pairs).where(
-                object_pairs.c.integration_id == row["id"]).order_by(
-                object_pairs.c.match_order, object_pairs.c.id)).mappings():
+        for pair in connection.execute(
+            select(object_pairs)
+            .where(object_pairs.c.integration_id == row["id"])
+            .order_by(object_pairs.c.match_order, object_pairs.c.id)
+        ).mappings():
             pair_mappings = tuple(
                 Mapping(
-                    platform_field=m["platform_field"], crm_field=m["crm_field"],
+                    platform_field=m["platform_field"],
+                    crm_field=m["crm_field"],
                     direction=Direction(m["direction"]),
                     platform_type=FieldType(m["platform_type"]),
-                    crm_type=FieldType(m["crm_type"]), default=m["default_value"],
-                    conflict_rule=SourceOfTruth(m["conflict_rule"]) if m["conflict_rule"]
-                    else None)
-                for m in connection.execute(select(mappings).where(
-                    mappings.c.object_pair_id == pair["id"]).order_by(mappings.c.id)).mappings()
+                    crm_type=FieldType(m["crm_type"]),
+                    default=m["default_value"],
+                    conflict_rule=SourceOfTruth(m["conflict_rule"])
+                    if m["conflict_rule"]
+                    else None,
+                )
+                for m in connection.execute(
+                    select(mappings)
+                    .where(mappings.c.object_pair_id == pair["id"])
+                    .order_by(mappings.c.id)
+                ).mappings()
             )
-            pairs.append(ObjectPair(
-                platform_object=pair["platform_object"], crm_object=pair["crm_object"],
-                match_order=pair["match_order"],
-                platform_match_field=pair["platform_match_field"],
-                crm_match_field=pair["crm_match_field"], mappings=pair_mappings))
+            pairs.append(
+                ObjectPair(
+                    platform_object=pair["platform_object"],
+                    crm_object=pair["crm_object"],
+                    match_order=pair["match_order"],
+                    platform_match_field=pair["platform_match_field"],
+                    crm_match_field=pair["crm_match_field"],
+                    mappings=pair_mappings,
+                )
+            )
         return Integration(
-            id=row["id"], name=row["name"], platform_connector=row["platform_connector"],
-            crm_connector=row["crm_connector"], platform_settings=row["platform_settings"],
+            id=row["id"],
+            name=row["name"],
+            platform_connector=row["platform_connector"],
+            crm_connector=row["crm_connector"],
+            platform_settings=row["platform_settings"],
             crm_settings=row["crm_settings"],
             source_of_truth=SourceOfTruth(row["source_of_truth"]),
-            source_of_truth_locked_at=row["source_of_truth_locked_at"], active=row["active"],
+            source_of_truth_locked_at=row["source_of_truth_locked_at"],
+            active=row["active"],
             interval_seconds=row["interval_seconds"],
             create_in_crm=CreationRule.model_validate(row["create_in_crm"]),
             create_in_platform=CreationRule.model_validate(row["create_in_platform"]),
-            object_pairs=tuple(pairs))
+            object_pairs=tuple(pairs),
+        )

@@ -50,49 +50,114 @@ class HistoryStore(StoreBase):
 
     def start_run(self, integration_id: int, *, dry_run: bool) -> int:
         with self.transaction() as tx:
-            return int(tx.execute(runs.insert().values(
-                integration_id=integration_id, started_at=dt.datetime.now(dt.UTC),
-                status="running", dry_run=dry_run, counts={})).inserted_primary_key[0])
+            return self.new_id(
+                tx.execute(
+                    runs.insert().values(
+                        integration_id=integration_id,
+                        started_at=dt.datetime.now(dt.UTC),
+                        status="running",
+                        dry_run=dry_run,
+                        counts={},
+                    )
+                )
+            )
 
-    def finish_run(self, run_id: int, *, status: str, counts: dict[str, Any],
-                   message: str | None = None) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        counts: dict[str, Any],
+        message: str | None = None,
+    ) -> None:
         with self.transaction() as tx:
-            tx.execute(update(runs).where(runs.c.id == run_id).values(
-                finished_at=dt.datetime.now(dt.UTC), status=status, counts=counts,
-                message=message))
+            tx.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(
+                    finished_at=dt.datetime.now(dt.UTC),
+                    status=status,
+                    counts=counts,
+                    message=message,
+                )
+            )
 
     def list_runs(self, integration_id: int, limit: int = 20) -> list[RunRecord]:
         with self.engine.connect() as connection:
-            result = connection.execute(select(runs).where(
-                runs.c.integration_id == integration_id).order_by(
-                desc(runs.c.started_at), desc(runs.c.id)).limit(limit))
-            return [RunRecord(r.id, r.started_at, r.finished_at, r.status, r.dry_run,
-                              r.counts or {}, r.message) for r in result]
+            result = connection.execute(
+                select(runs)
+                .where(runs.c.integration_id == integration_id)
+                .order_by(desc(runs.c.started_at), desc(runs.c.id))
+                .limit(limit)
+            )
+            return [
+                RunRecord(
+                    r.id,
+                    r.started_at,
+                    r.finished_at,
+                    r.status,
+                    r.dry_run,
+                    r.counts or {},
+                    r.message,
+                )
+                for r in result
+            ]
 
-    def record_failures(self, tx: Connection, integration_id: int, run_id: int | None,
-                        failures: Sequence[dict[str, Any]]) -> None:
+    def record_failures(
+        self,
+        tx: Connection,
+        integration_id: int,
+        run_id: int | None,
+        failures: Sequence[dict[str, Any]],
+    ) -> None:
         """Upsert one error row per record: the latest reason, how often it failed."""
         if not failures:
             return
         now = dt.datetime.now(dt.UTC)
         statement = self.insert(record_errors)
         excluded = statement.excluded
-        tx.execute(statement.on_conflict_do_update(  # type: ignore[attr-defined]
-            index_elements=[record_errors.c.integration_id, record_errors.c.side,
-                            record_errors.c.object_name, record_errors.c.record_id],
-            set_={"run_id": excluded.run_id, "code": excluded.code,
-                  "message": excluded.message, "field": excluded.field,
-                  "retryable": excluded.retryable, "last_seen_at": excluded.last_seen_at,
-                  "attempts": record_errors.c.attempts + 1, "resolved_at": None}),
-            [{"integration_id": integration_id, "run_id": run_id, "side": f["side"],
-              "object_name": f["object_name"], "record_id": f["record_id"],
-              "code": f["code"], "message": f["message"][:2000], "field": f.get("field"),
-              "retryable": f.get("retryable", False), "attempts": 1,
-              "first_seen_at": now, "last_seen_at": now, "resolved_at": None}
-             for f in failures])
+        tx.execute(
+            statement.on_conflict_do_update(
+                index_elements=[
+                    record_errors.c.integration_id,
+                    record_errors.c.side,
+                    record_errors.c.object_name,
+                    record_errors.c.record_id,
+                ],
+                set_={
+                    "run_id": excluded.run_id,
+                    "code": excluded.code,
+                    "message": excluded.message,
+                    "field": excluded.field,
+                    "retryable": excluded.retryable,
+                    "last_seen_at": excluded.last_seen_at,
+                    "attempts": record_errors.c.attempts + 1,
+                    "resolved_at": None,
+                },
+            ),
+            [
+                {
+                    "integration_id": integration_id,
+                    "run_id": run_id,
+                    "side": f["side"],
+                    "object_name": f["object_name"],
+                    "record_id": f["record_id"],
+                    "code": f["code"],
+                    "message": f["message"][:2000],
+                    "field": f.get("field"),
+                    "retryable": f.get("retryable", False),
+                    "attempts": 1,
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                    "resolved_at": None,
+                }
+                for f in failures
+            ],
+        )
 
-    def resolve_failures(self, tx: Connection, integration_id: int,
-                         keys: Sequence[tuple[str, str, str]]) -> None:
+    def resolve_failures(
+        self, tx: Connection, integration_id: int, keys: Sequence[tuple[str, str, str]]
+    ) -> None:
         """Mark errors of (side, object, record) resolved after a success."""
         from sqlalchemy import tuple_
 
@@ -100,31 +165,66 @@ class HistoryStore(StoreBase):
             return
         for start in range(0, len(keys), 300):
             chunk = list(keys[start : start + 300])
-            tx.execute(update(record_errors).where(
-                record_errors.c.integration_id == integration_id,
-                record_errors.c.resolved_at.is_(None),
-                tuple_(record_errors.c.side, record_errors.c.object_name,
-                       record_errors.c.record_id).in_(chunk)).values(
-                resolved_at=dt.datetime.now(dt.UTC)))
+            tx.execute(
+                update(record_errors)
+                .where(
+                    record_errors.c.integration_id == integration_id,
+                    record_errors.c.resolved_at.is_(None),
+                    tuple_(
+                        record_errors.c.side,
+                        record_errors.c.object_name,
+                        record_errors.c.record_id,
+                    ).in_(chunk),
+                )
+                .values(resolved_at=dt.datetime.now(dt.UTC))
+            )
 
-    def open_errors(self, integration_id: int, limit: int = 100) -> list[RecordErrorRow]:
+    def open_errors(
+        self, integration_id: int, limit: int = 100
+    ) -> list[RecordErrorRow]:
         with self.engine.connect() as connection:
-            result = connection.execute(select(record_errors).where(
-                record_errors.c.integration_id == integration_id,
-                record_errors.c.resolved_at.is_(None)).order_by(
-                desc(record_errors.c.last_seen_at)).limit(limit))
-            return [RecordErrorRow(r.side, r.object_name, r.record_id, r.code, r.message,
-                                   r.field, r.retryable, r.attempts, r.first_seen_at,
-                                   r.last_seen_at) for r in result]
+            result = connection.execute(
+                select(record_errors)
+                .where(
+                    record_errors.c.integration_id == integration_id,
+                    record_errors.c.resolved_at.is_(None),
+                )
+                .order_by(desc(record_errors.c.last_seen_at))
+                .limit(limit)
+            )
+            return [
+                RecordErrorRow(
+                    r.side,
+                    r.object_name,
+                    r.record_id,
+                    r.code,
+                    r.message,
+                    r.field,
+                    r.retryable,
+                    r.attempts,
+                    r.first_seen_at,
+                    r.last_seen_at,
+                )
+                for r in result
+            ]
 
     def log_event(self, integration_id: int, kind: str, detail: dict[str, Any]) -> None:
         with self.transaction() as tx:
-            tx.execute(events.insert().values(integration_id=integration_id, kind=kind,
-                                              detail=detail, at=dt.datetime.now(dt.UTC)))
+            tx.execute(
+                events.insert().values(
+                    integration_id=integration_id,
+                    kind=kind,
+                    detail=detail,
+                    at=dt.datetime.now(dt.UTC),
+                )
+            )
 
     def list_events(self, integration_id: int, limit: int = 50) -> list[EventRow]:
         with self.engine.connect() as connection:
-            result = connection.execute(select(events).where(
-                events.c.integration_id == integration_id).order_by(
-                desc(events.c.at), desc(events.c.id)).limit(limit))
+            result = connection.execute(
+                select(events)
+                .where(events.c.integration_id == integration_id)
+                .order_by(desc(events.c.at), desc(events.c.id))
+                .limit(limit)
+            )
             return [EventRow(r.at, r.kind, r.detail or {}) for r in result]

@@ -37,22 +37,32 @@ metadata = MetaData(
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out, on every backend (SQLite drops zones)."""
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend (SQLite drops
+    zones).
+    """
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+    def process_bind_param(
+        self, value: dt.datetime | None, dialect: Any
+    ) -> dt.datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the state store")
         return value.astimezone(dt.UTC)
 
-    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Any
+    ) -> dt.datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        return (
+            value.replace(tzinfo=dt.UTC)
+            if value.tzinfo is None
+            else value.astimezone(dt.UTC)
+        )
 
 
 def _json_default(value: Any) -> Any:
@@ -66,7 +76,9 @@ def _json_default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """JSON for the state store: dates as ISO strings (values are compared after normalizing)."""
+    """JSON for the state store: dates as ISO strings (values are compared after
+    normalizing).
+    """
     return json.dumps(value, default=_json_default, separators=(",", ":"))
 
 
@@ -97,7 +109,11 @@ object_pairs = Table(
     "object_pairs",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "integration_id",
+        ForeignKey("integrations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("platform_object", String(128), nullable=False),
     Column("crm_object", String(128), nullable=False),
     Column("match_order", Integer, nullable=False, default=0),
@@ -110,7 +126,11 @@ mappings = Table(
     "mappings",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("object_pair_id", ForeignKey("object_pairs.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "object_pair_id",
+        ForeignKey("object_pairs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("platform_field", String(128), nullable=False),
     Column("crm_field", String(128), nullable=False),
     Column("direction", String(16), nullable=False),
@@ -127,7 +147,11 @@ links = Table(
     "links",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "integration_id",
+        ForeignKey("integrations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("platform_object", String(128), nullable=False),
     Column("platform_id", String(255), nullable=False),
     Column("crm_object", String(128), nullable=False),
@@ -145,23 +169,34 @@ links = Table(
 cursors = Table(
     "cursors",
     metadata,
-    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "integration_id",
+        ForeignKey("integrations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
     Column("side", String(16), primary_key=True),
     Column("object_name", String(128), primary_key=True),
     Column("cursor", JSON, nullable=True),
-    # When the read that produced the cursor started: records modified within the overlap
-    # window before it may still have been committing, so the next read looks again there.
+    # When the read that produced the cursor started: records modified within the
+    # overlap
+    # window before it may still have been committing, so the next read looks again
+    # there.
     Column("read_at", UtcDateTime, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False, default=_now),
 )
 
-# Changes read from a feed but not yet settled. Staged in the same transaction that moves the
+# Changes read from a feed but not yet settled. Staged in the same transaction that
+# moves the
 # cursor, so a cursor never passes a change that is not durably kept.
 inbox = Table(
     "inbox",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "integration_id",
+        ForeignKey("integrations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("side", String(16), nullable=False),
     Column("object_name", String(128), nullable=False),
     Column("record_id", String(255), nullable=False),
@@ -179,13 +214,18 @@ inbox = Table(
     Index("ix_inbox_match", "integration_id", "side", "match_key"),
 )
 
-# Creates pushed (or about to be) whose results are not yet recorded: after a crash the engine
+# Creates pushed (or about to be) whose results are not yet recorded: after a crash the
+# engine
 # finds the created record by its match key instead of creating it twice.
 pending_creates = Table(
     "pending_creates",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "integration_id",
+        ForeignKey("integrations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("ref", String(255), nullable=False, unique=True),
     Column("target_side", String(16), nullable=False),
     Column("target_object", String(128), nullable=False),
@@ -199,7 +239,11 @@ runs = Table(
     "runs",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "integration_id",
+        ForeignKey("integrations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("started_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime, nullable=True),
     Column("status", String(16), nullable=False),
@@ -213,7 +257,11 @@ record_errors = Table(
     "record_errors",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "integration_id",
+        ForeignKey("integrations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("run_id", ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
     Column("side", String(16), nullable=False),
     Column("object_name", String(128), nullable=False),
@@ -229,12 +277,18 @@ record_errors = Table(
     UniqueConstraint("integration_id", "side", "object_name", "record_id"),
 )
 
-# One cycle per integration at a time, across processes and machines: a cycle holds the lease
-# until it ends or the lease expires (a crashed holder never blocks the integration for good).
+# One cycle per integration at a time, across processes and machines: a cycle holds the
+# lease
+# until it ends or the lease expires (a crashed holder never blocks the integration for
+# good).
 leases = Table(
     "leases",
     metadata,
-    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "integration_id",
+        ForeignKey("integrations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
     Column("owner", String(128), nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
 )
@@ -243,7 +297,11 @@ events = Table(
     "events",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("integration_id", ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "integration_id",
+        ForeignKey("integrations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("at", UtcDateTime, nullable=False, default=_now),
     Column("kind", String(64), nullable=False),
     Column("detail", JSON, nullable=False, default=dict),

@@ -1,7 +1,10 @@
-"""What the engine keeps between and during cycles: cursors, the inbox, links, pending creates.
+"""What the engine keeps between and during cycles: cursors, the inbox, links, pending
+creates.
 
-Every method takes the transaction (``tx``) it runs in, so the engine decides what commits
-together: a page staged with its cursor, a batch's results with its links and errors. All reads
+Every method takes the transaction (``tx``) it runs in, so the engine decides what
+commits
+together: a page staged with its cursor, a batch's results with its links and errors.
+All reads
 are by key (record ids, match keys) in batches: nothing here scans every link.
 """
 
@@ -65,19 +68,32 @@ def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[An
 
 def _inbox_row(row: Any) -> InboxRow:
     return InboxRow(
-        id=row.id, side=row.side, object_name=row.object_name, record_id=row.record_id,
-        modified_at=row.modified_at, kind=row.kind, values=row.record_values or {},
-        match_key=row.match_key, converted_object=row.converted_object,
-        converted_id=row.converted_id, merged_into=row.merged_into, attempts=row.attempts,
+        id=row.id,
+        side=row.side,
+        object_name=row.object_name,
+        record_id=row.record_id,
+        modified_at=row.modified_at,
+        kind=row.kind,
+        values=row.record_values or {},
+        match_key=row.match_key,
+        converted_object=row.converted_object,
+        converted_id=row.converted_id,
+        merged_into=row.merged_into,
+        attempts=row.attempts,
         parked=row.parked,
     )
 
 
 def _link_row(row: Any) -> LinkRow:
     return LinkRow(
-        id=row.id, platform_object=row.platform_object, platform_id=row.platform_id,
-        crm_object=row.crm_object, crm_id=row.crm_id, baseline=row.baseline or {},
-        platform_modified_at=row.platform_modified_at, crm_modified_at=row.crm_modified_at,
+        id=row.id,
+        platform_object=row.platform_object,
+        platform_id=row.platform_id,
+        crm_object=row.crm_object,
+        crm_id=row.crm_id,
+        baseline=row.baseline or {},
+        platform_modified_at=row.platform_modified_at,
+        crm_modified_at=row.crm_modified_at,
     )
 
 
@@ -91,117 +107,226 @@ class SyncStateStore(StoreBase):
         until = now + dt.timedelta(seconds=seconds)
         with self.transaction() as tx:
             statement = self.insert(leases).values(
-                integration_id=integration_id, owner=owner, expires_at=until)
-            statement = statement.on_conflict_do_update(  # type: ignore[attr-defined]
+                integration_id=integration_id, owner=owner, expires_at=until
+            )
+            statement = statement.on_conflict_do_update(
                 index_elements=[leases.c.integration_id],
                 set_={"owner": owner, "expires_at": until},
                 where=(leases.c.expires_at < now) | (leases.c.owner == owner),
             )
             tx.execute(statement)
-            holder = tx.execute(select(leases.c.owner).where(
-                leases.c.integration_id == integration_id)).scalar()
+            holder = tx.execute(
+                select(leases.c.owner).where(leases.c.integration_id == integration_id)
+            ).scalar()
         return bool(holder == owner)
 
     def release_lease(self, integration_id: int, owner: str) -> None:
         with self.transaction() as tx:
-            tx.execute(delete(leases).where(leases.c.integration_id == integration_id,
-                                            leases.c.owner == owner))
+            tx.execute(
+                delete(leases).where(
+                    leases.c.integration_id == integration_id, leases.c.owner == owner
+                )
+            )
 
     # -- cursors -----------------------------------------------------------------------
-    def get_cursor(self, tx: Connection, integration_id: int, side: str,
-                   object_name: str) -> tuple[Cursor | None, dt.datetime | None]:
+    def get_cursor(
+        self, tx: Connection, integration_id: int, side: str, object_name: str
+    ) -> tuple[Cursor | None, dt.datetime | None]:
         """The saved position of a feed and when the read that reached it started."""
-        row = tx.execute(select(cursors.c.cursor, cursors.c.read_at).where(
-            cursors.c.integration_id == integration_id, cursors.c.side == side,
-            cursors.c.object_name == object_name)).first()
+        row = tx.execute(
+            select(cursors.c.cursor, cursors.c.read_at).where(
+                cursors.c.integration_id == integration_id,
+                cursors.c.side == side,
+                cursors.c.object_name == object_name,
+            )
+        ).first()
         if row is None or not row.cursor:
             return None, None
         return Cursor.model_validate(row.cursor), row.read_at
 
-    def save_cursor(self, tx: Connection, integration_id: int, side: str, object_name: str,
-                    cursor: Cursor, *, read_at: dt.datetime | None = None) -> None:
+    def save_cursor(
+        self,
+        tx: Connection,
+        integration_id: int,
+        side: str,
+        object_name: str,
+        cursor: Cursor,
+        *,
+        read_at: dt.datetime | None = None,
+    ) -> None:
         statement = self.insert(cursors).values(
-            integration_id=integration_id, side=side, object_name=object_name,
-            cursor=cursor.model_dump(mode="json"), read_at=read_at,
-            updated_at=dt.datetime.now(dt.UTC))
-        tx.execute(statement.on_conflict_do_update(  # type: ignore[attr-defined]
-            index_elements=[cursors.c.integration_id, cursors.c.side, cursors.c.object_name],
-            set_={"cursor": statement.excluded.cursor, "read_at": statement.excluded.read_at,
-                  "updated_at": statement.excluded.updated_at}))
+            integration_id=integration_id,
+            side=side,
+            object_name=object_name,
+            cursor=cursor.model_dump(mode="json"),
+            read_at=read_at,
+            updated_at=dt.datetime.now(dt.UTC),
+        )
+        tx.execute(
+            statement.on_conflict_do_update(
+                index_elements=[
+                    cursors.c.integration_id,
+                    cursors.c.side,
+                    cursors.c.object_name,
+                ],
+                set_={
+                    "cursor": statement.excluded.cursor,
+                    "read_at": statement.excluded.read_at,
+                    "updated_at": statement.excluded.updated_at,
+                },
+            )
+        )
 
     # -- inbox -------------------------------------------------------------------------
     def stage(
-        self, tx: Connection, integration_id: int, side: str, object_name: str,
-        records: Sequence[ChangedRecord], tombstones: Sequence[Tombstone],
+        self,
+        tx: Connection,
+        integration_id: int,
+        side: str,
+        object_name: str,
+        records: Sequence[ChangedRecord],
+        tombstones: Sequence[Tombstone],
         match_field: str | None,
     ) -> int:
-        """Keep a page of changes durably; a record already waiting is replaced by its news."""
+        """Keep a page of changes durably; a record already waiting is replaced by its
+        news.
+        """
         rows: list[dict[str, Any]] = []
         for record in records:
-            rows.append({
-                "integration_id": integration_id, "side": side, "object_name": object_name,
-                "record_id": record.record_id, "modified_at": record.modified_at,
-                "kind": "record", "record_values": record.values,
-                "match_key": match_key(record.values.get(match_field)) if match_field else None,
-                "converted_object": record.converted_to.object_name
-                if record.converted_to else None,
-                "converted_id": record.converted_to.record_id if record.converted_to else None,
-                "merged_into": None, "attempts": 0, "parked": False,
-            })
+            rows.append(
+                {
+                    "integration_id": integration_id,
+                    "side": side,
+                    "object_name": object_name,
+                    "record_id": record.record_id,
+                    "modified_at": record.modified_at,
+                    "kind": "record",
+                    "record_values": record.values,
+                    "match_key": match_key(record.values.get(match_field))
+                    if match_field
+                    else None,
+                    "converted_object": record.converted_to.object_name
+                    if record.converted_to
+                    else None,
+                    "converted_id": record.converted_to.record_id
+                    if record.converted_to
+                    else None,
+                    "merged_into": None,
+                    "attempts": 0,
+                    "parked": False,
+                }
+            )
         for tombstone in tombstones:
-            rows.append({
-                "integration_id": integration_id, "side": side, "object_name": object_name,
-                "record_id": tombstone.record_id, "modified_at": tombstone.deleted_at,
-                "kind": "tombstone", "record_values": None, "match_key": None,
-                "converted_object": None, "converted_id": None,
-                "merged_into": tombstone.merged_into, "attempts": 0, "parked": False,
-            })
+            rows.append(
+                {
+                    "integration_id": integration_id,
+                    "side": side,
+                    "object_name": object_name,
+                    "record_id": tombstone.record_id,
+                    "modified_at": tombstone.deleted_at,
+                    "kind": "tombstone",
+                    "record_values": None,
+                    "match_key": None,
+                    "converted_object": None,
+                    "converted_id": None,
+                    "merged_into": tombstone.merged_into,
+                    "attempts": 0,
+                    "parked": False,
+                }
+            )
         if not rows:
             return 0
         statement = self.insert(inbox)
         excluded = statement.excluded
         newer = excluded.modified_at > inbox.c.modified_at
-        tx.execute(statement.on_conflict_do_update(  # type: ignore[attr-defined]
-            index_elements=[inbox.c.integration_id, inbox.c.side, inbox.c.object_name,
-                            inbox.c.record_id],
-            set_={
-                "modified_at": excluded.modified_at, "kind": excluded.kind,
-                "record_values": excluded.record_values, "match_key": excluded.match_key,
-                "converted_object": excluded.converted_object,
-                "converted_id": excluded.converted_id, "merged_into": excluded.merged_into,
-                # A parked failure is tried again only once the record has really changed.
-                "parked": case((newer, False), else_=inbox.c.parked),
-                "attempts": case((newer, 0), else_=inbox.c.attempts),
-            }), rows)
+        tx.execute(
+            statement.on_conflict_do_update(
+                index_elements=[
+                    inbox.c.integration_id,
+                    inbox.c.side,
+                    inbox.c.object_name,
+                    inbox.c.record_id,
+                ],
+                set_={
+                    "modified_at": excluded.modified_at,
+                    "kind": excluded.kind,
+                    "record_values": excluded.record_values,
+                    "match_key": excluded.match_key,
+                    "converted_object": excluded.converted_object,
+                    "converted_id": excluded.converted_id,
+                    "merged_into": excluded.merged_into,
+                    # A parked failure is tried again only once the record has really
+                    # changed.
+                    "parked": case((newer, False), else_=inbox.c.parked),
+                    "attempts": case((newer, 0), else_=inbox.c.attempts),
+                },
+            ),
+            rows,
+        )
         return len(rows)
 
-    def inbox_chunk(self, tx: Connection, integration_id: int, side: str, object_name: str,
-                    after_id: int, limit: int) -> list[InboxRow]:
-        result = tx.execute(select(inbox).where(
-            inbox.c.integration_id == integration_id, inbox.c.side == side,
-            inbox.c.object_name == object_name, inbox.c.parked.is_(False),
-            inbox.c.id > after_id).order_by(inbox.c.id).limit(limit))
+    def inbox_chunk(
+        self,
+        tx: Connection,
+        integration_id: int,
+        side: str,
+        object_name: str,
+        after_id: int,
+        limit: int,
+    ) -> list[InboxRow]:
+        result = tx.execute(
+            select(inbox)
+            .where(
+                inbox.c.integration_id == integration_id,
+                inbox.c.side == side,
+                inbox.c.object_name == object_name,
+                inbox.c.parked.is_(False),
+                inbox.c.id > after_id,
+            )
+            .order_by(inbox.c.id)
+            .limit(limit)
+        )
         return [_inbox_row(row) for row in result]
 
-    def inbox_for_records(self, tx: Connection, integration_id: int, side: str,
-                          keys: Sequence[tuple[str, str]]) -> list[InboxRow]:
+    def inbox_for_records(
+        self,
+        tx: Connection,
+        integration_id: int,
+        side: str,
+        keys: Sequence[tuple[str, str]],
+    ) -> list[InboxRow]:
         """Inbox rows of ``side`` for (object, record id) pairs."""
         found: list[InboxRow] = []
         for chunk in _chunks(list(keys)):
-            result = tx.execute(select(inbox).where(
-                inbox.c.integration_id == integration_id, inbox.c.side == side,
-                tuple_(inbox.c.object_name, inbox.c.record_id).in_(chunk)))
+            result = tx.execute(
+                select(inbox).where(
+                    inbox.c.integration_id == integration_id,
+                    inbox.c.side == side,
+                    tuple_(inbox.c.object_name, inbox.c.record_id).in_(chunk),
+                )
+            )
             found.extend(_inbox_row(row) for row in result)
         return found
 
-    def inbox_by_match_keys(self, tx: Connection, integration_id: int, side: str,
-                            object_names: Sequence[str], keys: Sequence[str]) -> list[InboxRow]:
+    def inbox_by_match_keys(
+        self,
+        tx: Connection,
+        integration_id: int,
+        side: str,
+        object_names: Sequence[str],
+        keys: Sequence[str],
+    ) -> list[InboxRow]:
         found: list[InboxRow] = []
         for chunk in _chunks(list(keys)):
-            result = tx.execute(select(inbox).where(
-                inbox.c.integration_id == integration_id, inbox.c.side == side,
-                inbox.c.object_name.in_(object_names), inbox.c.kind == "record",
-                inbox.c.match_key.in_(chunk)))
+            result = tx.execute(
+                select(inbox).where(
+                    inbox.c.integration_id == integration_id,
+                    inbox.c.side == side,
+                    inbox.c.object_name.in_(object_names),
+                    inbox.c.kind == "record",
+                    inbox.c.match_key.in_(chunk),
+                )
+            )
             found.extend(_inbox_row(row) for row in result)
         return found
 
@@ -209,18 +334,38 @@ class SyncStateStore(StoreBase):
         for chunk in _chunks(list(ids)):
             tx.execute(delete(inbox).where(inbox.c.id.in_(chunk)))
 
-    def fail_inbox(self, tx: Connection, ids: Sequence[int], error: str, *, park: bool,
-                   max_attempts: int) -> None:
-        """Count a failed attempt; park the rows when retrying is pointless or exhausted."""
+    def fail_inbox(
+        self,
+        tx: Connection,
+        ids: Sequence[int],
+        error: str,
+        *,
+        park: bool,
+        max_attempts: int,
+    ) -> None:
+        """Count a failed attempt; park the rows when retrying is pointless or
+        exhausted.
+        """
         for chunk in _chunks(list(ids)):
-            tx.execute(update(inbox).where(inbox.c.id.in_(chunk)).values(
-                attempts=inbox.c.attempts + 1, last_error=error[:2000],
-                parked=True if park else (inbox.c.attempts + 1 >= max_attempts)))
+            tx.execute(
+                update(inbox)
+                .where(inbox.c.id.in_(chunk))
+                .values(
+                    attempts=inbox.c.attempts + 1,
+                    last_error=error[:2000],
+                    parked=True if park else (inbox.c.attempts + 1 >= max_attempts),
+                )
+            )
 
-    def unpark_inbox(self, tx: Connection, integration_id: int,
-                     record_ids: Sequence[str] | None = None) -> int:
-        statement = update(inbox).where(inbox.c.integration_id == integration_id,
-                                        inbox.c.parked.is_(True))
+    def unpark_inbox(
+        self,
+        tx: Connection,
+        integration_id: int,
+        record_ids: Sequence[str] | None = None,
+    ) -> int:
+        statement = update(inbox).where(
+            inbox.c.integration_id == integration_id, inbox.c.parked.is_(True)
+        )
         if record_ids is not None:
             statement = statement.where(inbox.c.record_id.in_(record_ids))
         return int(tx.execute(statement.values(parked=False, attempts=0)).rowcount)
@@ -228,54 +373,102 @@ class SyncStateStore(StoreBase):
     def inbox_counts(self, tx: Connection, integration_id: int) -> dict[str, int]:
         from sqlalchemy import func
 
-        result = tx.execute(select(inbox.c.parked, func.count()).where(
-            inbox.c.integration_id == integration_id).group_by(inbox.c.parked))
+        result = tx.execute(
+            select(inbox.c.parked, func.count())
+            .where(inbox.c.integration_id == integration_id)
+            .group_by(inbox.c.parked)
+        )
         counts = {"waiting": 0, "parked": 0}
         for parked, count in result:
             counts["parked" if parked else "waiting"] += int(count)
         return counts
 
     # -- links -------------------------------------------------------------------------
-    def links_for(self, tx: Connection, integration_id: int, side: str,
-                  keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], LinkRow]:
+    def links_for(
+        self,
+        tx: Connection,
+        integration_id: int,
+        side: str,
+        keys: Sequence[tuple[str, str]],
+    ) -> dict[tuple[str, str], LinkRow]:
         """Links by (object, id) of ``side``."""
-        object_col = links.c.platform_object if side == "platform" else links.c.crm_object
+        object_col = (
+            links.c.platform_object if side == "platform" else links.c.crm_object
+        )
         id_col = links.c.platform_id if side == "platform" else links.c.crm_id
         found: dict[tuple[str, str], LinkRow] = {}
         for chunk in _chunks(list(keys)):
-            result = tx.execute(select(links).where(
-                links.c.integration_id == integration_id,
-                tuple_(object_col, id_col).in_(chunk)))
+            result = tx.execute(
+                select(links).where(
+                    links.c.integration_id == integration_id,
+                    tuple_(object_col, id_col).in_(chunk),
+                )
+            )
             for row in result:
                 link = _link_row(row)
-                key = ((link.platform_object, link.platform_id) if side == "platform"
-                       else (link.crm_object, link.crm_id))
+                key = (
+                    (link.platform_object, link.platform_id)
+                    if side == "platform"
+                    else (link.crm_object, link.crm_id)
+                )
                 found[key] = link
         return found
 
-    def upsert_links(self, tx: Connection, integration_id: int, rows: Sequence[LinkRow]) -> None:
+    def upsert_links(
+        self, tx: Connection, integration_id: int, rows: Sequence[LinkRow]
+    ) -> None:
         now = dt.datetime.now(dt.UTC)
         existing = [row for row in rows if row.id is not None]
         new = [row for row in rows if row.id is None]
         if existing:
             from sqlalchemy import bindparam
 
-            tx.execute(update(links).where(links.c.id == bindparam("link_id")).values(
-                platform_object=bindparam("p_object"), platform_id=bindparam("p_id"),
-                crm_object=bindparam("c_object"), crm_id=bindparam("c_id"),
-                baseline=bindparam("p_baseline"), platform_modified_at=bindparam("p_at"),
-                crm_modified_at=bindparam("c_at"), updated_at=now),
-                [{"link_id": r.id, "p_object": r.platform_object, "p_id": r.platform_id,
-                  "c_object": r.crm_object, "c_id": r.crm_id, "p_baseline": r.baseline,
-                  "p_at": r.platform_modified_at, "c_at": r.crm_modified_at}
-                 for r in existing])
+            tx.execute(
+                update(links)
+                .where(links.c.id == bindparam("link_id"))
+                .values(
+                    platform_object=bindparam("p_object"),
+                    platform_id=bindparam("p_id"),
+                    crm_object=bindparam("c_object"),
+                    crm_id=bindparam("c_id"),
+                    baseline=bindparam("p_baseline"),
+                    platform_modified_at=bindparam("p_at"),
+                    crm_modified_at=bindparam("c_at"),
+                    updated_at=now,
+                ),
+                [
+                    {
+                        "link_id": r.id,
+                        "p_object": r.platform_object,
+                        "p_id": r.platform_id,
+                        "c_object": r.crm_object,
+                        "c_id": r.crm_id,
+                        "p_baseline": r.baseline,
+                        "p_at": r.platform_modified_at,
+                        "c_at": r.crm_modified_at,
+                    }
+                    for r in existing
+                ],
+            )
         if new:
-            tx.execute(links.insert(), [
-                {"integration_id": integration_id, "platform_object": r.platform_object,
-                 "platform_id": r.platform_id, "crm_object": r.crm_object, "crm_id": r.crm_id,
-                 "baseline": r.baseline, "platform_modified_at": r.platform_modified_at,
-                 "crm_modified_at": r.crm_modified_at, "created_at": now, "updated_at": now}
-                for r in new])
+            tx.execute(
+                links.insert(),
+                [
+                    {
+                        "integration_id": integration_id,
+                        "platform_object": r.platform_object,
+                        "platform_id": r.platform_id,
+                        "crm_object": r.crm_object,
+                        "crm_id": r.crm_id,
+                        "baseline": r.baseline,
+                        "platform_modified_at": r.platform_modified_at,
+                        "crm_modified_at": r.crm_modified_at,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for r in new
+                ],
+            )
 
     def delete_links(self, tx: Connection, ids: Sequence[int]) -> None:
         for chunk in _chunks(list(ids)):
@@ -284,26 +477,41 @@ class SyncStateStore(StoreBase):
     def count_links(self, tx: Connection, integration_id: int) -> int:
         from sqlalchemy import func
 
-        return int(tx.execute(select(func.count()).select_from(links).where(
-            links.c.integration_id == integration_id)).scalar() or 0)
+        return int(
+            tx.execute(
+                select(func.count())
+                .select_from(links)
+                .where(links.c.integration_id == integration_id)
+            ).scalar()
+            or 0
+        )
 
-    # -- pending creates -----------------------------------------------------------------
-    def add_pending_creates(self, tx: Connection, integration_id: int,
-                            rows: Sequence[dict[str, Any]]) -> None:
+    # -- pending creates
+    # -----------------------------------------------------------------
+    def add_pending_creates(
+        self, tx: Connection, integration_id: int, rows: Sequence[dict[str, Any]]
+    ) -> None:
         if not rows:
             return
         statement = self.insert(pending_creates)
-        tx.execute(statement.on_conflict_do_nothing(  # type: ignore[attr-defined]
-            index_elements=[pending_creates.c.ref]),
-            [{"integration_id": integration_id, **row} for row in rows])
+        tx.execute(
+            statement.on_conflict_do_nothing(index_elements=[pending_creates.c.ref]),
+            [{"integration_id": integration_id, **row} for row in rows],
+        )
 
-    def pending_refs(self, tx: Connection, integration_id: int,
-                     refs: Sequence[str]) -> set[str]:
+    def pending_refs(
+        self, tx: Connection, integration_id: int, refs: Sequence[str]
+    ) -> set[str]:
         found: set[str] = set()
         for chunk in _chunks(list(refs)):
-            found.update(tx.execute(select(pending_creates.c.ref).where(
-                pending_creates.c.integration_id == integration_id,
-                pending_creates.c.ref.in_(chunk))).scalars())
+            found.update(
+                tx.execute(
+                    select(pending_creates.c.ref).where(
+                        pending_creates.c.integration_id == integration_id,
+                        pending_creates.c.ref.in_(chunk),
+                    )
+                ).scalars()
+            )
         return found
 
     def remove_pending_creates(self, tx: Connection, refs: Sequence[str]) -> None:
@@ -311,8 +519,14 @@ class SyncStateStore(StoreBase):
             tx.execute(delete(pending_creates).where(pending_creates.c.ref.in_(chunk)))
 
     def has_pending_creates(self, tx: Connection, integration_id: int) -> bool:
-        return tx.execute(select(pending_creates.c.id).where(
-            pending_creates.c.integration_id == integration_id).limit(1)).first() is not None
+        return (
+            tx.execute(
+                select(pending_creates.c.id)
+                .where(pending_creates.c.integration_id == integration_id)
+                .limit(1)
+            ).first()
+            is not None
+        )
 
 
 __all__ = ["InboxRow", "LinkRow", "SyncStateStore", "match_key"]

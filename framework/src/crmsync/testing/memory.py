@@ -1,8 +1,11 @@
 """An in-memory connector: the smallest complete implementation of the contract.
 
-It serves two purposes: engine tests and the engine-only benchmark drive whole cycles against it
-(no HTTP), and it shows a connector author every hook in a few lines. Its records live in a
-:class:`MemoryBackend` shared by every connection made with the same backend, so a test can edit
+It serves two purposes: engine tests and the engine-only benchmark drive whole cycles
+against it
+(no HTTP), and it shows a connector author every hook in a few lines. Its records live
+in a
+:class:`MemoryBackend` shared by every connection made with the same backend, so a test
+can edit
 the "vendor" directly and watch the engine notice. Faults are injected per hook call.
 """
 
@@ -59,13 +62,21 @@ def default_person_fields() -> list[FieldSpec]:
     """Fields of a person object, close to a CRM lead."""
     return [
         FieldSpec(name="Id", label="Id", type=FieldType.ID, read_only=True),
-        FieldSpec(name="FirstName", label="First Name", type=FieldType.STRING, length=40),
         FieldSpec(
-            name="LastName", label="Last Name", type=FieldType.STRING, length=80,
+            name="FirstName", label="First Name", type=FieldType.STRING, length=40
+        ),
+        FieldSpec(
+            name="LastName",
+            label="Last Name",
+            type=FieldType.STRING,
+            length=80,
             required_on_create=True,
         ),
         FieldSpec(
-            name="Company", label="Company", type=FieldType.STRING, length=255,
+            name="Company",
+            label="Company",
+            type=FieldType.STRING,
+            length=255,
             required_on_create=True,
         ),
         FieldSpec(name="Email", label="Email", type=FieldType.EMAIL, length=80),
@@ -76,11 +87,16 @@ def default_person_fields() -> list[FieldSpec]:
         FieldSpec(name="LastActivity", label="Last Activity", type=FieldType.DATETIME),
         FieldSpec(name="Birthday", label="Birthday", type=FieldType.DATE),
         FieldSpec(
-            name="Status", label="Status", type=FieldType.PICKLIST,
-            picklist_values=("Open", "Working", "Closed"), restricted_picklist=True,
+            name="Status",
+            label="Status",
+            type=FieldType.PICKLIST,
+            picklist_values=("Open", "Working", "Closed"),
+            restricted_picklist=True,
         ),
         FieldSpec(
-            name="Interests", label="Interests", type=FieldType.MULTIPICKLIST,
+            name="Interests",
+            label="Interests",
+            type=FieldType.MULTIPICKLIST,
             picklist_values=("Email", "Webinar", "Events"),
         ),
         FieldSpec(name="Rating", label="Rating", type=FieldType.STRING, read_only=True),
@@ -111,12 +127,14 @@ class MemoryBackend:
     """The "vendor": records per object, a clock, faults and call counters."""
 
     objects: dict[str, list[FieldSpec]] = field(
-        default_factory=lambda: {"Lead": default_person_fields(),
-                                 "Contact": default_person_fields()}
+        default_factory=lambda: {
+            "Lead": default_person_fields(),
+            "Contact": default_person_fields(),
+        }
     )
     rows: dict[str, dict[str, _Row]] = field(default_factory=dict)
     now: Callable[[], dt.datetime] = field(
-        default_factory=lambda: (lambda: dt.datetime.now(dt.UTC).replace(microsecond=0))
+        default_factory=lambda: lambda: dt.datetime.now(dt.UTC).replace(microsecond=0)
     )
     faults: deque[tuple[str, str]] = field(default_factory=deque)
     calls: dict[str, int] = field(default_factory=dict)
@@ -129,7 +147,11 @@ class MemoryBackend:
 
     # -- direct manipulation, as a vendor's users would --------------------------------
     def put(
-        self, object_name: str, values: dict[str, Any], *, record_id: str | None = None,
+        self,
+        object_name: str,
+        values: dict[str, Any],
+        *,
+        record_id: str | None = None,
         at: dt.datetime | None = None,
     ) -> str:
         """Create or update a record directly (bumping its modification time)."""
@@ -148,11 +170,17 @@ class MemoryBackend:
             self._index(object_name, row)
             return record_id
 
-    def delete(self, object_name: str, record_id: str, *, merged_into: str | None = None) -> None:
+    def delete(
+        self, object_name: str, record_id: str, *, merged_into: str | None = None
+    ) -> None:
         with self._lock:
             row = self.rows[object_name][record_id]
             self._unindex(object_name, row)
-            row.deleted, row.merged_into, row.modified_at = True, merged_into, self.now()
+            row.deleted, row.merged_into, row.modified_at = (
+                True,
+                merged_into,
+                self.now(),
+            )
             self._index(object_name, row)
 
     def convert(self, record_id: str, *, into_object: str = "Contact") -> str:
@@ -170,7 +198,11 @@ class MemoryBackend:
         return dict(self.rows[object_name][record_id].values)
 
     def live(self, object_name: str) -> list[str]:
-        return [r.record_id for r in self.rows.get(object_name, {}).values() if not r.deleted]
+        return [
+            r.record_id
+            for r in self.rows.get(object_name, {}).values()
+            if not r.deleted
+        ]
 
     def inject(self, kind: str, *, hook: str = "any", count: int = 1) -> None:
         """Queue a fault for the next call of ``hook``.
@@ -182,7 +214,9 @@ class MemoryBackend:
 
     # -- plumbing ----------------------------------------------------------------------
     def _index(self, object_name: str, row: _Row) -> None:
-        bisect.insort(self._order.setdefault(object_name, []), (row.modified_at, row.record_id))
+        bisect.insort(
+            self._order.setdefault(object_name, []), (row.modified_at, row.record_id)
+        )
 
     def _unindex(self, object_name: str, row: _Row) -> None:
         order = self._order[object_name]
@@ -198,7 +232,9 @@ class MemoryBackend:
                     self._raise(kind)
                     break
             if hook != "authenticate" and not self.token_valid:
-                raise AuthenticationExpired("memory session expired", connector="memory")
+                raise AuthenticationExpired(
+                    "memory session expired", connector="memory"
+                )
 
     @staticmethod
     def _raise(kind: str) -> None:
@@ -216,9 +252,13 @@ class MemoryBackend:
 
 
 class MemoryConnector:
-    """Implements every hook against a :class:`MemoryBackend` (``factory_kwargs={"backend": b}``)."""
+    """Implements every hook against a :class:`MemoryBackend`
+    (``factory_kwargs={"backend": b}``).
+    """
 
-    def __init__(self, settings: MemorySettings, *, backend: MemoryBackend | None = None) -> None:
+    def __init__(
+        self, settings: MemorySettings, *, backend: MemoryBackend | None = None
+    ) -> None:
         self.settings = settings
         self.backend = backend or MemoryBackend()
 
@@ -235,8 +275,13 @@ class MemoryConnector:
             max_page_size=2000,
             max_concurrency=2,
             capabilities=frozenset(
-                {Capability.DELETIONS, Capability.MERGES, Capability.CONVERSIONS,
-                 Capability.LOOKUP, Capability.FAULT_INJECTION}
+                {
+                    Capability.DELETIONS,
+                    Capability.MERGES,
+                    Capability.CONVERSIONS,
+                    Capability.LOOKUP,
+                    Capability.FAULT_INJECTION,
+                }
             ),
             settings_model=MemorySettings,
             role="any",
@@ -256,7 +301,11 @@ class MemoryConnector:
 
     @hookimpl
     def fetch_changed(
-        self, object_name: str, fields: Sequence[str], cursor: Cursor | None, page: str | None,
+        self,
+        object_name: str,
+        fields: Sequence[str],
+        cursor: Cursor | None,
+        page: str | None,
         page_size: int,
     ) -> ChangePage:
         backend = self.backend
@@ -270,31 +319,47 @@ class MemoryConnector:
             elif cursor.record_id is None:
                 start = bisect.bisect_left(order, (cursor.modified_at, ""))
             else:
-                start = bisect.bisect_right(order, (cursor.modified_at, cursor.record_id))
+                start = bisect.bisect_right(
+                    order, (cursor.modified_at, cursor.record_id)
+                )
             chunk = order[start : start + page_size]
             records, tombstones = [], []
             for _, record_id in chunk:
                 row = backend.rows[object_name][record_id]
                 if row.deleted:
-                    tombstones.append(Tombstone(record_id=record_id, deleted_at=row.modified_at,
-                                                merged_into=row.merged_into))
+                    tombstones.append(
+                        Tombstone(
+                            record_id=record_id,
+                            deleted_at=row.modified_at,
+                            merged_into=row.merged_into,
+                        )
+                    )
                 else:
-                    records.append(ChangedRecord(
-                        record_id=record_id, modified_at=row.modified_at,
-                        values={name: row.values.get(name) for name in fields},
-                        converted_to=row.converted_to,
-                    ))
+                    records.append(
+                        ChangedRecord(
+                            record_id=record_id,
+                            modified_at=row.modified_at,
+                            values={name: row.values.get(name) for name in fields},
+                            converted_to=row.converted_to,
+                        )
+                    )
             if chunk:
                 last_at, last_id = chunk[-1]
                 position = Cursor(modified_at=last_at, record_id=last_id)
             else:
                 position = cursor or Cursor()
             more = start + page_size < len(order)
-            return ChangePage(records=tuple(records), tombstones=tuple(tombstones),
-                              cursor=position, next_page=str(start + page_size) if more else None)
+            return ChangePage(
+                records=tuple(records),
+                tombstones=tuple(tombstones),
+                cursor=position,
+                next_page=str(start + page_size) if more else None,
+            )
 
     @hookimpl
-    def push_updates(self, object_name: str, requests: Sequence[WriteRequest]) -> list[WriteResult]:
+    def push_updates(
+        self, object_name: str, requests: Sequence[WriteRequest]
+    ) -> list[WriteResult]:
         backend = self.backend
         backend._enter("push_updates")
         specs = {spec.name: spec for spec in backend.objects[object_name]}
@@ -306,10 +371,18 @@ class MemoryConnector:
             if error is not None:
                 results.append(WriteResult(ref=request.ref, ok=False, error=error))
                 continue
-            record_id = backend.put(object_name, dict(request.values), record_id=request.record_id)
+            record_id = backend.put(
+                object_name, dict(request.values), record_id=request.record_id
+            )
             row = backend.rows[object_name][record_id]
-            results.append(WriteResult(ref=request.ref, ok=True, record_id=record_id,
-                                       modified_at=row.modified_at))
+            results.append(
+                WriteResult(
+                    ref=request.ref,
+                    ok=True,
+                    record_id=record_id,
+                    modified_at=row.modified_at,
+                )
+            )
         return results
 
     def _validate(
@@ -321,25 +394,48 @@ class MemoryConnector:
             if row is None or row.deleted:
                 return RecordError(code="NOT_FOUND", message="record does not exist")
             if row.converted_to is not None:
-                return RecordError(code="CANNOT_UPDATE_CONVERTED", message="record was converted")
+                return RecordError(
+                    code="CANNOT_UPDATE_CONVERTED", message="record was converted"
+                )
         for name, value in request.values.items():
             spec = specs.get(name)
             if spec is None:
-                return RecordError(code="INVALID_FIELD", message=f"no field {name}", field=name)
+                return RecordError(
+                    code="INVALID_FIELD", message=f"no field {name}", field=name
+                )
             if spec.read_only:
-                return RecordError(code="READ_ONLY", message=f"{name} is read-only", field=name)
-            if spec.length is not None and isinstance(value, str) and len(value) > spec.length:
-                return RecordError(code="STRING_TOO_LONG",
-                                   message=f"{name}: max length {spec.length}", field=name)
-            if (spec.restricted_picklist and value is not None
-                    and value not in spec.picklist_values):
-                return RecordError(code="BAD_PICKLIST", message=f"{name}: {value!r}", field=name)
+                return RecordError(
+                    code="READ_ONLY", message=f"{name} is read-only", field=name
+                )
+            if (
+                spec.length is not None
+                and isinstance(value, str)
+                and len(value) > spec.length
+            ):
+                return RecordError(
+                    code="STRING_TOO_LONG",
+                    message=f"{name}: max length {spec.length}",
+                    field=name,
+                )
+            if (
+                spec.restricted_picklist
+                and value is not None
+                and value not in spec.picklist_values
+            ):
+                return RecordError(
+                    code="BAD_PICKLIST", message=f"{name}: {value!r}", field=name
+                )
         if request.op == "create":
             for spec in specs.values():
-                if spec.required_on_create and request.values.get(spec.name) in (None, ""):
-                    return RecordError(code="REQUIRED_FIELD_MISSING",
-                                       message=f"Required fields are missing: [{spec.name}]",
-                                       field=spec.name)
+                if spec.required_on_create and request.values.get(spec.name) in (
+                    None,
+                    "",
+                ):
+                    return RecordError(
+                        code="REQUIRED_FIELD_MISSING",
+                        message=f"Required fields are missing: [{spec.name}]",
+                        field=spec.name,
+                    )
         return None
 
     @hookimpl
@@ -353,11 +449,19 @@ class MemoryConnector:
         with backend._lock:
             for row in backend.rows.get(object_name, {}).values():
                 value = row.values.get(field)
-                if (not row.deleted and row.converted_to is None and isinstance(value, str)
-                        and value.strip().casefold() in wanted):
-                    found.append(ChangedRecord(
-                        record_id=row.record_id, modified_at=row.modified_at,
-                        values={name: row.values.get(name) for name in fields}))
+                if (
+                    not row.deleted
+                    and row.converted_to is None
+                    and isinstance(value, str)
+                    and value.strip().casefold() in wanted
+                ):
+                    found.append(
+                        ChangedRecord(
+                            record_id=row.record_id,
+                            modified_at=row.modified_at,
+                            values={name: row.values.get(name) for name in fields},
+                        )
+                    )
         return found
 
     @hookimpl
@@ -370,8 +474,12 @@ def platform_fields() -> list[FieldSpec]:
     return [
         FieldSpec(name="id", label="Id", type=FieldType.ID, read_only=True),
         FieldSpec(name="email", label="Email", type=FieldType.EMAIL, length=254),
-        FieldSpec(name="first_name", label="First name", type=FieldType.STRING, length=40),
-        FieldSpec(name="last_name", label="Last name", type=FieldType.STRING, length=80),
+        FieldSpec(
+            name="first_name", label="First name", type=FieldType.STRING, length=40
+        ),
+        FieldSpec(
+            name="last_name", label="Last name", type=FieldType.STRING, length=80
+        ),
         FieldSpec(name="company", label="Company", type=FieldType.STRING, length=255),
         FieldSpec(name="phone", label="Phone", type=FieldType.PHONE, length=40),
         FieldSpec(name="score", label="Score", type=FieldType.INTEGER),
@@ -395,8 +503,9 @@ class MemoryPlatformConnector(MemoryConnector):
             max_batch_size=500,
             max_page_size=5000,
             max_concurrency=1,
-            capabilities=frozenset({Capability.DELETIONS, Capability.LOOKUP,
-                                    Capability.FAULT_INJECTION}),
+            capabilities=frozenset(
+                {Capability.DELETIONS, Capability.LOOKUP, Capability.FAULT_INJECTION}
+            ),
             settings_model=MemorySettings,
             role="platform",
         )
