@@ -71,6 +71,11 @@ def _comparable(mapping: Mapping, side: Side, value: Any) -> Any:
     return normalize(value, mapping.crm_type)
 
 
+def _same(value: Any, other: Any) -> bool:
+    """The same raw value, and of the same type (``1 == 1.0 == True`` is not "same")."""
+    return value is other or (type(value) is type(other) and value == other)
+
+
 def decide_fields(
     unit: Unit,
     integration: Integration,
@@ -113,13 +118,24 @@ def decide_fields(
                 platform=_comparable(mapping, Side.PLATFORM, base[0]),
                 crm=_comparable(mapping, Side.CRM, base[1]),
             )
+            # A side still holding its baseline value (most fields of most records) has
+            # the baseline's comparable form: convert it once, not twice.
+            if _same(platform_value, base[0]):
+                platform_now = baseline.platform
+            else:
+                platform_now = _comparable(mapping, Side.PLATFORM, platform_value)
+            if _same(crm_value, base[1]):
+                crm_now = baseline.crm
+            else:
+                crm_now = _comparable(mapping, Side.CRM, crm_value)
+        else:
+            platform_now = _comparable(mapping, Side.PLATFORM, platform_value)
+            crm_now = _comparable(mapping, Side.CRM, crm_value)
         decision = decide(
             mapping.direction,
             mapping.conflict_rule or integration.source_of_truth,
-            platform=SideState(
-                _comparable(mapping, Side.PLATFORM, platform_value), platform_at
-            ),
-            crm=SideState(_comparable(mapping, Side.CRM, crm_value), crm_at),
+            platform=SideState(platform_now, platform_at),
+            crm=SideState(crm_now, crm_at),
             baseline=baseline,
         )
         target = decision.target

@@ -347,10 +347,28 @@ class SyncEngine:
                 self.store.delete_links(tx, link_deletes)
                 self.store.delete_inbox(tx, done_rows)
                 self._record_failures(tx, failures)
+                # One insert for the chunk's creates, not one transaction per create.
+                self.store.add_pending_creates(
+                    tx,
+                    self.iid,
+                    [self._pending_create(u) for u in writing if u.creates is not None],
+                )
         for unit in settled:
             self._release(unit)
         for unit in writing:
             self._enqueue(unit, queue)
+
+    def _pending_create(self, unit: Unit) -> dict[str, Any]:
+        target = unit.creates
+        assert target is not None
+        return {
+            "ref": unit.ref,
+            "target_side": target.value,
+            "target_object": self._object_of(unit.link, target),
+            "source_object": self._object_of(unit.link, target.other),
+            "source_id": self._id_of(unit.link, target.other),
+            "match_key": next((r.match_key for r in unit.rows), None),
+        }
 
     def _decide(
         self, unit: Unit, side: Side, row: InboxRow, counterpart: InboxRow | None
@@ -642,23 +660,8 @@ class SyncEngine:
             self._in_flight.add(unit.record_key(side))
         for row in unit.rows:
             self._in_flight.add((row.side, row.object_name, row.record_id))
-        if unit.creates is not None and not self._report.dry_run:
-            target = unit.creates
-            with self._tx() as tx:
-                self.store.add_pending_creates(
-                    tx,
-                    self.iid,
-                    [
-                        {
-                            "ref": unit.ref,
-                            "target_side": target.value,
-                            "target_object": self._object_of(unit.link, target),
-                            "source_object": self._object_of(unit.link, target.other),
-                            "source_id": self._id_of(unit.link, target.other),
-                            "match_key": next((r.match_key for r in unit.rows), None),
-                        }
-                    ],
-                )
+        # A create's pending record was committed with its chunk (_settle_chunk), before
+        # any of the chunk's writes can be pushed.
         for side, values in unit.writes.items():
             op = "create" if unit.creates is side else "update"
             request = WriteRequest(
