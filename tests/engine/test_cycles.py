@@ -360,3 +360,17 @@ def test_whole_cycles_on_postgresql(make_world, postgres_url):
     assert len(world.crm.live("Lead")) == 2
     assert world.crm.get("Lead", lid)["FirstName"] == "New"
     assert world.cycle().writes == 0
+
+
+def test_every_log_line_names_integration_cycle_side_and_object(make_world):
+    import structlog
+    from structlog.testing import capture_logs
+
+    world = make_world()
+    world.linked_pair(first_name="L")
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        world.cycle()
+    reads = [entry for entry in logs if entry["event"] == "feed_read"]
+    assert reads and all(
+        {"integration", "cycle", "side", "object"} <= set(entry) for entry in reads
+    )

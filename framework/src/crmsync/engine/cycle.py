@@ -121,6 +121,9 @@ class SyncEngine:
                 self._run_id = report.run_id = self.store.start_run(
                     self.iid, dry_run=False
                 )
+            structlog.contextvars.bind_contextvars(
+                cycle=self._run_id if not dry_run else "dry-run"
+            )
             with self._session(dry_run):
                 self._run(report)
         except (BudgetExhausted, QuotaExhausted) as error:
@@ -130,7 +133,9 @@ class SyncEngine:
             report.status, report.message = "failed", str(error)
             log.error("cycle_failed", error=str(error))
         finally:
-            structlog.contextvars.unbind_contextvars("integration", "side", "object")
+            structlog.contextvars.unbind_contextvars(
+                "integration", "cycle", "side", "object"
+            )
             report.finished_at = dt.datetime.now(dt.UTC)
             for side, connection in self.connections.items():
                 report.api_calls[side.value] = dict(connection.stats.calls)
