@@ -1,0 +1,109 @@
+"""The ``crmsync`` command: global options, and the command groups wired together."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import typer
+
+from crmsync.cli import (
+    _connectors,
+    _demo_command,
+    _doctor,
+    _fields,
+    _integration,
+    _mapping,
+    _status,
+    _sync,
+)
+from crmsync.cli._group import RootGroup
+from crmsync.cli._state import CliState
+from crmsync.logs import configure_logging
+from crmsync.settings import CrmsyncSettings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="crmsync",
+    cls=RootGroup,
+    help="Keep a marketing platform's prospects and a CRM's leads and contacts "
+    "in agreement.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals may hold credentials: a crash shows the stack, never variable values.
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+)
+
+LogFormat = Literal["console", "json"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="State store URL (overrides CRMSYNC_DATABASE_URL); "
+            "sqlite:///crmsync.db by default.",
+            show_default=False,
+        ),
+    ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            "--log-format", help="console or json (overrides CRMSYNC_LOG_FORMAT)."
+        ),
+    ] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--log-level",
+            help="DEBUG, INFO, WARNING or ERROR (overrides CRMSYNC_LOG_LEVEL; "
+            "WARNING when neither is set).",
+        ),
+    ] = None,
+) -> None:
+    """Keep a marketing platform's prospects and a CRM's records in agreement.
+
+    Start with [bold]crmsync demo[/bold], or [bold]crmsync connectors[/bold] to see
+    what is installed.
+    """
+    state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
+    ctx.obj = state
+    overrides: dict[str, object] = {}
+    if database_url is not None:
+        overrides["database_url"] = database_url
+    if log_format is not None:
+        overrides["log_format"] = log_format.lower()
+    if log_level is not None:
+        overrides["log_level"] = log_level.upper()
+    base = state.settings or CrmsyncSettings()
+    explicit_level = log_level is not None or "log_level" in base.model_fields_set
+    if overrides:
+        # Validate the overrides as settings, so a bad level is one clear line.
+        base = CrmsyncSettings.model_validate({**base.model_dump(), **overrides})
+    state.settings = base
+    configure_logging(
+        fmt=base.log_format, level=base.log_level if explicit_level else "WARNING"
+    )
+    ctx.call_on_close(state.close)
+
+
+app.command("connectors")(_connectors.connectors)
+app.add_typer(_integration.app, name="integration")
+app.command("fields")(_fields.fields)
+app.add_typer(_mapping.app, name="mapping")
+app.command("sync")(_sync.sync)
+app.command("status")(_status.status)
+app.command("history")(_status.history)
+app.add_typer(_status.errors_app, name="errors")
+app.command("doctor")(_doctor.doctor)
+app.command("demo")(_demo_command.demo)
+
+
+def main() -> None:
+    """The console-script entry point."""
+    app(prog_name="crmsync")

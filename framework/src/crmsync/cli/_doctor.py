@@ -1,0 +1,235 @@
+"""``crmsync doctor``: a preflight of one integration that writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from crmsync.cli._errors import one_line
+from crmsync.cli._state import CliState, out, state_of
+from crmsync.cli._validate import build_mapping
+from crmsync.errors import CrmsyncError, StateError
+from crmsync.models import Integration
+from crmsync.plugins import Connection, build_settings
+from crmsync.store import StateStore, open_store
+
+__all__ = ["doctor"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Checks:
+    lines: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def ok(self, what: str, detail: str = "") -> None:
+        self.lines.append(("ok", what, detail))
+
+    def warn(self, what: str, detail: str) -> None:
+        self.lines.append(("warn", what, detail))
+
+    def fail(self, what: str, detail: str) -> None:
+        self.lines.append(("fail", what, detail))
+
+    def attempt(
+        self, what: str, call: Callable[[], T], detail: Callable[[T], str] = str
+    ) -> T | None:
+        try:
+            value = call()
+        except (CrmsyncError, OSError, ValueError) as error:
+            self.fail(what, one_line(error))
+            return None
+        self.ok(what, detail(value))
+        return value
+
+    @property
+    def failed(self) -> bool:
+        return any(level == "fail" for level, _, _ in self.lines)
+
+
+def _open_store(url: str) -> StateStore:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (
+        None,
+        "",
+        ":memory:",
+    ):
+        from pathlib import Path
+
+        if not Path(parsed.database).exists():
+            raise StateError(
+                f"no state file at {parsed.database}",
+                hint="create an integration first, or check --database-url",
+            )
+    store = open_store(url, migrate=False)
+    with store.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+    if not store.is_current():
+        raise StateError(
+            "the state store is not at the newest schema",
+            hint="any crmsync command that writes (e.g. `crmsync integration list`)"
+            " migrates it",
+        )
+    return store
+
+
+def _side(
+    checks: _Checks, state: CliState, integration: Integration, side: str
+) -> tuple[Connection | None, dict[str, Any]]:
+    connector_id = (
+        integration.platform_connector
+        if side == "platform"
+        else integration.crm_connector
+    )
+    stored = (
+        integration.platform_settings
+        if side == "platform"
+        else integration.crm_settings
+    )
+    installed = checks.attempt(
+        f"{side} connector {connector_id} installed",
+        lambda: state.get_catalog().get(connector_id),
+        lambda c: f"{c.distribution or '-'} {c.version or ''}".strip(),
+    )
+    if installed is None:
+        return None, {}
+    if (
+        checks.attempt(
+            f"{side} settings load",
+            lambda: build_settings(installed, stored),
+            lambda _: "from the environment, .env and the stored settings",
+        )
+        is None
+    ):
+        return None, {}
+    connection = checks.attempt(
+        f"{side} connection opens",
+        lambda: state.open_connection(connector_id, stored),
+        lambda _: "",
+    )
+    if connection is None:
+        return None, {}
+    def authenticate() -> bool:
+        connection.authenticate()
+        return True
+
+    if checks.attempt(f"{side} authenticates", authenticate, lambda _: "") is None:
+        return None, {}
+    fields: dict[str, Any] = {}
+    objects = sorted({getattr(p, f"{side}_object") for p in integration.object_pairs})
+    for object_name in objects:
+        specs = checks.attempt(
+            f"{side} {object_name} reachable (list_fields)",
+            lambda name=object_name: connection.list_fields(name),  # type: ignore[misc]
+            lambda specs: f"{len(specs)} fields",
+        )
+        if specs is not None:
+            fields[object_name] = specs
+    budget = connection.api_budget()
+    if budget is None:
+        checks.ok(f"{side} API budget", "not reported by this connector")
+    elif budget.exhausted:
+        checks.fail(
+            f"{side} API budget",
+            f"spent: {budget.used} of {budget.limit} calls used; "
+            f"crmsync may use {budget.allowed}",
+        )
+    else:
+        checks.ok(
+            f"{side} API budget",
+            f"{budget.allowed - budget.used:,} calls left for "
+            f"crmsync ({budget.used:,} of {budget.limit:,} used)",
+        )
+    return connection, fields
+
+
+def doctor(
+    ctx: typer.Context,
+    name: Annotated[
+        str, typer.Argument(help="The integration's name.", show_default=False)
+    ],
+) -> None:
+    """Check NAME end to end, writing nothing: settings, credentials, endpoints.
+
+    Also checks the mappings against live fields, the state store and the API budget.
+    """
+    state = state_of(ctx)
+    checks = _Checks()
+    url = state.get_settings().database_url
+    store = checks.attempt(
+        "state store reachable and at the newest schema",
+        lambda: _open_store(url),
+        lambda s: s.engine.url.render_as_string(hide_password=True),
+    )
+    integration = None
+    if store is not None:
+        integration = checks.attempt(
+            f"integration {name} exists",
+            lambda: store.get_integration(name),
+            lambda i: "active" if i.active else "paused",
+        )
+    if integration is not None:
+        platform, platform_fields = _side(checks, state, integration, "platform")
+        crm, crm_fields = _side(checks, state, integration, "crm")
+        for pair in integration.pairs_in_match_order():
+            p_specs = platform_fields.get(pair.platform_object)
+            c_specs = crm_fields.get(pair.crm_object)
+            where = f"{pair.platform_object}:{pair.crm_object}"
+            if p_specs is None or c_specs is None:
+                checks.warn(
+                    f"mappings of {where}", "not checked: a side is unreachable"
+                )
+                continue
+            problems = []
+            for mapping in pair.mappings:
+                try:
+                    build_mapping(
+                        pair,
+                        p_specs,
+                        c_specs,
+                        platform_field=mapping.platform_field,
+                        crm_field=mapping.crm_field,
+                        direction=mapping.direction,
+                        default=mapping.default,
+                        conflict_rule=mapping.conflict_rule,
+                    )
+                except CrmsyncError as error:
+                    problems.append(one_line(error))
+            if problems:
+                checks.fail(f"mappings of {where}", "; ".join(problems))
+            elif not pair.mappings:
+                checks.warn(f"mappings of {where}", "none: nothing will sync")
+            else:
+                checks.ok(
+                    f"mappings of {where}",
+                    f"{len(pair.mappings)} valid against live fields",
+                )
+        del platform, crm
+    if store is not None:
+        store.dispose()
+    console = out()
+    marks = {
+        "ok": "[green]✓[/green]",
+        "warn": "[yellow]![/yellow]",
+        "fail": "[red]✗[/red]",
+    }
+    from rich.markup import escape
+
+    for level, what, detail in checks.lines:
+        console.print(
+            f"{marks[level]} {escape(what)}" + (f": {escape(detail)}" if detail else "")
+        )
+    if checks.failed:
+        failures = sum(1 for level, _, _ in checks.lines if level == "fail")
+        typer.echo(
+            f"error: doctor found {failures} problem{'s' if failures != 1 else ''} "
+            f"with {name!r}",
+            err=True,
+        )
+        raise typer.Exit(1)
+    console.print(f"{name} is ready to sync", markup=False)

@@ -1,0 +1,141 @@
+"""``crmsync sync``: one cycle, a dry run, or cycles every interval (``--watch``)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+
+from crmsync.cli._report import CycleProgress, print_planned, print_summary
+from crmsync.cli._state import CliState, out, state_of
+from crmsync.engine import CycleReport, SyncEngine
+from crmsync.errors import ConfigurationError
+
+__all__ = ["StopFlag", "run_one_cycle", "sync"]
+
+
+class StopFlag:
+    """Set by the first Ctrl-C: the current cycle finishes, then ``--watch`` stops."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+
+    @contextmanager
+    def installed(self) -> Iterator[StopFlag]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+
+        def on_interrupt(_signum: int, _frame: Any) -> None:
+            if self.stopping:  # a second Ctrl-C: stop now
+                raise KeyboardInterrupt
+            self.stopping = True
+            out().print(
+                "\nstopping after the current cycle (Ctrl-C again to stop now)",
+                markup=False,
+            )
+
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def run_one_cycle(state: CliState, name: str, *, dry_run: bool) -> CycleReport:
+    """Run one cycle of ``name`` with the live display, then print its summary."""
+    store = state.get_store()
+    integration = store.get_integration(name)
+    if not integration.active and not dry_run:
+        raise ConfigurationError(
+            f"integration {name!r} is paused",
+            hint=f"resume it with `crmsync integration resume {name}`, "
+            "or preview with --dry-run",
+        )
+    platform, crm = state.open_integration(integration)
+    console = out()
+    with CycleProgress(console) as progress:
+        engine = SyncEngine(
+            store,
+            integration,
+            platform,
+            crm,
+            settings=state.get_settings(),
+            progress=progress,
+        )
+        report = engine.run_cycle(dry_run=dry_run)
+    if dry_run:
+        print_planned(console, report.planned)
+    print_summary(console, report)
+    return report
+
+
+def _wait(seconds: float, flag: StopFlag, sleep: Callable[[float], None]) -> None:
+    deadline = time.monotonic() + seconds
+    while not flag.stopping:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        sleep(min(left, 0.5))
+
+
+def sync(
+    ctx: typer.Context,
+    name: Annotated[
+        str, typer.Argument(help="The integration's name.", show_default=False)
+    ],
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Run a cycle every interval until "
+            "Ctrl-C (which stops after the current cycle).",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Read and decide, write nothing; "
+            "print every write the cycle would make.",
+        ),
+    ] = False,
+    count: Annotated[
+        int | None,
+        typer.Option(
+            "--count",
+            help="With --watch: stop after this many cycles.",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run one sync cycle of NAME (or, with --watch, one every interval)."""
+    state = state_of(ctx)
+    if not watch:
+        report = run_one_cycle(state, name, dry_run=dry_run)
+        if report.status == "failed":
+            raise typer.Exit(1)
+        return
+    sleep = state.sleep or time.sleep
+    flag = StopFlag()
+    cycles = 0
+    with flag.installed():
+        while True:
+            report = run_one_cycle(state, name, dry_run=dry_run)
+            cycles += 1
+            if flag.stopping or (count is not None and cycles >= count):
+                break
+            interval = state.get_store().get_integration(name).interval_seconds
+            out().print(f"next cycle in {interval}s (Ctrl-C to stop)", markup=False)
+            _wait(interval, flag, sleep)
+            if flag.stopping:
+                break
+    out().print(
+        f"stopped after {cycles} cycle{'s' if cycles != 1 else ''}", markup=False
+    )

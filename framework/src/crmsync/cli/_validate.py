@@ -1,0 +1,123 @@
+"""Checking a mapping against the live fields of both sides, before it is stored."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Any
+
+from crmsync.contract import FieldSpec
+from crmsync.errors import MappingError
+from crmsync.models import Direction, Mapping, ObjectPair, SourceOfTruth
+from crmsync.plugins import Connection
+from crmsync.policy import ConversionError, can_convert, convert
+
+__all__ = ["LiveFields", "build_mapping"]
+
+
+class LiveFields:
+    """``list_fields`` of an integration's two connections, asked once per object."""
+
+    def __init__(self, platform: Connection, crm: Connection) -> None:
+        self._connections = {"platform": platform, "crm": crm}
+        self._cache: dict[tuple[str, str], list[FieldSpec]] = {}
+
+    def of(self, side: str, object_name: str) -> list[FieldSpec]:
+        key = (side, object_name)
+        if key not in self._cache:
+            self._cache[key] = self._connections[side].list_fields(object_name)
+        return self._cache[key]
+
+    def build(self, pair: ObjectPair, **spec: Any) -> Mapping:
+        """:func:`build_mapping` against the live fields of ``pair``."""
+        return build_mapping(
+            pair,
+            self.of("platform", pair.platform_object),
+            self.of("crm", pair.crm_object),
+            **spec,
+        )
+
+
+def _field(
+    specs: Sequence[FieldSpec], name: str, side: str, object_name: str
+) -> FieldSpec:
+    for spec in specs:
+        if spec.name == name:
+            return spec
+    names = [spec.name for spec in specs]
+    close = difflib.get_close_matches(name, names, n=3)
+    hint = (
+        f"did you mean {', '.join(close)}?"
+        if close
+        else f"see `crmsync fields <connector> {object_name}`"
+    )
+    raise MappingError(
+        f"{side} object {object_name!r} has no field {name!r}", hint=hint
+    )
+
+
+def _writable(spec: FieldSpec, side: str, direction: Direction) -> None:
+    if spec.read_only:
+        raise MappingError(
+            f"{side} field {spec.name!r} is read-only, so it cannot receive values "
+            f"({direction.value})",
+            hint="choose a direction that does not write it",
+        )
+
+
+def _convertible(source: FieldSpec, target: FieldSpec, source_side: str) -> None:
+    if not can_convert(source.type, target.type):
+        raise MappingError(
+            f"{source_side} field {source.name!r} ({source.type.value}) "
+            "cannot convert to "
+            f"{target.name!r} ({target.type.value})",
+            hint="map fields of compatible types",
+        )
+
+
+def build_mapping(
+    pair: ObjectPair,
+    platform_fields: Sequence[FieldSpec],
+    crm_fields: Sequence[FieldSpec],
+    *,
+    platform_field: str,
+    crm_field: str,
+    direction: Direction,
+    default: Any = None,
+    conflict_rule: SourceOfTruth | None = None,
+) -> Mapping:
+    """A validated :class:`Mapping` with both field types from ``list_fields``.
+
+    :raises MappingError: unknown field, read-only target for the direction, types that
+        cannot convert, or a default that is not a value of the target field.
+    """
+    platform_spec = _field(
+        platform_fields, platform_field, "platform", pair.platform_object
+    )
+    crm_spec = _field(crm_fields, crm_field, "crm", pair.crm_object)
+    if direction in (Direction.TO_CRM, Direction.SYNC):
+        _writable(crm_spec, "crm", direction)
+        _convertible(platform_spec, crm_spec, "platform")
+    if direction in (Direction.TO_PLATFORM, Direction.SYNC):
+        _writable(platform_spec, "platform", direction)
+        _convertible(crm_spec, platform_spec, "crm")
+    if conflict_rule is not None and direction is not Direction.SYNC:
+        raise MappingError(
+            f"a conflict rule only applies to sync mappings, not {direction.value}",
+            hint="drop --rule or use --direction sync",
+        )
+    if default is not None:
+        target = crm_spec if direction is not Direction.TO_PLATFORM else platform_spec
+        try:
+            convert(default, target.type, target.type)
+        except ConversionError as error:
+            raise MappingError(f"default for {target.name!r}: {error}") from None
+    return Mapping(
+        platform_field=platform_field,
+        crm_field=crm_field,
+        direction=direction,
+        platform_type=platform_spec.type,
+        crm_type=crm_spec.type,
+        default=default,
+        conflict_rule=conflict_rule,
+    )

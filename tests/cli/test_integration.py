@@ -1,0 +1,129 @@
+"""`crmsync integration ...` and `crmsync fields`."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_create_with_default_pairs_contact_before_lead(cli):
+    cli.create()
+    data = json.loads(cli.ok("integration", "show", "acme", "--json"))
+    assert [p["crm_object"] for p in data["object_pairs"]] == ["Contact", "Lead"]
+    assert data["active"] is False
+    assert data["source_of_truth"] == "both"
+    assert data["create_in_crm"] == "never"
+
+
+def test_create_with_every_option(cli):
+    cli.create(
+        "acme",
+        "--source-of-truth",
+        "crm",
+        "--interval",
+        "60",
+        "--create-in-crm",
+        "filter",
+        "--crm-filter",
+        "score>=50",
+        "--create-in-platform",
+        "all",
+        "--pair",
+        "prospect:Lead",
+    )
+    data = json.loads(cli.ok("integration", "show", "acme", "--json"))
+    assert data["source_of_truth"] == "crm"
+    assert data["interval_seconds"] == 60
+    assert data["create_in_crm"] == "when score >= 50 as Lead"
+    assert data["create_in_platform"] == "all as prospect"
+    assert [p["crm_object"] for p in data["object_pairs"]] == ["Lead"]
+
+
+def test_show_list_pause_resume(cli):
+    cli.create()
+    assert "acme" in cli.ok("integration", "list")
+    assert "paused" in cli.ok("integration", "show", "acme")
+    assert "resumed" in cli.ok("integration", "resume", "acme")
+    assert json.loads(cli.ok("integration", "list", "--json"))[0]["active"] is True
+    assert "paused" in cli.ok("integration", "pause", "acme")
+
+
+def test_update_interval_and_source_of_truth_before_first_cycle(cli):
+    cli.create()
+    cli.ok(
+        "integration", "update", "acme", "--interval", "120", "--source-of-truth", "crm"
+    )
+    data = json.loads(cli.ok("integration", "show", "acme", "--json"))
+    assert (data["interval_seconds"], data["source_of_truth"]) == (120, "crm")
+
+
+def test_rebaseline_asks_and_yes_confirms(cli):
+    cli.create()
+    assert "not confirmed" in cli.fails(
+        "integration", "rebaseline", "acme", "--source-of-truth", "crm", input="n\n"
+    )
+    output = cli.ok(
+        "integration", "rebaseline", "acme", "--source-of-truth", "crm", "--yes"
+    )
+    assert "now crm" in output
+    assert "rebaselined" in cli.ok("history", "acme", "--events")
+
+
+def test_bad_input_is_one_line(cli):
+    cli.create()
+    assert "unknown connector 'nope'" in cli.fails(
+        "integration", "create", "x", "--crm", "nope"
+    )
+    assert "broken" in cli.fails("integration", "create", "x", "--crm", "broken")
+    assert "no object 'Account'" in cli.fails(
+        "integration", "create", "x", "--crm", "memory", "--pair", "prospect:Account"
+    )
+    assert "--source-of-truth" in cli.fails(
+        "integration", "create", "x", "--crm", "memory", "--source-of-truth", "everyone"
+    )
+    assert "not a filter" in cli.fails(
+        "integration",
+        "create",
+        "x",
+        "--crm",
+        "memory",
+        "--create-in-crm",
+        "filter",
+        "--crm-filter",
+        "score",
+    )
+    assert "needs a filter" in cli.fails(
+        "integration", "create", "x", "--crm", "memory", "--create-in-crm", "filter"
+    )
+    assert "already exists" in cli.fails(
+        "integration", "create", "acme", "--crm", "memory"
+    )
+    assert "unknown integration 'ghost'" in cli.fails("integration", "show", "ghost")
+    assert "looks like a secret" in cli.fails(
+        "integration",
+        "create",
+        "y",
+        "--crm",
+        "memory",
+        "--crm-setting",
+        "api_key=hunter22",
+    )
+    assert "name" in cli.fails("integration", "create", "bad name!", "--crm", "memory")
+
+
+def test_fields_table(cli):
+    output = cli.ok("fields", "memory", "Lead")
+    assert "FirstName" in output and "Rating" in output and "yes" in output
+    assert "first_name" in cli.ok("fields", "local", "prospect")
+
+
+def test_fields_with_integration_settings(cli):
+    cli.create()
+    assert "last_name" in cli.ok("fields", "local", "prospect", "--integration", "acme")
+    assert "does not use connector" in cli.fails(
+        "fields", "broken", "x", "--integration", "acme"
+    )
+
+
+def test_fields_bad_input(cli):
+    assert "unknown connector" in cli.fails("fields", "nope", "Lead")
+    assert "no object 'Widget'" in cli.fails("fields", "memory", "Widget")

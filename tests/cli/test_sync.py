@@ -1,0 +1,146 @@
+"""`crmsync sync`, `status`, `history`, `errors`, `doctor` and `demo`."""
+
+from __future__ import annotations
+
+import json
+
+from crmsync.cli import CliState, app
+from crmsync.contract import RecordError
+
+
+def seed(cli):
+    platform = cli.platform()
+    ids = platform.insert(
+        [
+            {
+                "email": "john@example.com",
+                "first_name": "John",
+                "last_name": "Smith",
+                "company": "Acme",
+            },
+            {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"},
+        ]
+    )
+    platform.close()
+    lead = cli.backend.put(
+        "Lead",
+        {
+            "Email": "JOHN@example.com",
+            "FirstName": "Johnny",
+            "LastName": "Smith",
+            "Company": "Acme",
+        },
+    )
+    return ids, lead
+
+
+def test_sync_refuses_a_paused_integration(mapped):
+    assert "crmsync integration resume acme" in mapped.fails("sync", "acme")
+
+
+def test_dry_run_prints_every_write_and_changes_nothing(mapped):
+    _, lead = seed(mapped)
+    output = mapped.ok("sync", "acme", "--dry-run")
+    assert "dry run:" in output
+    assert "FirstName" in output
+    assert mapped.backend.get("Lead", lead)["FirstName"] == "Johnny"
+    assert "no cycle has run yet" in mapped.ok("status", "acme")
+
+
+def test_sync_links_decides_and_reports(mapped):
+    (john, _ada), lead = seed(mapped)
+    mapped.ok("integration", "resume", "acme")
+    output = mapped.ok("sync", "acme")
+    assert "cycle of acme: succeeded" in output
+    assert "platform" in output and "crm" in output and "fields decided" in output
+    platform = mapped.platform()
+    assert (
+        platform.get(john)["first_name"]
+        == mapped.backend.get("Lead", lead)["FirstName"]
+    )
+    platform.close()
+    status = json.loads(mapped.ok("status", "acme", "--json"))
+    assert status["links"] == 1 and status["locked"] is True
+    assert status["last_run"]["status"] == "succeeded"
+    assert "succeeded" in mapped.ok("history", "acme")
+    second = mapped.ok("sync", "acme")
+    assert "fields decided" not in second or "in_agreement" in second
+
+
+def test_source_of_truth_locked_after_first_cycle(mapped):
+    seed(mapped)
+    mapped.ok("integration", "resume", "acme")
+    mapped.ok("sync", "acme")
+    line = mapped.fails("integration", "update", "acme", "--source-of-truth", "crm")
+    assert "locked" in line and "rebaseline" in line
+    mapped.ok("integration", "rebaseline", "acme", "--source-of-truth", "crm", "--yes")
+
+
+def test_watch_runs_until_count(mapped):
+    seed(mapped)
+    mapped.ok("integration", "resume", "acme")
+    mapped.ok("integration", "update", "acme", "--interval", "10")
+    output = mapped.ok("sync", "acme", "--watch", "--count", "2")
+    assert output.count("cycle of acme") == 2
+    assert "stopped after 2 cycles" in output
+    assert sum(mapped.sleeps) >= 9
+
+
+def test_errors_list_and_retry(mapped):
+    seed(mapped)
+    mapped.ok("integration", "update", "acme", "--create-in-crm", "all")
+    mapped.backend.fail_on_push = lambda obj, req: RecordError(
+        code="FIELD_CUSTOM_VALIDATION_EXCEPTION", message="nope", field="LastName"
+    )
+    mapped.ok("integration", "resume", "acme")
+    mapped.ok("sync", "acme")
+    listed = mapped.ok("errors", "acme")
+    assert "FIELD_CUSTOM_VALIDATION_EXCEPTION" in listed
+    assert "FIELD_CUSTOM_VALIDATION_EXCEPTION" in mapped.ok("errors", "list", "acme")
+    assert "will be retried" in mapped.ok("errors", "retry", "acme")
+    assert "unknown integration" in mapped.fails("errors", "ghost")
+
+
+def test_doctor_passes_then_finds_problems(mapped):
+    output = mapped.ok("doctor", "acme")
+    assert "✓ state store" in output and "authenticates" in output
+    assert "mappings of prospect:Lead" in output and "ready to sync" in output
+    mapped.backend.objects["Lead"] = [
+        s for s in mapped.backend.objects["Lead"] if s.name != "Company"
+    ]
+    result = mapped("doctor", "acme")
+    assert result.exit_code == 1
+    assert "no field 'Company'" in result.output
+    assert "error: doctor found 1 problem" in result.output
+
+
+def test_doctor_bad_input(cli, tmp_path):
+    result = cli("doctor", "acme")
+    assert result.exit_code == 1 and "✗ state store" in result.output
+    assert "no state file" in result.output
+    cli.create()
+    result = cli("doctor", "ghost")
+    assert result.exit_code == 1 and "unknown integration 'ghost'" in result.output
+
+
+def test_doctor_reports_failed_authentication_without_secret(mapped):
+    mapped.backend.inject("permanent", hook="authenticate")
+    result = mapped("doctor", "acme")
+    assert result.exit_code == 1
+    assert "bad request" in result.output
+    assert "memory-secret-key" not in result.output
+
+
+def test_demo_runs_end_to_end(cli, tmp_path):
+    # The real catalog: the demo drives the installed salesforce connector.
+    result = cli.runner.invoke(
+        app,
+        ["demo", "--prospects", "200", "--dir", str(tmp_path / "demo")],
+        obj=CliState(),
+    )
+    assert result.exit_code == 0, result.output
+    output = result.output
+    assert "first cycle" in output and "second cycle" in output
+    assert "both changed the first name" in output and "'Jon'" in output
+    assert "explore further" in output
+    assert "client_secret" not in output
