@@ -60,7 +60,8 @@ def test_list_fields(connector):
     assert fields["AnnualRevenue"].type is FieldType.NUMBER
     assert fields["Interests__c"].type is FieldType.MULTIPICKLIST
     assert fields["Size_Band__c"].read_only and fields["SystemModstamp"].read_only
-    assert not fields["IsConverted"].read_only  # createable, though not updateable
+    # createable but not updateable: a sync cannot keep it in step, so read-only here
+    assert fields["IsConverted"].read_only
     assert fields["Id"].type is FieldType.ID
     with pytest.raises(PermanentError) as error:
         connector.list_fields(object_name="Opportunity")
@@ -242,12 +243,33 @@ def test_push_mix_is_two_calls_in_input_order_with_item_errors(emulator, connect
     assert len(emulator.calls("POST", "/composite/sobjects")) == 1
     assert len(emulator.calls("PATCH", "/composite/sobjects")) == 1
     assert results[0].ok and results[1].ok and results[1].record_id == a
-    assert results[1].modified_at is None
+    assert results[1].modified_at == FROZEN  # read back: Collections answers no stamp
     assert results[2].error.code == "REQUIRED_FIELD_MISSING"
     assert results[2].error.field == "Company" and not results[2].error.retryable
     assert results[3].error.code == "CANNOT_UPDATE_CONVERTED_LEAD"
     assert results[4].error.code == "STRING_TOO_LONG" and results[4].error.field == "LastName"
     assert emulator.get("Lead", a)["Title"] == "CTO"
+
+
+def test_push_reads_stamps_back_in_one_query_per_chunk(emulator, connector):
+    requests = [
+        WriteRequest(ref=f"c{n}", op="create", values={"LastName": f"N{n}", "Company": "C"})
+        for n in range(200)
+    ]
+    results = connector.push_updates(object_name="Lead", requests=requests)
+    assert all(r.ok and r.modified_at == FROZEN for r in results)
+    assert len(emulator.calls("GET", "/query")) == 1  # 200 ids fit one URI
+
+
+def test_push_read_back_failure_never_fails_the_written_batch(emulator, connector):
+    emulator.faults.inject("server_error", status=503, path_contains="/query")
+    (result,) = connector.push_updates(
+        object_name="Lead",
+        requests=[WriteRequest(ref="c", op="create", values={"LastName": "N", "Company": "C"})],
+    )
+    # Raising would make the framework repeat the batch and create the lead twice.
+    assert result.ok and result.record_id and result.modified_at is None
+    assert len(emulator.records["Lead"]) == 1
 
 
 def test_push_wire_formats_and_auto_assign_setting(emulator):

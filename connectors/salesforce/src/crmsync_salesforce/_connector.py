@@ -26,7 +26,12 @@ from crmsync.contract import (
     WriteResult,
     hookimpl,
 )
-from crmsync.errors import AuthenticationExpired, ConfigurationError, PermanentError
+from crmsync.errors import (
+    AuthenticationExpired,
+    ConfigurationError,
+    ConnectorError,
+    PermanentError,
+)
 from crmsync_salesforce import _soql
 from crmsync_salesforce._auth import Session, fetch_session
 from crmsync_salesforce._errors import (
@@ -50,6 +55,9 @@ OBJECTS = ("Lead", "Contact")
 MAX_BATCH = 200  # sObject Collections' hard cap per call
 _FEED_FIELDS = ("Id", "SystemModstamp", "IsDeleted", "MasterRecordId")
 _LEAD_FIELDS = ("IsConverted", "ConvertedContactId")
+# One read-back query holds a whole Collections chunk: 200 quoted 18-char ids are ~4,200
+# characters, ~6,000 once percent-encoded, well inside the 16,384-byte URI limit.
+_READ_BACK_BUDGET = 4_400
 
 
 def _parse_limit_info(value: str) -> tuple[int, int] | None:
@@ -261,7 +269,10 @@ class SalesforceConnector:
                     type=kind,
                     length=length if text_like and length > 0 else None,
                     required_on_create=required,
-                    read_only=(not createable and not updateable) or bool(item.get("calculated")),
+                    # A sync writes a mapped field on every change, so a field that can
+                    # only be set on create (Lead.IsConverted) cannot receive values: it is
+                    # read-only here, and mapping validation refuses to write it.
+                    read_only=not updateable or bool(item.get("calculated")),
                     picklist_values=tuple(
                         str(p["value"])
                         for p in item.get("picklistValues") or []
@@ -411,7 +422,49 @@ class SalesforceConnector:
                     )
                 for index, item in zip(chunk, items, strict=True):
                     results[index] = self._write_result(requests[index], item)
+        self._read_back_stamps(object_name, results)
         return [result for result in results if result is not None]
+
+    def _read_back_stamps(self, object_name: str, results: list[WriteResult | None]) -> None:
+        """Fill each success's ``modified_at`` with the record's SystemModstamp.
+
+        sObject Collections answers only ids, so one ``Id IN (...)`` query per (up to) 200
+        written records reads the stamps back: reads, never writes, and a small price next to
+        the write itself. The writes have happened by now, so a failing read-back must not
+        raise (the framework would repeat the batch and duplicate the creates): the
+        stamps it could not read stay ``None``, which the contract's engine tolerates.
+        """
+        written = {
+            result.record_id: index
+            for index, result in enumerate(results)
+            if result is not None and result.ok and result.record_id
+        }
+        stamps: dict[str, Any] = {}
+        try:
+            for chunk in _soql.in_chunks(list(written), budget=_READ_BACK_BUDGET):
+                soql = _soql.select(
+                    ["Id", "SystemModstamp"], object_name, [f"Id IN ({', '.join(chunk)})"]
+                )
+                response = self._request(
+                    "GET", f"{self._base}/query", params={"q": soql}, object_name=object_name
+                )
+                while True:
+                    body = self._json(response)
+                    for row in body.get("records", []):
+                        lowered = {str(k).lower(): v for k, v in row.items()}
+                        stamps[to_18(str(lowered["id"]))] = parse_datetime(
+                            str(lowered["systemmodstamp"])
+                        )
+                    next_url = body.get("nextRecordsUrl")
+                    if body.get("done", True) or not next_url:
+                        break
+                    response = self._request("GET", str(next_url), object_name=object_name)
+        except ConnectorError:
+            pass  # keep what was read; the rest stays None (see above)
+        for record_id, index in written.items():
+            result = results[index]
+            if result is not None and record_id in stamps:
+                results[index] = result.model_copy(update={"modified_at": stamps[record_id]})
 
     @staticmethod
     def _wire_record(object_name: str, request: WriteRequest) -> dict[str, Any]:
@@ -427,8 +480,7 @@ class SalesforceConnector:
     @staticmethod
     def _write_result(request: WriteRequest, item: dict[str, Any]) -> WriteResult:
         if item.get("success"):
-            # modified_at stays None: the Collections answer has no SystemModstamp, and a
-            # read-back query would double the API calls of every write (the core copes).
+            # modified_at is filled by _read_back_stamps (Collections has no SystemModstamp).
             return WriteResult(ref=request.ref, ok=True, record_id=to_18(str(item["id"])))
         errors = item.get("errors") or [{}]
         first = errors[0]

@@ -16,6 +16,7 @@ FaultKind = Literal[
     "dropped_connection",
     "expired_session",
     "row_lock",
+    "bad_request",
 ]
 _KINDS = {
     "rate_limit",
@@ -24,6 +25,7 @@ _KINDS = {
     "dropped_connection",
     "expired_session",
     "row_lock",
+    "bad_request",
 }
 
 
@@ -76,6 +78,8 @@ class Fault:
     * ``expired_session``: the session used is invalidated and the call answers 401.
     * ``row_lock``: ``mode`` ``"item"`` (default, first record of the next write gets
       ``UNABLE_TO_LOCK_ROW``) or ``"request"`` (the whole call answers 400).
+    * ``bad_request``: a permanent refusal of the whole call: ``status`` 400 (default) or
+      403, ``code`` (default ``INVALID_OPERATION``) and ``message``.
     """
 
     kind: FaultKind

@@ -507,6 +507,12 @@ class SalesforceEmulator:
                 raise httpx.ReadTimeout("timed out", request=request)
             time.sleep(float(options.get("delay", 1.0)))
             return None
+        if fault.kind == "bad_request":
+            return self._error(
+                int(options.get("status", 400)),
+                str(options.get("code", "INVALID_OPERATION")),
+                str(options.get("message", "The requested operation is not allowed")),
+            )
         if fault.kind == "row_lock":
             return self._error(
                 400,
