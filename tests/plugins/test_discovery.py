@@ -83,3 +83,43 @@ def test_a_connector_missing_required_hooks_is_refused():
 
     with pytest.raises(ContractError, match="lacks required hooks"):
         describe("memory", Half)
+
+
+def test_an_installed_extension_wraps_every_connection_and_a_broken_one_is_reported(
+    tmp_path, monkeypatch
+):
+    from crmsync.engine import open_connection
+    from crmsync.plugins import discover_extensions
+
+    info = tmp_path / "crmsync_audit-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: crmsync-audit\nVersion: 0.1\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[crmsync.connectors]\nmemory = crmsync.testing.memory:MemoryConnector\n"
+        "[crmsync.extensions]\naudit = audit_extension:Audit\n"
+        "broken = audit_extension:Missing\n"
+    )
+    (tmp_path / "audit_extension.py").write_text(
+        textwrap.dedent("""
+        from crmsync.contract import hookimpl
+
+        SEEN = []
+
+        class Audit:
+            @hookimpl(wrapper=True)
+            def list_fields(self, object_name):
+                fields = yield
+                SEEN.append((object_name, len(fields)))
+                return fields
+    """)
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    extensions = discover_extensions()
+    assert "audit" in extensions.plugins and "Missing" in extensions.failed["broken"]
+    connection = open_connection(discover_connectors(), "memory")
+    connection.list_fields("Lead")
+    import audit_extension
+
+    assert audit_extension.SEEN == [("Lead", 14)]

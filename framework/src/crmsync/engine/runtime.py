@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import structlog
+
 from crmsync.models import Integration
 from crmsync.plugins import (
     Connection,
@@ -14,7 +16,10 @@ from crmsync.plugins import (
     RetryPolicy,
     build_settings,
     discover_connectors,
+    discover_extensions,
 )
+
+log = structlog.get_logger("crmsync.runtime")
 
 
 def open_connection(
@@ -29,8 +34,14 @@ def open_connection(
 ) -> Connection:
     """A connection to ``connector_id``: stored (non-secret) settings over the
     environment's.
+
+    Installed extensions (entry-point group ``crmsync.extensions``) are registered
+    beside the connector, after ``extra_plugins``.
     """
     installed = catalog.get(connector_id)
+    extensions = discover_extensions()
+    for name, reason in extensions.failed.items():
+        log.warning("extension_failed", extension=name, error=reason)
     built = build_settings(installed, settings)
     options: dict[str, Any] = {}
     if sleep is not None:
@@ -40,7 +51,7 @@ def open_connection(
         built,
         retry=retry,
         factory_kwargs=factory_kwargs,
-        extra_plugins=extra_plugins,
+        extra_plugins=[*extra_plugins, *extensions.plugins.values()],
         **options,
     )
 

@@ -7,21 +7,26 @@ from __future__ import annotations
 from crmsync.plugins._connection import CallStats, Connection, build_settings
 from crmsync.plugins._discovery import (
     ENTRY_POINT_GROUP,
+    EXTENSION_GROUP,
     ConnectorCatalog,
     ConnectorFailure,
+    Extensions,
     InstalledConnector,
     check_contract_version,
     describe,
     discover_connectors,
+    discover_extensions,
 )
 from crmsync.plugins._retry import RetryPolicy, call_with_retries
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "EXTENSION_GROUP",
     "CallStats",
     "Connection",
     "ConnectorCatalog",
     "ConnectorFailure",
+    "Extensions",
     "InstalledConnector",
     "RetryPolicy",
     "build_settings",
@@ -29,4 +34,5 @@ __all__ = [
     "check_contract_version",
     "describe",
     "discover_connectors",
+    "discover_extensions",
 ]

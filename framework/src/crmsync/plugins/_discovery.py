@@ -12,6 +12,10 @@ from crmsync.contract import CONTRACT_VERSION, REQUIRED_HOOKS, ConnectorDescript
 from crmsync.errors import ConfigurationError, ConnectorLoadError, ContractError
 
 ENTRY_POINT_GROUP = "crmsync.connectors"
+EXTENSION_GROUP = "crmsync.extensions"
+"""Entry points of plugins registered beside the connector in every connection (audit or
+transform hookwrappers, say): a class, instantiated with no arguments, or a module or
+instance holding ``@hookimpl`` functions."""
 
 
 @dataclass(frozen=True)
@@ -135,3 +139,25 @@ def discover_connectors() -> ConnectorCatalog:
             entry_point.name, factory, description, dist_name, dist_version
         )
     return catalog
+
+
+@dataclass(frozen=True)
+class Extensions:
+    """Extension plugins that loaded, and those that failed with their reason."""
+
+    plugins: dict[str, object] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def discover_extensions() -> Extensions:
+    """Load every ``crmsync.extensions`` entry point; a broken one is only recorded."""
+    found = Extensions()
+    for entry_point in metadata.entry_points(group=EXTENSION_GROUP):
+        try:
+            loaded = entry_point.load()
+            plugin = loaded() if isinstance(loaded, type) else loaded
+        except Exception as error:  # an extension must never take crmsync down
+            found.failed[entry_point.name] = f"{type(error).__name__}: {error}"
+            continue
+        found.plugins[entry_point.name] = plugin
+    return found
