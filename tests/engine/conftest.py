@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from crmsync.connectors.local import LocalConnector, LocalSettings, LocalStore
 from crmsync.contract import FieldType
 from crmsync.engine import CycleReport, SyncEngine
 from crmsync.models import (
@@ -90,11 +91,53 @@ def default_pairs(*crm_objects: str, mappings: tuple[Mapping, ...] | None = None
     )
 
 
+class LocalPlatform:
+    """The real ``local`` connector's store, with the memory backend's test helpers."""
+
+    def __init__(self, path: str, clock: Clock) -> None:
+        self.path = path
+        self.clock = clock
+        self.store = LocalStore(path, clock=clock.now)
+
+    def put(
+        self,
+        object_name: str,
+        values: dict[str, Any],
+        *,
+        record_id: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> str:
+        assert object_name == "prospect"
+        saved = self.clock.at
+        if at is not None:
+            self.clock.at = at
+        try:
+            if record_id is None:
+                return self.store.insert([values])[0]
+            self.store.update(record_id, values)
+            return record_id
+        finally:
+            self.clock.at = saved if at is not None else self.clock.at
+
+    def get(self, object_name: str, record_id: str) -> dict[str, Any]:
+        found = self.store.get(record_id)
+        assert found is not None, record_id
+        return found
+
+    def live(self, object_name: str) -> list[str]:
+        return [
+            row["id"]
+            for row in self.store.query(
+                "SELECT id FROM prospect WHERE deleted_at IS NULL"
+            )
+        ]
+
+
 @dataclass
 class World:
     store: StateStore
     clock: Clock
-    platform: MemoryBackend
+    platform: Any  # MemoryBackend or LocalPlatform: both have put/get/live
     crm: MemoryBackend
     integration: Integration
     sleeps: list[float] = field(default_factory=list)
@@ -103,13 +146,22 @@ class World:
 
     def connections(self) -> tuple[Connection, Connection]:
         retry = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)
-        platform = Connection(
-            installed(MemoryPlatformConnector),
-            MemorySettings(),
-            retry=retry,
-            factory_kwargs={"backend": self.platform},
-            sleep=self.sleeps.append,
-        )
+        if isinstance(self.platform, LocalPlatform):
+            platform = Connection(
+                installed(LocalConnector),
+                LocalSettings(path=self.platform.path),
+                retry=retry,
+                factory_kwargs={"store": self.platform.store},
+                sleep=self.sleeps.append,
+            )
+        else:
+            platform = Connection(
+                installed(MemoryPlatformConnector),
+                MemorySettings(),
+                retry=retry,
+                factory_kwargs={"backend": self.platform},
+                sleep=self.sleeps.append,
+            )
         crm = Connection(
             installed(MemoryConnector),
             MemorySettings(),
@@ -187,7 +239,13 @@ def pairs():
 
 
 @pytest.fixture
-def make_world(tmp_path):
+def platform_kind() -> str:
+    """Which connector plays the platform: the shipped ``local`` one by default."""
+    return "local"
+
+
+@pytest.fixture
+def make_world(tmp_path, platform_kind):
     worlds = []
 
     def make(
@@ -203,7 +261,9 @@ def make_world(tmp_path):
         integration = store.create_integration(
             Integration(
                 name=f"test{len(worlds)}",
-                platform_connector="memory_platform",
+                platform_connector="local"
+                if platform_kind == "local"
+                else "memory_platform",
                 crm_connector="memory",
                 source_of_truth=source_of_truth,
                 object_pairs=pairs or default_pairs(),
@@ -215,7 +275,9 @@ def make_world(tmp_path):
         world = World(
             store,
             clock,
-            platform_backend(now=clock.now),
+            LocalPlatform(f"{tmp_path}/platform-{len(worlds)}.db", clock)
+            if platform_kind == "local"
+            else platform_backend(now=clock.now),
             MemoryBackend(now=clock.now),
             integration,
         )
