@@ -9,6 +9,7 @@ it does no I/O. The engine feeds it and applies what it returns.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,12 +64,26 @@ class Unit:
 
 def _comparable(mapping: Mapping, side: Side, value: Any) -> Any:
     """A side's value in the CRM field's comparable form (bad conversions stay raw)."""
-    if side is Side.PLATFORM:
+    source = mapping.platform_type if side is Side.PLATFORM else None
+    try:
+        return _comparable_cached(source, mapping.crm_type, value)
+    except TypeError:  # unhashable (a multi-select list): not cached
+        return _comparable_of(source, mapping.crm_type, value)
+
+
+def _comparable_of(source: FieldType | None, target: FieldType, value: Any) -> Any:
+    if source is not None:
         try:
-            value = convert(value, mapping.platform_type, mapping.crm_type)
+            value = convert(value, source, target)
         except ConversionError:
             return ("unconvertible", value)
-    return normalize(value, mapping.crm_type)
+    return normalize(value, target)
+
+
+# Names, companies, phones and picklist values repeat across records and cycles; the
+# conversion is pure, so it is done once per (types, value). ``typed``: 1, 1.0 and True
+# are different values here.
+_comparable_cached = functools.lru_cache(maxsize=65_536, typed=True)(_comparable_of)
 
 
 def _same(value: Any, other: Any) -> bool:

@@ -99,6 +99,7 @@ class SyncEngine:
         self._skip_rows: set[int] = set()
         self._full_read: set[tuple[Side, str]] = set()
         self._force_lookup = False
+        self._open_errors = True
         self._run_id: int | None = None
 
     # -- public
@@ -158,6 +159,9 @@ class SyncEngine:
                 connection.authenticate()
         with self._tx() as tx:
             self._force_lookup = self.store.has_pending_creates(tx, self.iid)
+        # With no open record errors (the usual case) a success has nothing to resolve:
+        # skip that UPDATE per batch until this cycle records an error of its own.
+        self._open_errors = bool(self.store.open_errors(self.iid, limit=1))
         for side in (Side.PLATFORM, Side.CRM):
             for object_name in self._objects(side):
                 self._read_feed(side, object_name)
@@ -754,7 +758,8 @@ class SyncEngine:
             self.store.delete_inbox(tx, done_rows)
             self.store.remove_pending_creates(tx, refs)
             self._record_failures(tx, failures)
-            self.store.resolve_failures(tx, self.iid, resolved)
+            if self._open_errors:
+                self.store.resolve_failures(tx, self.iid, resolved)
 
     def _release(self, unit: Unit) -> None:
         """The unit's records are settled (or failed): others may claim them again."""
@@ -857,6 +862,7 @@ class SyncEngine:
     def _record_failures(self, tx: DbConnection, failures: list[Failure]) -> None:
         if not failures or self._report.dry_run:
             return
+        self._open_errors = True
         self.store.record_failures(
             tx,
             self.iid,
