@@ -424,6 +424,21 @@ def test_budget(emulator):
     assert len(emulator.requests) == requests_before
 
 
+def test_budget_reading_goes_stale(emulator):
+    now = [1_000_000.0]
+    connector = SalesforceConnector(
+        settings=make_settings(), transport=emulator.transport(), clock=lambda: now[0]
+    )
+    connector.authenticate()
+    connector.list_fields(object_name="Lead")
+    now[0] += 300
+    assert connector.api_budget() is not None
+    now[0] += 1  # the rolling window moved on: unknown, so the next call may look again
+    assert connector.api_budget() is None
+    connector.list_fields(object_name="Contact")
+    assert connector.api_budget().used == 2
+
+
 # -- auth flows and secrets --------------------------------------------------------------------
 def test_jwt_flow(emulator, rsa_pem, tmp_path):
     key_file = tmp_path / "key.pem"

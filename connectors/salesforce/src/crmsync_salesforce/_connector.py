@@ -55,6 +55,7 @@ OBJECTS = ("Lead", "Contact")
 MAX_BATCH = 200  # sObject Collections' hard cap per call
 _FEED_FIELDS = ("Id", "SystemModstamp", "IsDeleted", "MasterRecordId")
 _LEAD_FIELDS = ("IsConverted", "ConvertedContactId")
+USAGE_FRESH_SECONDS = 300.0  # how long a Sforce-Limit-Info reading describes the org
 # One read-back query holds a whole Collections chunk: 200 quoted 18-char ids are ~4,200
 # characters, ~6,000 once percent-encoded, well inside the 16,384-byte URI limit.
 _READ_BACK_BUDGET = 4_400
@@ -126,6 +127,7 @@ class SalesforceConnector:
         self._expired_generation = -1
         self._generation = 0
         self._usage: tuple[int, int] | None = None
+        self._usage_at = 0.0
         self._describes: dict[str, dict[str, Any]] = {}
 
     def __repr__(self) -> str:
@@ -173,6 +175,7 @@ class SalesforceConnector:
             if usage is not None:
                 with self._lock:
                     self._usage = usage
+                    self._usage_at = self._clock()
         if response.status_code >= 300:
             if response.status_code == 401:
                 with self._lock:
@@ -565,8 +568,11 @@ class SalesforceConnector:
     @hookimpl
     def api_budget(self) -> ApiBudget | None:
         with self._lock:
-            usage = self._usage
-        if usage is None:
+            usage, seen_at = self._usage, self._usage_at
+        # The allocation is a rolling 24-hour window: an old reading says nothing about
+        # now. Reporting it would stop a long-lived connection for good after one spent
+        # budget (no call, so no new reading); unknown lets one call through to look.
+        if usage is None or self._clock() - seen_at > USAGE_FRESH_SECONDS:
             return None
         used, limit = usage
         return ApiBudget(

@@ -1,0 +1,451 @@
+"""Whole sync cycles through crmsync's core between ``local`` prospects and Salesforce.
+
+The platform is the ``local`` connector over a SQLite file; the CRM is this connector over
+the in-process emulator (``transport=emulator.transport()``); the state store is SQLite.
+One clock drives the platform, the emulated org and the engine, so "later" means the same
+on both sides. Connections live as long as a world, as they do in the runtime, so a
+session survives from one cycle to the next.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crmsync.connectors.local import LocalSettings, LocalStore
+from crmsync.contract import FieldType
+from crmsync.engine import CycleReport, SyncEngine
+from crmsync.models import (
+    CreationMode,
+    CreationRule,
+    Direction,
+    Integration,
+    Mapping,
+    ObjectPair,
+    SourceOfTruth,
+)
+from crmsync.plugins import Connection, RetryPolicy, build_settings, discover_connectors
+from crmsync.store import open_store
+from crmsync_salesforce.emulator import SalesforceEmulator
+
+pytestmark = pytest.mark.filterwarnings(
+    # crmsync.plugins._retry passes tenacity's deprecated `initial` (framework; reported).
+    "ignore:The 'initial' parameter is deprecated:DeprecationWarning"
+)
+
+START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+LOGIN = "https://login.emulator.test"
+CLIENT_ID = "3MVG9crmsync.cycles.client"
+CLIENT_SECRET = "cycles-client-s3cret-value"
+NOT_PROVIDED = "[not provided]"
+WRITES = ("POST", "PATCH", "DELETE")
+
+
+def _sync(platform: str, crm: str, kind: FieldType = FieldType.STRING, **extra: Any) -> Mapping:
+    return Mapping(
+        platform_field=platform,
+        crm_field=crm,
+        direction=Direction.SYNC,
+        platform_type=kind,
+        crm_type=kind,
+        **extra,
+    )
+
+
+def _pairs() -> tuple[ObjectPair, ...]:
+    """prospect<->Contact first, then prospect<->Lead; fields moving every way."""
+    common = (
+        _sync("email", "Email", FieldType.EMAIL),
+        _sync("first_name", "FirstName"),
+        _sync("last_name", "LastName", default=NOT_PROVIDED),
+        _sync("phone", "Phone", FieldType.PHONE),
+        Mapping(platform_field="title", crm_field="Title", direction=Direction.TO_CRM),
+        Mapping(
+            platform_field="lead_source",
+            crm_field="LeadSource",
+            direction=Direction.TO_PLATFORM,
+            platform_type=FieldType.PICKLIST,
+            crm_type=FieldType.PICKLIST,
+        ),
+    )
+    company = Mapping(
+        platform_field="company",
+        crm_field="Company",
+        direction=Direction.TO_CRM,
+        default=NOT_PROVIDED,
+    )
+    return (
+        ObjectPair(
+            platform_object="prospect", crm_object="Contact", match_order=0, mappings=common
+        ),
+        ObjectPair(
+            platform_object="prospect",
+            crm_object="Lead",
+            match_order=1,
+            mappings=(*common, company),
+        ),
+    )
+
+
+class World:
+    """A platform file, an emulated org, a state store and one clock for all three."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        source_of_truth: SourceOfTruth = SourceOfTruth.BOTH,
+        page_size: int | None = None,
+        crm_settings: dict[str, Any] | None = None,
+        create_in_platform: CreationMode = CreationMode.ALL,
+    ) -> None:
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        self.at = START
+        self.sleeps: list[float] = []
+        self.page_size = page_size
+        self.emulator = SalesforceEmulator()
+        self.emulator.register_app(CLIENT_ID, client_secret=CLIENT_SECRET)
+        self.emulator.clock.freeze(START)
+        self.path = tmp_path / "platform.db"
+        self.local = LocalStore(self.path, clock=self.now)
+        self.store = open_store(f"sqlite:///{tmp_path}/s.db")
+        self.integration = self.store.create_integration(
+            Integration(
+                name="local-to-salesforce",
+                platform_connector="local",
+                crm_connector="salesforce",
+                source_of_truth=source_of_truth,
+                object_pairs=_pairs(),
+                create_in_crm=CreationRule(mode=CreationMode.ALL, target_object="Lead"),
+                create_in_platform=CreationRule(mode=create_in_platform),
+            )
+        )
+        installed = discover_connectors()
+        retry = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)
+        self.platform = Connection(
+            installed.get("local"),
+            LocalSettings(path=self.path),
+            retry=retry,
+            factory_kwargs={"clock": self.now},
+            sleep=self.sleeps.append,
+        )
+        salesforce = installed.get("salesforce")
+        self.crm = Connection(
+            salesforce,
+            build_settings(
+                salesforce,
+                {
+                    "login_url": LOGIN,
+                    "auth_flow": "client_credentials",
+                    "client_id": CLIENT_ID,
+                    "client_secret": CLIENT_SECRET,
+                    **(crm_settings or {}),
+                },
+            ),
+            retry=retry,
+            factory_kwargs={"transport": self.emulator.transport(), "clock": self.epoch},
+            sleep=self.sleeps.append,
+        )
+
+    def now(self) -> dt.datetime:
+        return self.at
+
+    def epoch(self) -> float:
+        return self.at.timestamp()
+
+    def advance(self, seconds: float = 60) -> None:
+        """Time passes on both sides (the org's clock stays frozen in between)."""
+        self.at += dt.timedelta(seconds=seconds)
+        self.emulator.clock.set(self.at)
+
+    def cycle(self) -> CycleReport:
+        engine = SyncEngine(
+            self.store,
+            self.store.get_integration(self.integration.name),
+            self.platform,
+            self.crm,
+            clock=self.now,
+            page_size=self.page_size,
+        )
+        report = engine.run_cycle()
+        assert report.status != "failed", report.message
+        return report
+
+    def mark(self) -> int:
+        """A position in the emulator's request log."""
+        return len(self.emulator.requests)
+
+    def writes_since(self, mark: int) -> list[Any]:
+        return [r for r in self.emulator.requests[mark:] if r.method in WRITES]
+
+    def crm_link(self, object_name: str, record_id: str) -> Any:
+        with self.store.transaction() as tx:
+            links = self.store.links_for(tx, self.integration.id, "crm", [(object_name, record_id)])
+        return links.get((object_name, record_id))
+
+    def prospect(self, **values: Any) -> str:
+        (record_id,) = self.local.insert([values])
+        return record_id
+
+    def close(self) -> None:
+        self.platform.close()
+        self.crm.close()
+        self.local.close()
+        self.store.dispose()
+
+
+@pytest.fixture
+def make_world(tmp_path: Path) -> Iterator[Any]:
+    worlds: list[World] = []
+
+    def make(**options: Any) -> World:
+        world = World(tmp_path / str(len(worlds)), **options)
+        worlds.append(world)
+        return world
+
+    yield make
+    for world in worlds:
+        world.close()
+
+
+def person(n: int, **extra: Any) -> dict[str, Any]:
+    return {"email": f"p{n}@example.com", "first_name": "Pat", "last_name": f"P{n}", **extra}
+
+
+def test_initial_sync_both_ways_creates_in_batches_of_200(make_world):
+    world = make_world()
+    prospects = world.local.insert([person(n) for n in range(450)])
+    leads = world.emulator.seed(
+        "Lead",
+        [
+            {"LastName": f"L{n}", "Company": "Initech", "Email": f"l{n}@example.com"}
+            for n in range(230)
+        ],
+    )
+    contacts = world.emulator.seed(
+        "Contact", [{"LastName": f"C{n}", "Email": f"c{n}@example.com"} for n in range(20)]
+    )
+    report = world.cycle()
+    assert report.status == "succeeded", report.message
+    assert report.crm.created == 450 and report.platform.created == 250
+    creates = world.emulator.calls("POST", "/composite/sobjects")
+    assert len(creates) == math.ceil(450 / 200)
+    assert [len(c.json_body()["records"]) for c in creates] == [200, 200, 50]
+    assert len(world.emulator.records["Lead"]) == 230 + 450
+    assert world.local.count() == 450 + 250
+    created = [r for r in world.emulator.records["Lead"].values() if r["Id"] not in leads]
+    assert {r["Company"] for r in created} == {NOT_PROVIDED}
+    assert len(prospects) == 450 and len(contacts) == 20
+
+
+def linked_pair(world: World, n: int = 1, **values: Any) -> tuple[str, str]:
+    """A prospect and a lead that one cycle linked (agreeing on every mapped field)."""
+    pid = world.prospect(**person(n, company="Initech", **values))
+    (lid,) = world.emulator.seed(
+        "Lead",
+        [
+            {
+                "Email": f"p{n}@example.com",
+                "FirstName": "Pat",
+                "LastName": f"P{n}",
+                "Company": "Initech",
+                **{k.title().replace("_", ""): v for k, v in values.items()},
+            }
+        ],
+    )
+    report = world.cycle()
+    assert report.linked >= 1, report.counts()
+    world.advance()
+    return pid, lid
+
+
+def test_matching_is_by_email_case_insensitive_and_prefers_a_contact(make_world):
+    world = make_world()
+    mixed = world.prospect(**person(1, email="Mixed.Case@Example.COM"))
+    both = world.prospect(**person(2, email="both@example.com"))
+    (lead,) = world.emulator.seed(
+        "Lead",
+        [{"LastName": "P1", "FirstName": "Pat", "Company": "C", "Email": "mixed.case@example.com"}],
+    )
+    (other_lead,) = world.emulator.seed(
+        "Lead",
+        [{"LastName": "P2", "FirstName": "Pat", "Company": "C", "Email": "BOTH@example.com"}],
+    )
+    (contact,) = world.emulator.seed(
+        "Contact", [{"LastName": "P2", "FirstName": "Pat", "Email": "Both@Example.com"}]
+    )
+    mark = world.mark()
+    report = world.cycle()
+    assert report.linked >= 2 and report.crm.created == 0, report.counts()
+    assert world.crm_link("Lead", lead).platform_id == mixed
+    assert world.crm_link("Contact", contact).platform_id == both
+    link = world.crm_link("Lead", other_lead)
+    assert link is None or link.platform_id != both
+    assert not world.emulator.calls("POST", "/composite/sobjects")[0:] or all(
+        r.json_body()["records"][0]["attributes"]["type"] != "Lead"
+        for r in world.writes_since(mark)
+        if r.method == "POST"
+    )
+
+
+def test_edits_on_each_side_converge_and_a_second_cycle_writes_nothing(make_world):
+    world = make_world()
+    pid, lid = linked_pair(world)
+    world.local.update(pid, {"first_name": "Patricia", "title": "CTO"})
+    world.emulator.touch("Lead", lid, Phone="+1 555 0199", LeadSource="Web")
+    report = world.cycle()
+    assert report.crm.updated == 1 and report.platform.updated == 1, report.counts()
+    lead = world.emulator.get("Lead", lid)
+    assert (lead["FirstName"], lead["Title"]) == ("Patricia", "CTO")
+    prospect = world.local.get(pid)
+    assert (prospect["phone"], prospect["lead_source"]) == ("+1 555 0199", "Web")
+    world.advance()
+    mark = world.mark()
+    again = world.cycle()
+    assert again.writes == 0, again.counts()
+    assert world.writes_since(mark) == []  # no echo: not one write call reached the org
+
+
+def test_a_conflict_under_both_goes_to_the_latest_change(make_world):
+    world = make_world(source_of_truth=SourceOfTruth.BOTH)
+    pid, lid = linked_pair(world, 1)
+    pid2, lid2 = linked_pair(world, 2)
+    world.local.update(pid, {"first_name": "FromPlatform"})
+    world.emulator.touch("Lead", lid2, FirstName="FromCrm-early")
+    world.advance(30)
+    world.emulator.touch("Lead", lid, FirstName="FromCrm")  # later: the CRM wins
+    world.local.update(pid2, {"first_name": "FromPlatform-late"})  # later: the platform wins
+    world.cycle()
+    assert world.local.get(pid)["first_name"] == "FromCrm"
+    assert world.emulator.get("Lead", lid)["FirstName"] == "FromCrm"
+    assert world.local.get(pid2)["first_name"] == "FromPlatform-late"
+    assert world.emulator.get("Lead", lid2)["FirstName"] == "FromPlatform-late"
+
+
+def test_a_refused_record_is_an_open_error_among_successes(make_world):
+    world = make_world()
+    world.prospect(**person(1))
+    too_long = "x" * 70 + "@example.com"  # 82 > Lead.Email's 80 characters
+    bad = world.prospect(**person(2, email=too_long))
+    world.prospect(**person(3))
+    report = world.cycle()
+    assert report.crm.created == 2 and report.crm.failed == 1, report.counts()
+    assert report.status == "partial"
+    (error,) = world.store.open_errors(world.integration.id)
+    assert (error.record_id, error.code, error.field) == (bad, "STRING_TOO_LONG", "Email")
+
+
+def test_rate_limits_are_honoured_through_the_engine_retry(make_world):
+    world = make_world()
+    world.prospect(**person(1))
+    world.emulator.faults.inject(
+        "rate_limit", status=429, retry_after=7, path_contains="/composite/sobjects"
+    )
+    world.emulator.faults.inject("rate_limit", status=403, path_contains="/queryAll")
+    report = world.cycle()
+    assert report.crm.created == 1 and len(world.emulator.records["Lead"]) == 1
+    assert 7.0 in world.sleeps  # the vendor's Retry-After
+    assert 60.0 in world.sleeps  # 403 REQUEST_LIMIT_EXCEEDED names no delay: the default
+    assert report.retry_waits == {"crm:rate_limited": 2}
+
+
+def test_a_session_expiring_mid_cycle_is_renewed_once(make_world):
+    world = make_world()
+    pid, lid = linked_pair(world)
+    tokens = world.emulator.token_requests
+    world.local.update(pid, {"first_name": "Renewed"})
+    world.emulator.faults.inject("expired_session", path_contains="/composite/sobjects")
+    report = world.cycle()
+    assert report.crm.updated == 1
+    assert world.emulator.get("Lead", lid)["FirstName"] == "Renewed"
+    assert world.emulator.token_requests == tokens + 1
+    assert [r.status for r in world.emulator.calls("PATCH", "/composite/sobjects")] == [401, 200]
+    assert world.sleeps == []
+
+
+def test_leads_sharing_one_modstamp_across_page_boundaries(make_world):
+    world = make_world(page_size=5)
+    world.emulator.server_page_limit = 5
+    first = world.emulator.seed(
+        "Lead",
+        [{"LastName": f"T{n}", "Company": "C", "Email": f"t{n}@example.com"} for n in range(23)],
+    )
+    report = world.cycle()
+    assert report.platform.created == 23, report.counts()
+    assert world.local.count() == 23
+    world.advance()
+    second = world.emulator.seed(
+        "Lead",
+        [{"LastName": f"U{n}", "Company": "C", "Email": f"u{n}@example.com"} for n in range(12)],
+    )
+    stamps = {world.emulator.get("Lead", i)["SystemModstamp"] for i in second}
+    assert len(stamps) == 1
+    report = world.cycle()
+    assert report.platform.created == 12 and world.local.count() == 35, report.counts()
+    assert all(world.crm_link("Lead", i) is not None for i in first + second)
+    world.advance()
+    assert world.cycle().writes == 0
+
+
+def test_a_converted_lead_moves_its_link_to_the_contact(make_world):
+    world = make_world()
+    pid, lid = linked_pair(world)
+    contact = world.emulator.convert_lead(lid)
+    report = world.cycle()
+    assert report.relinked == 1 and report.platform.created == 0, report.counts()
+    assert world.crm_link("Contact", contact).platform_id == pid
+    world.advance()
+    world.local.update(pid, {"first_name": "Converted"})
+    world.cycle()
+    assert world.emulator.get("Contact", contact)["FirstName"] == "Converted"
+    assert world.local.count() == 1
+
+
+def test_a_merge_relinks_to_the_survivor_and_a_deletion_unlinks(make_world):
+    world = make_world(create_in_platform=CreationMode.NEVER)
+    pid, loser = linked_pair(world)
+    (survivor,) = world.emulator.seed(
+        "Lead", [{"LastName": "S", "Company": "C", "Email": "survivor@example.com"}]
+    )
+    world.emulator.merge(survivor, [loser])
+    report = world.cycle()
+    assert report.relinked == 1, report.counts()
+    assert world.crm_link("Lead", survivor).platform_id == pid
+    world.advance()
+    world.emulator.delete("Lead", survivor)
+    report = world.cycle()
+    assert report.unlinked == 1, report.counts()
+    assert world.crm_link("Lead", survivor) is None
+    assert world.local.get(pid) is not None  # a deletion in the CRM unlinks, never deletes
+
+
+def test_the_api_budget_share_stops_the_cycle_and_the_next_one_resumes(make_world):
+    world = make_world(crm_settings={"api_budget_share": 0.5}, page_size=2)
+    world.emulator.daily_limit = 24  # crmsync may use 12 calls
+    world.emulator.server_page_limit = 2
+    world.emulator.seed(
+        "Lead",
+        [{"LastName": f"B{n}", "Company": "C", "Email": f"b{n}@example.com"} for n in range(20)],
+    )
+    stopped = world.cycle()
+    assert stopped.status == "stopped" and "budget" in (stopped.message or ""), stopped.message
+    assert world.emulator.api_usage <= 12
+    (run, *_) = world.store.list_runs(world.integration.id)
+    assert run.status == "stopped"
+    # Still spent a minute later: the kept connection's reading stops the next cycle at once.
+    world.advance(60)
+    mark = world.mark()
+    assert world.cycle().status == "stopped" and world.mark() == mark
+    # Hours later the rolling 24-hour window has moved on: the old reading goes stale, one
+    # call looks again, and the cycle resumes where the stopped one left off.
+    world.emulator.api_usage = 0
+    world.advance(6 * 3600)
+    resumed = world.cycle()
+    assert resumed.status == "succeeded", resumed.message
+    assert world.local.count() == 20  # every lead once, none twice
+    assert world.cycle().writes == 0
