@@ -32,7 +32,7 @@ def demo(
     sides (one conflict), and runs a second cycle that shows the rules deciding.
     """
     try:
-        from crmsync.cli import _demo
+        from crmsync.cli._demo import run_demo
     except ImportError as error:
         if "crmsync_salesforce" not in str(error):
             raise
@@ -40,4 +40,4 @@ def demo(
             "the demo needs the Salesforce connector and its emulator",
             hint="install it with `pip install crmsync-salesforce`",
         ) from None
-    _demo.run_demo(state_of(ctx), prospects=prospects, directory=directory, fresh=fresh)
+    run_demo(state_of(ctx), prospects=prospects, directory=directory, fresh=fresh)

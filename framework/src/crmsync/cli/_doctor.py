@@ -114,6 +114,7 @@ def _side(
     )
     if connection is None:
         return None, {}
+
     def authenticate() -> bool:
         connection.authenticate()
         return True
