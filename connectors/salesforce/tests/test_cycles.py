@@ -181,7 +181,11 @@ class World:
         return len(self.emulator.requests)
 
     def writes_since(self, mark: int) -> list[Any]:
-        return [r for r in self.emulator.requests[mark:] if r.method in WRITES]
+        return [
+            r
+            for r in self.emulator.requests[mark:]
+            if r.method in WRITES and r.path.startswith("/services/data/")
+        ]
 
     def crm_link(self, object_name: str, record_id: str) -> Any:
         with self.store.transaction() as tx:
@@ -282,15 +286,37 @@ def test_matching_is_by_email_case_insensitive_and_prefers_a_contact(make_world)
     mark = world.mark()
     report = world.cycle()
     assert report.linked >= 2 and report.crm.created == 0, report.counts()
+    assert world.writes_since(mark) == []  # matched, so nothing is created in the org
     assert world.crm_link("Lead", lead).platform_id == mixed
-    assert world.crm_link("Contact", contact).platform_id == both
+    assert world.crm_link("Contact", contact).platform_id == both  # the contact wins
     link = world.crm_link("Lead", other_lead)
     assert link is None or link.platform_id != both
-    assert not world.emulator.calls("POST", "/composite/sobjects")[0:] or all(
-        r.json_body()["records"][0]["attributes"]["type"] != "Lead"
-        for r in world.writes_since(mark)
-        if r.method == "POST"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="crmsync engine: on a full read, _candidates skips lookup_records and the "
+    "prospect settled earlier in the cycle has left the inbox, so a lead sharing a linked "
+    "contact's email gets a duplicate prospect (reported)",
+)
+def test_a_lead_sharing_a_linked_contacts_email_creates_no_duplicate_prospect(make_world):
+    world = make_world()
+    world.prospect(**person(1, email="Mixed.Case@Example.COM"))
+    world.prospect(**person(2, email="both@example.com"))
+    world.emulator.seed(
+        "Lead",
+        [
+            {"LastName": "P1", "FirstName": "Pat", "Company": "C", "Email": "mixed@example.com"},
+            {"LastName": "P2", "FirstName": "Pat", "Company": "C", "Email": "BOTH@example.com"},
+        ],
     )
+    world.emulator.seed(
+        "Contact", [{"LastName": "P2", "FirstName": "Pat", "Email": "Both@Example.com"}]
+    )
+    world.cycle()
+    rows = world.local.query("SELECT email FROM prospect WHERE deleted_at IS NULL")
+    emails = sorted(row["email"].lower() for row in rows)
+    assert emails == ["both@example.com", "mixed.case@example.com", "mixed@example.com"]
 
 
 def test_edits_on_each_side_converge_and_a_second_cycle_writes_nothing(make_world):
