@@ -112,6 +112,16 @@ class Cli:
         )
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """The CLI configures structlog for the process; put it back for the other tests."""
+    import structlog
+
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     monkeypatch.chdir(tmp_path)  # nothing a command creates lands in the repository
