@@ -33,10 +33,6 @@ from crmsync.plugins import Connection, RetryPolicy, build_settings, discover_co
 from crmsync.store import open_store
 from crmsync_salesforce.emulator import SalesforceEmulator
 
-pytestmark = pytest.mark.filterwarnings(
-    # crmsync.plugins._retry passes tenacity's deprecated `initial` (framework; reported).
-    "ignore:The 'initial' parameter is deprecated:DeprecationWarning"
-)
 
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 LOGIN = "https://login.emulator.test"
