@@ -33,7 +33,6 @@ from crmsync.plugins import Connection, RetryPolicy, build_settings, discover_co
 from crmsync.store import open_store
 from crmsync_salesforce.emulator import SalesforceEmulator
 
-
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 LOGIN = "https://login.emulator.test"
 CLIENT_ID = "3MVG9crmsync.cycles.client"
