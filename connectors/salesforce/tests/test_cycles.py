@@ -289,12 +289,6 @@ def test_matching_is_by_email_case_insensitive_and_prefers_a_contact(make_world)
     assert link is None or link.platform_id != both
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="crmsync engine: on a full read, _candidates skips lookup_records and the "
-    "prospect settled earlier in the cycle has left the inbox, so a lead sharing a linked "
-    "contact's email gets a duplicate prospect (reported)",
-)
 def test_a_lead_sharing_a_linked_contacts_email_creates_no_duplicate_prospect(make_world):
     world = make_world()
     world.prospect(**person(1, email="Mixed.Case@Example.COM"))

@@ -152,12 +152,13 @@ class SyncEngine:
     # ----------------------------------------------------------------------------
     def _run(self, report: CycleReport) -> None:
         for connection in self.connections.values():
-            # A connection kept between cycles keeps its session and renews it on expiry
-            # (AuthenticationExpired); authenticating again would spend a token request on
-            # every cycle, idle ones included.
-            if not getattr(connection, "_authenticated", False):
+            # A connection kept between cycles keeps its session and renews it on
+            # expiry (AuthenticationExpired); authenticating again would spend a token
+            # request on every cycle, idle ones included.
+            if not connection.authenticated:
                 connection.authenticate()
         with self._tx() as tx:
+            self.store.purge_settled(tx, self.iid)  # left by a cycle that died
             self._force_lookup = self.store.has_pending_creates(tx, self.iid)
         # With no open record errors (the usual case) a success has nothing to resolve:
         # skip that UPDATE per batch until this cycle records an error of its own.
@@ -170,6 +171,8 @@ class SyncEngine:
             for object_name in self._objects(side):
                 self._settle(side, object_name, queue)
         queue.flush_all()
+        with self._tx() as tx:
+            self.store.purge_settled(tx, self.iid)
 
     def _read_feed(self, side: Side, object_name: str) -> None:
         structlog.contextvars.bind_contextvars(side=side.value, object=object_name)
@@ -354,7 +357,7 @@ class SyncEngine:
             with self._tx() as tx:
                 self.store.upsert_links(tx, self.iid, link_changes)
                 self.store.delete_links(tx, link_deletes)
-                self.store.delete_inbox(tx, done_rows)
+                self.store.settle_inbox(tx, done_rows)
                 self._record_failures(tx, failures)
                 # One insert for the chunk's creates, not one transaction per create.
                 self.store.add_pending_creates(
@@ -755,7 +758,7 @@ class SyncEngine:
             self._release(unit)
         with self._tx() as tx:
             self.store.upsert_links(tx, self.iid, links)
-            self.store.delete_inbox(tx, done_rows)
+            self.store.settle_inbox(tx, done_rows)
             self.store.remove_pending_creates(tx, refs)
             self._record_failures(tx, failures)
             if self._open_errors:

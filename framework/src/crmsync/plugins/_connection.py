@@ -128,6 +128,11 @@ class Connection:
             self.plugin_manager.register(plugin)
 
     @property
+    def authenticated(self) -> bool:
+        """Whether credentials were obtained (renewed on expiry, not per call)."""
+        return self._authenticated
+
+    @property
     def hook(self) -> Any:
         return self.plugin_manager.hook
 

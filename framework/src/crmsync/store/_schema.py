@@ -209,6 +209,9 @@ inbox = Table(
     Column("merged_into", String(255), nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
     Column("parked", Boolean, nullable=False, default=False),
+    # Settled this cycle; kept (not deleted) until the cycle ends so that later rows
+    # still see, by match key, the records it linked (and create no duplicate of them).
+    Column("settled", Boolean, nullable=False, default=False),
     Column("last_error", Text, nullable=True),
     UniqueConstraint("integration_id", "side", "object_name", "record_id"),
     Index("ix_inbox_match", "integration_id", "side", "match_key"),

@@ -258,6 +258,7 @@ class SyncStateStore(StoreBase):
                     # A parked failure is tried again only once the record has really
                     # changed.
                     "parked": case((newer, False), else_=inbox.c.parked),
+                    "settled": False,
                     "attempts": case((newer, 0), else_=inbox.c.attempts),
                 },
             ),
@@ -281,6 +282,7 @@ class SyncStateStore(StoreBase):
                 inbox.c.side == side,
                 inbox.c.object_name == object_name,
                 inbox.c.parked.is_(False),
+                inbox.c.settled.is_(False),
                 inbox.c.id > after_id,
             )
             .order_by(inbox.c.id)
@@ -302,6 +304,7 @@ class SyncStateStore(StoreBase):
                 select(inbox).where(
                     inbox.c.integration_id == integration_id,
                     inbox.c.side == side,
+                    inbox.c.settled.is_(False),
                     tuple_(inbox.c.object_name, inbox.c.record_id).in_(chunk),
                 )
             )
@@ -330,9 +333,21 @@ class SyncStateStore(StoreBase):
             found.extend(_inbox_row(row) for row in result)
         return found
 
-    def delete_inbox(self, tx: Connection, ids: Sequence[int]) -> None:
+    def settle_inbox(self, tx: Connection, ids: Sequence[int]) -> None:
+        """Mark rows done; they stay visible to matching until :meth:`purge_settled`."""
         for chunk in _chunks(list(ids)):
-            tx.execute(delete(inbox).where(inbox.c.id.in_(chunk)))
+            tx.execute(update(inbox).where(inbox.c.id.in_(chunk)).values(settled=True))
+
+    def purge_settled(self, tx: Connection, integration_id: int) -> int:
+        """Drop the rows earlier cycles settled."""
+        return int(
+            tx.execute(
+                delete(inbox).where(
+                    inbox.c.integration_id == integration_id,
+                    inbox.c.settled.is_(True),
+                )
+            ).rowcount
+        )
 
     def fail_inbox(
         self,
@@ -375,7 +390,7 @@ class SyncStateStore(StoreBase):
 
         result = tx.execute(
             select(inbox.c.parked, func.count())
-            .where(inbox.c.integration_id == integration_id)
+            .where(inbox.c.integration_id == integration_id, inbox.c.settled.is_(False))
             .group_by(inbox.c.parked)
         )
         counts = {"waiting": 0, "parked": 0}

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 06:18:50.049913
+Create Date: 2026-12-01 06:31:52.002478
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ def upgrade() -> None:
         sa.Column("merged_into", sa.String(length=255), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("parked", sa.Boolean(), nullable=False),
+        sa.Column("settled", sa.Boolean(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["integration_id"],
