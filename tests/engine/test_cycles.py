@@ -374,3 +374,17 @@ def test_every_log_line_names_integration_cycle_side_and_object(make_world):
     assert reads and all(
         {"integration", "cycle", "side", "object"} <= set(entry) for entry in reads
     )
+
+
+def test_a_creation_filter_may_test_an_unmapped_field(make_world):
+    rule = CreationRule(
+        mode=CreationMode.FILTER, filter=FieldFilter(field="score", op=">=", value=50)
+    )
+    world = make_world(create_in_crm=rule)
+    world.prospect({"email": "hot@x.io", "last_name": "Hot", "score": 80})
+    world.prospect({"email": "cold@x.io", "last_name": "Cold", "score": 10})
+    report = world.cycle()
+    assert report.crm.created == 1
+    (lead,) = world.crm.live("Lead")
+    assert world.crm.get("Lead", lead)["LastName"] == "Hot"
+    assert "Score" not in world.crm.get("Lead", lead), "an unmapped field never moves"

@@ -973,6 +973,14 @@ class SyncEngine:
                     if side is Side.PLATFORM
                     else mapping.crm_field
                 ] = None
+        # A creation filter may test a field no mapping moves (a lead score, say).
+        rule = (
+            self.integration.create_in_crm
+            if side is Side.PLATFORM
+            else self.integration.create_in_platform
+        )
+        if rule.filter is not None and names:
+            names[rule.filter.field] = None
         return list(names)
 
     def _match_field(self, side: Side, object_name: str) -> str | None:
