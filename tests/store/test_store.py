@@ -237,3 +237,42 @@ def test_pending_creates(store):
         assert store.pending_refs(tx, iid, ["r1", "r2"]) == {"r1"}
         store.remove_pending_creates(tx, ["r1"])
         assert not store.has_pending_creates(tx, iid)
+
+
+def test_mapping_changes_apply_whole_or_not_at_all(store):
+    store.create_integration(integration())
+    phone = Mapping(
+        platform_field="phone", crm_field="Phone", direction=Direction.TO_CRM
+    )
+    with pytest.raises(MappingError, match="no mapping"):
+        store.change_mappings(
+            "acme",
+            puts=[("prospect", "Lead", phone)],
+            deletes=[("prospect", "Lead", "nope", "Nope")],
+        )
+    assert store.get_integration("acme").object_pairs[1].mappings == ()
+    store.change_mappings(
+        "acme",
+        puts=[("prospect", "Lead", phone)],
+        deletes=[("prospect", "Contact", "email", "Email")],
+    )
+    pairs = store.get_integration("acme").object_pairs
+    assert pairs[0].mappings == () and pairs[1].mappings == (phone,)
+
+
+def test_object_pairs_and_integrations_can_be_removed_while_paused(store):
+    created = store.create_integration(integration())
+    with store.transaction() as tx:
+        store.upsert_links(
+            tx, created.id, [LinkRow(None, "prospect", "P1", "Lead", "L1", {}, T0, T0)]
+        )
+    after = store.remove_object_pair("acme", "prospect", "Lead")
+    assert [p.crm_object for p in after.object_pairs] == ["Contact"]
+    with store.transaction() as tx:
+        assert store.count_links(tx, created.id) == 0
+    store.set_active("acme", True)
+    with pytest.raises(MappingError, match="pause"):
+        store.delete_integration("acme")
+    store.set_active("acme", False)
+    store.delete_integration("acme")
+    assert store.list_integrations() == []

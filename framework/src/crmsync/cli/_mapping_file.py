@@ -248,15 +248,13 @@ def apply_file(
             "mapping changes not confirmed; nothing changed",
             hint="pass --yes to apply without a prompt",
         )
-    store = state.get_store()
-    for pair, new, _ in puts:
-        store.put_mapping(integration.name, pair.platform_object, pair.crm_object, new)
-    for pair, old in deletes:
-        store.delete_mapping(
-            integration.name,
-            pair.platform_object,
-            pair.crm_object,
-            old.platform_field,
-            old.crm_field,
-        )
+    # One transaction: a file is applied whole or not at all.
+    state.get_store().change_mappings(
+        integration.name,
+        puts=[(p.platform_object, p.crm_object, new) for p, new, _ in puts],
+        deletes=[
+            (p.platform_object, p.crm_object, old.platform_field, old.crm_field)
+            for p, old in deletes
+        ],
+    )
     console.print(f"applied {path} to {integration.name!r}", markup=False)

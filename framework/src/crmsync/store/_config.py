@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
@@ -210,49 +211,7 @@ class ConfigStore(StoreBase):
         The pair's cursors restart, so the next cycle back-fills the mapping over every
         existing linked record (a one-off full read), as DESIGN.md asks.
         """
-        integration = self._paused(name, "change a mapping")
-        with self.transaction() as tx:
-            pair_id = self._pair_id(tx, integration, platform_object, crm_object)
-            row = {
-                "direction": mapping.direction.value,
-                "platform_type": mapping.platform_type.value,
-                "crm_type": mapping.crm_type.value,
-                "default_value": mapping.default,
-                "conflict_rule": mapping.conflict_rule.value
-                if mapping.conflict_rule
-                else None,
-            }
-            changed = tx.execute(
-                update(mappings)
-                .where(
-                    mappings.c.object_pair_id == pair_id,
-                    mappings.c.platform_field == mapping.platform_field,
-                    mappings.c.crm_field == mapping.crm_field,
-                )
-                .values(**row)
-            ).rowcount
-            if not changed:
-                tx.execute(
-                    mappings.insert().values(
-                        object_pair_id=pair_id,
-                        platform_field=mapping.platform_field,
-                        crm_field=mapping.crm_field,
-                        **row,
-                    )
-                )
-            self._restart_cursors(
-                tx, self.stored_id(integration), platform_object, crm_object
-            )
-            self._event(
-                tx,
-                integration.id,
-                "mapping_updated" if changed else "mapping_added",
-                {
-                    "pair": f"{platform_object}/{crm_object}",
-                    **mapping.model_dump(mode="json"),
-                },
-            )
-        return self.get_integration(name)
+        return self.change_mappings(name, puts=[(platform_object, crm_object, mapping)])
 
     def delete_mapping(
         self,
@@ -262,29 +221,132 @@ class ConfigStore(StoreBase):
         platform_field: str,
         crm_field: str,
     ) -> Integration:
-        integration = self._paused(name, "delete a mapping")
+        """Delete a mapping; refused while the integration is active."""
+        return self.change_mappings(
+            name, deletes=[(platform_object, crm_object, platform_field, crm_field)]
+        )
+
+    def change_mappings(
+        self,
+        name: str,
+        *,
+        puts: Sequence[tuple[str, str, Mapping]] = (),
+        deletes: Sequence[tuple[str, str, str, str]] = (),
+    ) -> Integration:
+        """Add, replace and delete mappings in one transaction: all of them or none.
+
+        ``puts`` are (platform object, crm object, mapping); ``deletes`` are (platform
+        object, crm object, platform field, crm field).
+        """
+        integration = self._paused(name, "change a mapping")
+        iid = self.stored_id(integration)
+        with self.transaction() as tx:
+            for platform_object, crm_object, mapping in puts:
+                self._put_mapping(tx, integration, platform_object, crm_object, mapping)
+                self._restart_cursors(tx, iid, platform_object, crm_object)
+            for platform_object, crm_object, platform_field, crm_field in deletes:
+                pair_id = self._pair_id(tx, integration, platform_object, crm_object)
+                gone = tx.execute(
+                    delete(mappings).where(
+                        mappings.c.object_pair_id == pair_id,
+                        mappings.c.platform_field == platform_field,
+                        mappings.c.crm_field == crm_field,
+                    )
+                ).rowcount
+                if not gone:
+                    raise MappingError(
+                        f"no mapping {platform_field} <-> {crm_field} on "
+                        f"{platform_object}/{crm_object}",
+                        hint="list them with `crmsync mapping list`",
+                    )
+                self._event(
+                    tx,
+                    iid,
+                    "mapping_deleted",
+                    {"platform_field": platform_field, "crm_field": crm_field},
+                )
+        return self.get_integration(name)
+
+    def remove_object_pair(
+        self, name: str, platform_object: str, crm_object: str
+    ) -> Integration:
+        """Remove an object pair with its mappings and links; refused while active."""
+        integration = self._paused(name, "remove an object pair")
+        iid = self.stored_id(integration)
         with self.transaction() as tx:
             pair_id = self._pair_id(tx, integration, platform_object, crm_object)
-            gone = tx.execute(
-                delete(mappings).where(
-                    mappings.c.object_pair_id == pair_id,
-                    mappings.c.platform_field == platform_field,
-                    mappings.c.crm_field == crm_field,
+            tx.execute(delete(mappings).where(mappings.c.object_pair_id == pair_id))
+            tx.execute(delete(object_pairs).where(object_pairs.c.id == pair_id))
+            unlinked = tx.execute(
+                delete(links).where(
+                    links.c.integration_id == iid,
+                    links.c.platform_object == platform_object,
+                    links.c.crm_object == crm_object,
                 )
             ).rowcount
-            if not gone:
-                raise MappingError(
-                    f"no mapping {platform_field} <-> {crm_field} on {platform_object}/"
-                    f"{crm_object}",
-                    hint="list them with `crmsync mapping list`",
-                )
             self._event(
                 tx,
-                integration.id,
-                "mapping_deleted",
-                {"platform_field": platform_field, "crm_field": crm_field},
+                iid,
+                "object_pair_removed",
+                {"pair": f"{platform_object}/{crm_object}", "links_removed": unlinked},
             )
         return self.get_integration(name)
+
+    def delete_integration(self, name: str) -> None:
+        """Delete an integration and everything kept for it; refused while active."""
+        integration = self._paused(name, "delete the integration")
+        with self.transaction() as tx:
+            tx.execute(
+                delete(integrations).where(
+                    integrations.c.id == self.stored_id(integration)
+                )
+            )
+
+    def _put_mapping(
+        self,
+        tx: Connection,
+        integration: Integration,
+        platform_object: str,
+        crm_object: str,
+        mapping: Mapping,
+    ) -> None:
+        pair_id = self._pair_id(tx, integration, platform_object, crm_object)
+        row = {
+            "direction": mapping.direction.value,
+            "platform_type": mapping.platform_type.value,
+            "crm_type": mapping.crm_type.value,
+            "default_value": mapping.default,
+            "conflict_rule": mapping.conflict_rule.value
+            if mapping.conflict_rule
+            else None,
+        }
+        changed = tx.execute(
+            update(mappings)
+            .where(
+                mappings.c.object_pair_id == pair_id,
+                mappings.c.platform_field == mapping.platform_field,
+                mappings.c.crm_field == mapping.crm_field,
+            )
+            .values(**row)
+        ).rowcount
+        if not changed:
+            tx.execute(
+                mappings.insert().values(
+                    object_pair_id=pair_id,
+                    platform_field=mapping.platform_field,
+                    crm_field=mapping.crm_field,
+                    **row,
+                )
+            )
+        self._event(
+            tx,
+            integration.id,
+            "mapping_updated" if changed else "mapping_added",
+            {
+                "pair": f"{platform_object}/{crm_object}",
+                **mapping.model_dump(mode="json"),
+            },
+        )
 
     # -- helpers -----------------------------------------------------------------------
     def _paused(self, name: str, action: str) -> Integration:
