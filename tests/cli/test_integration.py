@@ -127,3 +127,15 @@ def test_fields_with_integration_settings(cli):
 def test_fields_bad_input(cli):
     assert "unknown connector" in cli.fails("fields", "nope", "Lead")
     assert "no object 'Widget'" in cli.fails("fields", "memory", "Widget")
+
+
+def test_delete_refuses_while_active_and_asks_first(cli):
+    cli.create()
+    cli.ok("integration", "resume", "acme")
+    assert "crmsync integration pause acme" in cli.fails(
+        "integration", "delete", "acme", "--yes"
+    )
+    cli.ok("integration", "pause", "acme")
+    assert "not confirmed" in cli.fails("integration", "delete", "acme", input="n\n")
+    assert "deleted" in cli.ok("integration", "delete", "acme", "--yes")
+    assert "unknown integration 'acme'" in cli.fails("integration", "show", "acme")

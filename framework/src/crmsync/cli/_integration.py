@@ -367,3 +367,28 @@ def rebaseline(
         f"{source_of_truth.value}",
         markup=False,
     )
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    name: NameArg,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")
+    ] = False,
+) -> None:
+    """Delete a paused integration with its mappings, links, cursors and history."""
+    store = state_of(ctx).get_store()
+    integration = store.get_integration(name)
+    if integration.active:
+        store.delete_integration(name)  # refuses, naming the pause command
+    if not yes and not typer.confirm(
+        f"Delete integration {name!r} and everything crmsync keeps for it?",
+        default=False,
+    ):
+        raise ConfigurationError(
+            "delete not confirmed; nothing changed",
+            hint="pass --yes to confirm without a prompt",
+        )
+    store.delete_integration(name)
+    out().print(f"deleted integration {name!r}", markup=False)
