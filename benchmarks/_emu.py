@@ -52,8 +52,10 @@ def classify(method: str, path: str) -> str:
         return "describe"
     if "/composite/sobjects" in path and method in ("POST", "PATCH"):
         return "write"
-    if method == "GET" and ("/queryAll" in path or "/query" in path):
-        return "read"
+    if method == "GET" and path.endswith("/query"):
+        return "readback"  # the connector's SystemModstamp read-back after each write call
+    if method == "GET" and ("/queryAll" in path or "/query/" in path):
+        return "read"  # the change feed: first page (queryAll) and its nextRecordsUrl pages
     return "other"
 
 
