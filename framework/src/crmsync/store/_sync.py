@@ -275,10 +275,10 @@ class SyncStateStore(StoreBase):
         after_id: int,
         limit: int,
     ) -> list[InboxRow]:
-        # SQLite would pick the (integration, side, object, record) unique index, then read
-        # and sort every waiting row of the feed for each chunk: quadratic in a large inbox
-        # (an initial sync). ``integration_id + 0`` keeps that index out, so SQLite walks the
-        # primary key from ``after_id`` and reads each row once per cycle.
+        # SQLite would pick the (integration, side, object, record) unique index, then
+        # read and sort every waiting row of the feed for each chunk: quadratic in a
+        # large inbox (an initial sync). ``integration_id + 0`` keeps that index out, so
+        # SQLite walks the primary key from ``after_id``: each row read once per cycle.
         owner = inbox.c.integration_id
         if self.dialect == "sqlite":
             owner = owner + 0
