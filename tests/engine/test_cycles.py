@@ -388,3 +388,18 @@ def test_a_creation_filter_may_test_an_unmapped_field(make_world):
     (lead,) = world.crm.live("Lead")
     assert world.crm.get("Lead", lead)["LastName"] == "Hot"
     assert "Score" not in world.crm.get("Lead", lead), "an unmapped field never moves"
+
+
+def test_a_record_found_deleted_on_write_is_unlinked_with_the_reason(make_world):
+    world = make_world()
+    pid, lid = world.linked_pair(first_name="G")
+    # Deleted where the feed cannot see it (a vendor without tombstones).
+    world.crm.rows["Lead"][lid].deleted = True
+    world.prospect({"first_name": "Gone"}, record_id=pid)
+    report = world.cycle()
+    assert report.unlinked == 1 and report.crm.failed == 0
+    (event, *_) = world.store.list_events(world.integration.id)
+    assert event.kind == "unlinked" and "found on write" in event.detail["reason"]
+    with world.store.transaction() as tx:
+        assert world.store.count_links(tx, world.integration.id) == 0
+    assert world.store.open_errors(world.integration.id) == []

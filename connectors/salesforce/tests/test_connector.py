@@ -306,6 +306,16 @@ def test_push_wire_formats_and_auto_assign_setting(emulator):
     assert emulator.get("Lead", result.record_id)["Interests__c"] == "Email;Events"
 
 
+def test_updating_a_deleted_record_reports_it_missing(emulator, connector):
+    (lead,) = emulator.seed("Lead", count=1)
+    emulator.delete("Lead", lead)
+    (result,) = connector.push_updates(
+        object_name="Lead",
+        requests=[WriteRequest(ref="u", op="update", record_id=lead, values={"Title": "X"})],
+    )
+    assert result.error.code == "ENTITY_IS_DELETED" and result.error.missing
+
+
 def test_row_lock_item_is_retryable(emulator, connector):
     emulator.faults.inject("row_lock")
     results = connector.push_updates(object_name="Lead", requests=creates(2))

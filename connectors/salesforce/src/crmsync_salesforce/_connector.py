@@ -36,6 +36,7 @@ from crmsync_salesforce import _soql
 from crmsync_salesforce._auth import Session, fetch_session
 from crmsync_salesforce._errors import (
     CONNECTOR,
+    MISSING_ITEM_CODES,
     RETRYABLE_ITEM_CODES,
     raise_for_response,
     raise_transport_error,
@@ -498,6 +499,7 @@ class SalesforceConnector:
                 message=str(first.get("message", "")),
                 field=str(fields[0]) if fields else None,
                 retryable=code in RETRYABLE_ITEM_CODES,
+                missing=request.op == "update" and code in MISSING_ITEM_CODES,
             ),
         )
 

@@ -17,6 +17,7 @@ from crmsync.errors import (
 )
 
 __all__ = [
+    "MISSING_ITEM_CODES",
     "RETRYABLE_ITEM_CODES",
     "parse_errors",
     "raise_for_response",
@@ -36,6 +37,8 @@ RETRYABLE_ITEM_CODES = frozenset(
         "PROCESSING_HALTED",
     }
 )
+# Item codes meaning the record to update is gone (deleted, purged, or never existed).
+MISSING_ITEM_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_ID_FIELD"})
 _REQUEST_ID_HEADERS = ("X-Request-Id", "Sforce-Request-Id", "X-SFDC-Request-Id")
 _NO_SUCH_COLUMN = re.compile(r"No such column '([A-Za-z0-9_]+)'")
 _FIELD_IN_MESSAGE = re.compile(r"for field '([A-Za-z0-9_]+)'")

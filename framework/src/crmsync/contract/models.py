@@ -217,6 +217,11 @@ class RecordError(_Frozen):
     message: str
     field: str | None = None
     retryable: bool = False
+    missing: bool = Field(
+        default=False,
+        description="The record to update no longer exists (deleted or purged): the "
+        "engine unlinks it instead of retrying. Since 1.0.",
+    )
 
 
 class WriteResult(_Frozen):

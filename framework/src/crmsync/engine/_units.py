@@ -55,6 +55,7 @@ class Unit:
     pending: int = 0
     failures: list[Failure] = field(default_factory=list)
     ref: str | None = None
+    gone: Side | None = None  # the side whose record turned out deleted on write
 
     def record_key(self, side: Side) -> tuple[str, str, str]:
         if side is Side.PLATFORM:

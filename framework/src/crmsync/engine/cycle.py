@@ -710,6 +710,10 @@ class SyncEngine:
                     counts.updated += 1
                 if result.modified_at is not None:
                     self._set_modified(unit.link, side, result.modified_at)
+            elif result.error is not None and result.error.missing:
+                # The record was deleted where the feed could not tell us (a vendor
+                # without tombstones): unlink it, with the reason, instead of retrying.
+                unit.gone = side
             else:
                 counts.failed += 1
                 error = result.error
@@ -735,6 +739,7 @@ class SyncEngine:
 
     def _apply(self, units: list[Unit]) -> None:
         links: list[LinkRow] = []
+        gone: list[int] = []
         done_rows: list[int] = []
         failures: list[Failure] = []
         resolved: list[tuple[str, str, str]] = []
@@ -742,6 +747,11 @@ class SyncEngine:
         for unit in units:
             if unit.ref:
                 refs.append(unit.ref)
+            if unit.gone is not None:
+                self._unlink_gone(unit, gone)
+                done_rows.extend(row.id for row in unit.rows if row.id > 0)
+                self._release(unit)
+                continue
             create_failed = unit.creates is not None and not self._id_of(
                 unit.link, unit.creates
             )
@@ -758,11 +768,33 @@ class SyncEngine:
             self._release(unit)
         with self._tx() as tx:
             self.store.upsert_links(tx, self.iid, links)
+            self.store.delete_links(tx, gone)
             self.store.settle_inbox(tx, done_rows)
             self.store.remove_pending_creates(tx, refs)
             self._record_failures(tx, failures)
             if self._open_errors:
                 self.store.resolve_failures(tx, self.iid, resolved)
+
+    def _unlink_gone(self, unit: Unit, gone: list[int]) -> None:
+        assert unit.gone is not None
+        side = unit.gone
+        if unit.link.id is not None:
+            gone.append(unit.link.id)
+        self._report.unlinked += 1
+        _, object_name, record_id = unit.record_key(side)
+        reason = f"deleted in {side.value} (found on write)"
+        log.info("unlinked", reason=reason, record=record_id)
+        self.store.log_event(
+            self.iid,
+            "unlinked",
+            {
+                "reason": reason,
+                "side": side.value,
+                "object": object_name,
+                "record": record_id,
+                "other": self._id_of(unit.link, side.other),
+            },
+        )
 
     def _release(self, unit: Unit) -> None:
         """The unit's records are settled (or failed): others may claim them again."""

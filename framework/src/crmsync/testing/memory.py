@@ -392,7 +392,9 @@ class MemoryConnector:
         if request.op == "update":
             row = table.get(request.record_id or "")
             if row is None or row.deleted:
-                return RecordError(code="NOT_FOUND", message="record does not exist")
+                return RecordError(
+                    code="NOT_FOUND", message="record does not exist", missing=True
+                )
             if row.converted_to is not None:
                 return RecordError(
                     code="CANNOT_UPDATE_CONVERTED", message="record was converted"

@@ -280,6 +280,7 @@ class LocalConnector:
                     return RecordError(
                         code="NOT_FOUND",
                         message=f"no live prospect {request.record_id}",
+                        missing=True,
                     )
                 return request.record_id
         except sqlite3.IntegrityError as error:
