@@ -23,6 +23,7 @@ from crmsync.testing.kit._base import (
     check,
     fresh_indices,
     new_records,
+    optional,
     read_feed,
     requires,
     seed,
@@ -284,6 +285,32 @@ class WriteChecks(ContractBase):
             results[0].ok and results[2].ok,
             "one bad record never fails the others",
             f"{[_failed(r) for r in results]}",
+        )
+
+    def test_updating_a_deleted_record_reports_it_missing(
+        self, connection: Connection, sandbox: Sandbox, specs: list[FieldSpec]
+    ) -> None:
+        ids = seed(sandbox, 2)
+        optional(lambda: sandbox.delete(sandbox.object_name, ids[0]))
+        good = text_field(specs, sandbox).name
+        results = push(
+            connection,
+            sandbox,
+            [update(ids[0], {good: "Gone"}), update(ids[1], {good: "Here"})],
+        )
+        gone = results[0]
+        if gone.ok:
+            broke("an update of a deleted record fails", f"{ids[0]} was updated")
+        check(
+            gone.error is not None and gone.error.missing,
+            "an update of a deleted record says so (RecordError.missing), so the "
+            "engine unlinks it instead of retrying",
+            f"{gone.error}",
+        )
+        check(
+            results[1].ok,
+            "one missing record never fails the others",
+            _failed(results[1]),
         )
 
     def test_read_only_field_is_refused(
