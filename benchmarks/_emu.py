@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing as mp
 import resource
+import time
 import unicodedata
 from collections import Counter
 from typing import Any
@@ -66,6 +67,17 @@ def _serve(conn: Any) -> None:
     emu.register_app(CLIENT_ID, client_secret=CLIENT_SECRET)
     emu.clock.freeze(T0)
     ids: dict[str, list[str]] = {"Lead": []}
+    busy = [0.0]  # seconds the emulator spent answering requests (its own cost)
+    handle = emu.handle
+
+    def timed(request: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return handle(request)
+        finally:
+            busy[0] += time.perf_counter() - started
+
+    emu.handle = timed  # type: ignore[method-assign]
     with EmulatorServer(emu) as server:
         conn.send(server.url)
         while True:
@@ -95,7 +107,10 @@ def _serve(conn: Any) -> None:
                     kinds = Counter(classify(r.method, r.path) for r in requests)
                     kinds["total"] = len(requests)
                     kinds["failed"] = sum(1 for r in requests if r.status >= 300)
-                    conn.send(dict(kinds))
+                    answer: dict[str, Any] = dict(kinds)
+                    answer["emulator_ms"] = round(busy[0] * 1000, 1)
+                    busy[0] = 0.0
+                    conn.send(answer)
                 elif command == "rss_mb":
                     conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
                 else:
