@@ -1,9 +1,13 @@
 """The Salesforce emulator in a process of its own, served on a loopback port.
 
-The emulator is pure Python. Running it in the benchmark's own process would make it share the
-GIL with the engine and add its records to the engine's peak memory, so it runs in a forked
-child, driven over a pipe: seed, touch, clock, and a summary of its request log (the API calls
-are counted here, from what the emulator answered, never from the engine's own counters).
+The emulator is pure Python. Running it in the benchmark's own process would make it
+share the
+GIL with the engine and add its records to the engine's peak memory, so it runs in a
+forked
+child, driven over a pipe: seed, touch, clock, and a summary of its request log (the API
+calls
+are counted here, from what the emulator answered, never from the engine's own
+counters).
 """
 
 from __future__ import annotations
@@ -22,8 +26,13 @@ T0 = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
 
 
 def lead_from_prospect(row: dict[str, Any]) -> dict[str, Any]:
-    return {"FirstName": row["first_name"], "LastName": row["last_name"],
-            "Company": row["company"], "Email": row["email"], "Phone": row["phone"]}
+    return {
+        "FirstName": row["first_name"],
+        "LastName": row["last_name"],
+        "Company": row["company"],
+        "Email": row["email"],
+        "Phone": row["phone"],
+    }
 
 
 def people(n: int, seed: int, *, chunk: int = 20_000):
@@ -35,7 +44,9 @@ def people(n: int, seed: int, *, chunk: int = 20_000):
     while done < n:
         size = min(chunk, n - done)
         rows = fake_prospects(size, seed=seed * 1000 + part, now=T0)
-        for row in rows:  # Salesforce refuses non-ASCII local parts; keep both sides equal
+        for (
+            row
+        ) in rows:  # Salesforce refuses non-ASCII local parts; keep both sides equal
             row["email"] = _ascii(row["email"])
         yield rows
         done += size
@@ -54,9 +65,12 @@ def classify(method: str, path: str) -> str:
     if "/composite/sobjects" in path and method in ("POST", "PATCH"):
         return "write"
     if method == "GET" and path.endswith("/query"):
-        return "readback"  # the connector's SystemModstamp read-back after each write call
+        return (
+            "readback"  # the connector's SystemModstamp read-back after each write call
+        )
     if method == "GET" and ("/queryAll" in path or "/query/" in path):
-        return "read"  # the change feed: first page (queryAll) and its nextRecordsUrl pages
+        # The change feed: the first page (queryAll) and its nextRecordsUrl pages.
+        return "read"
     return "other"
 
 
@@ -89,19 +103,29 @@ def _serve(conn: Any) -> None:
                 if command == "seed_people":  # n leads from people(n, seed)
                     n, seed = args
                     for rows in people(n, seed):
-                        ids["Lead"] += emu.seed("Lead", [lead_from_prospect(r) for r in rows])
+                        ids["Lead"] += emu.seed(
+                            "Lead", [lead_from_prospect(r) for r in rows]
+                        )
                     conn.send(len(ids["Lead"]))
                 elif command == "touch":  # (offset, count, field, value prefix)
                     offset, count, field, prefix = args
-                    lead_ids = ids["Lead"][offset:offset + count]
+                    lead_ids = ids["Lead"][offset : offset + count]
                     for index, lead_id in enumerate(lead_ids):
                         emu.touch("Lead", lead_id, **{field: f"{prefix}{index}"})
                     conn.send(len(lead_ids))
                 elif command == "advance":
                     conn.send(emu.clock.advance(args))
                 elif command == "count":
-                    conn.send(sum(1 for r in emu.records["Lead"].values() if not r["IsDeleted"]))
-                elif command == "log":  # summary of requests since the last "log", then clear
+                    conn.send(
+                        sum(
+                            1
+                            for r in emu.records["Lead"].values()
+                            if not r["IsDeleted"]
+                        )
+                    )
+                elif (
+                    command == "log"
+                ):  # summary of requests since the last "log", then clear
                     with emu._lock:
                         requests, emu.requests = emu.requests, []
                     kinds = Counter(classify(r.method, r.path) for r in requests)
@@ -120,7 +144,7 @@ def _serve(conn: Any) -> None:
 
 
 class EmulatorProcess:
-    """``with EmulatorProcess() as emu: emu.url; emu.call("seed_people", (n, seed))``."""
+    """``with EmulatorProcess() as emu: emu.call("seed_people", (n, seed))``."""
 
     def __init__(self) -> None:
         context = mp.get_context("fork")

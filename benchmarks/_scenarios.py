@@ -1,4 +1,5 @@
-"""The measured scenarios. Each runs in a child process of its own (see ``run.py``), so its
+"""The measured scenarios. Each runs in a child process of its own (see ``run.py``), so
+its
 peak resident memory is its own; the emulator runs in a grandchild (``_emu``).
 """
 
@@ -30,13 +31,26 @@ def _mappings() -> tuple[Any, ...]:
     from crmsync.models import Direction, Mapping
 
     return (
-        Mapping(platform_field="first_name", crm_field="FirstName", direction=Direction.SYNC),
-        Mapping(platform_field="last_name", crm_field="LastName", direction=Direction.SYNC),
-        Mapping(platform_field="email", crm_field="Email", direction=Direction.SYNC,
-                platform_type=FieldType.EMAIL, crm_type=FieldType.EMAIL),
+        Mapping(
+            platform_field="first_name", crm_field="FirstName", direction=Direction.SYNC
+        ),
+        Mapping(
+            platform_field="last_name", crm_field="LastName", direction=Direction.SYNC
+        ),
+        Mapping(
+            platform_field="email",
+            crm_field="Email",
+            direction=Direction.SYNC,
+            platform_type=FieldType.EMAIL,
+            crm_type=FieldType.EMAIL,
+        ),
         Mapping(platform_field="phone", crm_field="Phone", direction=Direction.SYNC),
-        Mapping(platform_field="company", crm_field="Company", direction=Direction.TO_CRM,
-                default="[not provided]"),
+        Mapping(
+            platform_field="company",
+            crm_field="Company",
+            direction=Direction.TO_CRM,
+            default="[not provided]",
+        ),
     )
 
 
@@ -58,14 +72,27 @@ class SalesforceWorld:
 
         self.emu = emu
         self.clock = _Clock()
-        self.local = LocalStore(workdir / "platform.db", clock=self.clock, busy_timeout=0.0)
+        self.local = LocalStore(
+            workdir / "platform.db", clock=self.clock, busy_timeout=0.0
+        )
         self.store = open_store(f"sqlite:///{workdir}/state.db")
         rule = CreationRule(mode=CreationMode.ALL if create else CreationMode.NEVER)
-        self.integration = self.store.create_integration(Integration(
-            name="bench", platform_connector="local", crm_connector="salesforce",
-            object_pairs=(ObjectPair(platform_object="prospect", crm_object="Lead",
-                                     mappings=_mappings()),),
-            create_in_crm=rule, create_in_platform=rule))
+        self.integration = self.store.create_integration(
+            Integration(
+                name="bench",
+                platform_connector="local",
+                crm_connector="salesforce",
+                object_pairs=(
+                    ObjectPair(
+                        platform_object="prospect",
+                        crm_object="Lead",
+                        mappings=_mappings(),
+                    ),
+                ),
+                create_in_crm=rule,
+                create_in_platform=rule,
+            )
+        )
         self.platform, self.crm = self._connections()
 
     def _connections(self) -> tuple[Any, Any]:
@@ -73,12 +100,24 @@ class SalesforceWorld:
 
         catalog = discover_connectors()
         local = catalog.get("local")
-        platform = Connection(local, build_settings(local, {"path": str(self.local.path)}),
-                              factory_kwargs={"store": self.local})
+        platform = Connection(
+            local,
+            build_settings(local, {"path": str(self.local.path)}),
+            factory_kwargs={"store": self.local},
+        )
         sf = catalog.get("salesforce")
-        crm = Connection(sf, build_settings(sf, {
-            "login_url": self.emu.url, "auth_flow": "client_credentials",
-            "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}))
+        crm = Connection(
+            sf,
+            build_settings(
+                sf,
+                {
+                    "login_url": self.emu.url,
+                    "auth_flow": "client_credentials",
+                    "client_id": CLIENT_ID,
+                    "client_secret": CLIENT_SECRET,
+                },
+            ),
+        )
         return platform, crm
 
     def seed_prospects(self, n: int, seed: int) -> None:
@@ -87,8 +126,12 @@ class SalesforceWorld:
                 self.local.insert_rows(rows, moment)
 
     def edit_prospects(self, offset: int, count: int, prefix: str) -> None:
-        ids = [row[0] for row in self.local.query(
-            "SELECT id FROM prospect ORDER BY seq LIMIT ? OFFSET ?", (count, offset))]
+        ids = [
+            row[0]
+            for row in self.local.query(
+                "SELECT id FROM prospect ORDER BY seq LIMIT ? OFFSET ?", (count, offset)
+            )
+        ]
         with self.local.write() as moment:
             for index, record_id in enumerate(ids):
                 self.local.update_row(record_id, {"phone": f"{prefix}{index}"}, moment)
@@ -98,7 +141,9 @@ class SalesforceWorld:
         self.emu.call("advance", seconds)
 
     def cycle(self) -> tuple[float, dict[str, int], Any]:
-        """One cycle, with reused (warm) connections as a long-running scheduler keeps them."""
+        """One cycle, with reused (warm) connections as a long-running scheduler keeps
+        them.
+        """
         from crmsync.engine import SyncEngine
 
         integration = self.store.get_integration("bench")
@@ -109,7 +154,9 @@ class SalesforceWorld:
         elapsed = time.perf_counter() - started
         calls = self.emu.log()
         if report.status not in ("succeeded",):
-            raise RuntimeError(f"cycle {report.status}: {report.message} {report.counts()}")
+            raise RuntimeError(
+                f"cycle {report.status}: {report.message} {report.counts()}"
+            )
         return elapsed, calls, report
 
     def close(self) -> None:
@@ -123,9 +170,10 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-# -- 1. initial sync ---------------------------------------------------------------------
+# -- 1. initial sync
+# ---------------------------------------------------------------------
 def initial(size: int, runs: int) -> dict[str, Any]:
-    """N prospects into an empty CRM and N leads into an empty platform, in one cycle."""
+    """N prospects into an empty CRM and N leads into an empty platform: one cycle."""
     samples: list[dict[str, Any]] = []
     for run in range(runs):
         with tempfile.TemporaryDirectory() as tmp, EmulatorProcess() as emu:
@@ -133,25 +181,32 @@ def initial(size: int, runs: int) -> dict[str, Any]:
             world = SalesforceWorld(Path(tmp), emu, create=True)
             world.seed_prospects(size, 10 + run)
             elapsed, calls, report = world.cycle()
-            assert report.crm.created == size and report.platform.created == size, \
+            assert report.crm.created == size and report.platform.created == size, (
                 report.counts()
+            )
             samples.append({"seconds": elapsed, "calls": calls})
             world.close()
     seconds = _median([s["seconds"] for s in samples])
     calls = samples[len(samples) // 2]["calls"]
     return {
-        "size": size, "runs": runs, "seconds": seconds,
+        "size": size,
+        "runs": runs,
+        "seconds": seconds,
         "samples": [round(s["seconds"], 3) for s in samples],
         "records_per_second": 2 * size / seconds,
         "calls": calls,
-        "min_reads": math.ceil(size / PAGE), "min_writes": math.ceil(size / BATCH),
+        "min_reads": math.ceil(size / PAGE),
+        "min_writes": math.ceil(size / BATCH),
         "peak_rss_mb": _peak_mb(),
     }
 
 
-# -- 2/3. incremental and idle cycles on N linked pairs -----------------------------------
+# -- 2/3. incremental and idle cycles on N linked pairs
+# -----------------------------------
 def linked(size: int, runs: int, parts: list[str]) -> dict[str, Any]:
-    """Link N pairs (untimed), then time incremental (1% and a fixed 100 per side) and idle."""
+    """Link N pairs (untimed), then time incremental (1% and a fixed 100 per side) and
+    idle.
+    """
     out: dict[str, Any] = {"size": size, "runs": runs}
     with tempfile.TemporaryDirectory() as tmp, EmulatorProcess() as emu:
         emu.call("seed_people", (size, 1))
@@ -170,22 +225,32 @@ def linked(size: int, runs: int, parts: list[str]) -> dict[str, Any]:
             echoes = []
             for run in range(runs):
                 world.advance(3600)
-                # Different records on each side: `count` platform edits, `count` CRM edits.
+                # Different records on each side: `count` platform edits, `count` CRM
+                # edits.
                 world.edit_prospects(run * count, count, f"+1-555-{tag}{run}-")
-                emu.call("touch", (size // 2 + run * count, count, "FirstName", f"E{tag}{run}-"))
+                emu.call(
+                    "touch",
+                    (size // 2 + run * count, count, "FirstName", f"E{tag}{run}-"),
+                )
                 elapsed, calls, report = world.cycle()
-                assert report.crm.updated == count and report.platform.updated == count, \
-                    report.counts()
+                assert (
+                    report.crm.updated == count and report.platform.updated == count
+                ), report.counts()
                 samples.append({"seconds": elapsed, "calls": calls})
                 world.advance(3600)
-                _, echo_calls, _ = world.cycle()  # re-reads what crmsync wrote (SF gives no stamp)
+                _, echo_calls, _ = (
+                    world.cycle()
+                )  # re-reads what crmsync wrote (SF gives no stamp)
                 echoes.append(echo_calls)
-            return {"changed_per_side": count, "seconds": _median([s["seconds"] for s in samples]),
-                    "samples": [round(s["seconds"], 3) for s in samples],
-                    "calls": samples[len(samples) // 2]["calls"],
-                    "echo_calls": echoes[len(echoes) // 2],
-                    "min_reads": math.ceil(count / PAGE),
-                    "min_writes": math.ceil(count / BATCH)}
+            return {
+                "changed_per_side": count,
+                "seconds": _median([s["seconds"] for s in samples]),
+                "samples": [round(s["seconds"], 3) for s in samples],
+                "calls": samples[len(samples) // 2]["calls"],
+                "echo_calls": echoes[len(echoes) // 2],
+                "min_reads": math.ceil(count / PAGE),
+                "min_writes": math.ceil(count / BATCH),
+            }
 
         if "incremental" in parts:
             out["incremental"] = changes(max(1, size // 100), "p")
@@ -197,18 +262,22 @@ def linked(size: int, runs: int, parts: list[str]) -> dict[str, Any]:
                 elapsed, calls, report = world.cycle()
                 assert report.writes == 0, report.counts()
                 samples.append({"seconds": elapsed, "calls": calls})
-            out["idle"] = {"seconds": _median([s["seconds"] for s in samples]),
-                           "samples": [round(s["seconds"], 4) for s in samples],
-                           "calls": samples[len(samples) // 2]["calls"]}
+            out["idle"] = {
+                "seconds": _median([s["seconds"] for s in samples]),
+                "samples": [round(s["seconds"], 4) for s in samples],
+                "calls": samples[len(samples) // 2]["calls"],
+            }
         out["peak_rss_mb"] = _peak_mb()
         out["emulator_rss_mb"] = emu.call("rss_mb")
         world.close()
     return out
 
 
-# -- 4. the raw limit ------------------------------------------------------------------------
+# -- 4. the raw limit
+# ------------------------------------------------------------------------
 def raw(size: int, runs: int, concurrency: int = 4) -> dict[str, Any]:
-    """The Salesforce half of the initial sync by a bare httpx loop: read N leads page by page,
+    """The Salesforce half of the initial sync by a bare httpx loop: read N leads page
+    by page,
     create N leads in batches of 200 with the connector's concurrency (4)."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -218,29 +287,48 @@ def raw(size: int, runs: int, concurrency: int = 4) -> dict[str, Any]:
     for run in range(runs):
         with EmulatorProcess() as emu:
             emu.call("seed_people", (size, 20 + run))
-            bodies = [[{"attributes": {"type": "Lead"}, **_lead(r)} for r in rows]
-                      for rows in people(size, 10 + run, chunk=BATCH)]
+            bodies = [
+                [{"attributes": {"type": "Lead"}, **_lead(r)} for r in rows]
+                for rows in people(size, 10 + run, chunk=BATCH)
+            ]
             client = httpx.Client(timeout=60)
-            token = client.post(f"{emu.url}/services/oauth2/token", data={
-                "grant_type": "client_credentials", "client_id": CLIENT_ID,
-                "client_secret": CLIENT_SECRET}).json()
+            token = client.post(
+                f"{emu.url}/services/oauth2/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": CLIENT_ID,
+                    "client_secret": CLIENT_SECRET,
+                },
+            ).json()
             base = token["instance_url"]
             headers = {"Authorization": f"Bearer {token['access_token']}"}
             emu.log()
             started = time.perf_counter()
-            soql = ("SELECT Id, SystemModstamp, IsDeleted, FirstName, LastName, Email, Phone, "
-                    "Company FROM Lead ORDER BY SystemModstamp ASC, Id ASC")
-            page = client.get(f"{base}/services/data/v60.0/queryAll", params={"q": soql},
-                              headers={**headers, "Sforce-Query-Options": "batchSize=2000"}).json()
+            soql = (
+                "SELECT Id, SystemModstamp, IsDeleted, FirstName, LastName, Email, "
+                "Phone, Company FROM Lead ORDER BY SystemModstamp ASC, Id ASC"
+            )
+            page = client.get(
+                f"{base}/services/data/v60.0/queryAll",
+                params={"q": soql},
+                headers={**headers, "Sforce-Query-Options": "batchSize=2000"},
+            ).json()
             read = len(page["records"])
             while not page.get("done", True):
                 page = client.get(base + page["nextRecordsUrl"], headers=headers).json()
                 read += len(page["records"])
 
-            def post(batch: list[dict[str, Any]]) -> int:
-                answer = client.post(f"{base}/services/data/v60.0/composite/sobjects",
-                                     json={"allOrNone": False, "records": batch},
-                                     headers=headers).json()
+            url = f"{base}/services/data/v60.0/composite/sobjects"
+
+            def post(
+                batch: list[dict[str, Any]],
+                client: httpx.Client = client,
+                url: str = url,
+                headers: dict[str, str] = headers,
+            ) -> int:
+                answer = client.post(
+                    url, json={"allOrNone": False, "records": batch}, headers=headers
+                ).json()
                 return sum(1 for item in answer if item.get("success"))
 
             with ThreadPoolExecutor(concurrency) as pool:
@@ -250,9 +338,14 @@ def raw(size: int, runs: int, concurrency: int = 4) -> dict[str, Any]:
             assert read == size and created == size, (read, created)
             client.close()
             samples.append({"seconds": elapsed, "calls": calls})
-    return {"size": size, "runs": runs, "seconds": _median([s["seconds"] for s in samples]),
-            "samples": [round(s["seconds"], 3) for s in samples],
-            "calls": samples[len(samples) // 2]["calls"], "peak_rss_mb": _peak_mb()}
+    return {
+        "size": size,
+        "runs": runs,
+        "seconds": _median([s["seconds"] for s in samples]),
+        "samples": [round(s["seconds"], 3) for s in samples],
+        "calls": samples[len(samples) // 2]["calls"],
+        "peak_rss_mb": _peak_mb(),
+    }
 
 
 def _lead(row: dict[str, Any]) -> dict[str, Any]:
@@ -261,9 +354,10 @@ def _lead(row: dict[str, Any]) -> dict[str, Any]:
     return lead_from_prospect(row)
 
 
-# -- 5. engine only ---------------------------------------------------------------------------
+# -- 5. engine only
+# ---------------------------------------------------------------------------
 def engine(size: int, runs: int) -> dict[str, Any]:
-    """Record pairs decided and stored per second, both connectors in memory (no HTTP)."""
+    """Record pairs decided and stored per second, both connectors in memory."""
     from crmsync.engine import SyncEngine
     from crmsync.models import Integration, ObjectPair
     from crmsync.plugins import Connection, InstalledConnector, describe
@@ -286,22 +380,50 @@ def engine(size: int, runs: int) -> dict[str, Any]:
         platform_be, crm_be = platform_backend(now=clock), MemoryBackend(now=clock)
         for rows in people(size, 1 + run):
             for r in rows:
-                platform_be.put("prospect", {k: r[k] for k in
-                                             ("email", "first_name", "last_name", "phone",
-                                              "company")})
+                platform_be.put(
+                    "prospect",
+                    {
+                        k: r[k]
+                        for k in (
+                            "email",
+                            "first_name",
+                            "last_name",
+                            "phone",
+                            "company",
+                        )
+                    },
+                )
                 crm_be.put("Lead", _lead(r))
         with tempfile.TemporaryDirectory() as tmp:
             store = open_store(f"sqlite:///{tmp}/state.db")
-            integration = store.create_integration(Integration(
-                name="engine", platform_connector="memory_platform", crm_connector="memory",
-                object_pairs=(ObjectPair(platform_object="prospect", crm_object="Lead",
-                                         mappings=_mappings()),)))
+            store.create_integration(
+                Integration(
+                    name="engine",
+                    platform_connector="memory_platform",
+                    crm_connector="memory",
+                    object_pairs=(
+                        ObjectPair(
+                            platform_object="prospect",
+                            crm_object="Lead",
+                            mappings=_mappings(),
+                        ),
+                    ),
+                )
+            )
 
-            def run_cycle() -> tuple[float, Any]:
-                platform = Connection(installed(MemoryPlatformConnector), MemorySettings(),
-                                      factory_kwargs={"backend": platform_be})
-                crm = Connection(installed(MemoryConnector), MemorySettings(),
-                                 factory_kwargs={"backend": crm_be})
+            def run_cycle(
+                store: Any = store, platform_be: Any = platform_be, crm_be: Any = crm_be
+            ) -> tuple[float, float, Any]:
+                platform = Connection(
+                    installed(MemoryPlatformConnector),
+                    MemorySettings(),
+                    factory_kwargs={"backend": platform_be},
+                )
+                crm = Connection(
+                    installed(MemoryConnector),
+                    MemorySettings(),
+                    factory_kwargs={"backend": crm_be},
+                )
                 eng = SyncEngine(store, store.get_integration("engine"), platform, crm)
                 started, cpu = time.perf_counter(), time.process_time()
                 report = eng.run_cycle()
@@ -314,24 +436,33 @@ def engine(size: int, runs: int) -> dict[str, Any]:
             link_cpu.append(size / cpu_seconds)
             clock.at += dt.timedelta(hours=1)
             for record_id in platform_be.live("prospect"):
-                platform_be.put("prospect", {"first_name": "Changed"}, record_id=record_id)
+                platform_be.put(
+                    "prospect", {"first_name": "Changed"}, record_id=record_id
+                )
             seconds, cpu_seconds, report = run_cycle()
             assert report.crm.updated == size, report.counts()
             update_rates.append(size / seconds)
             update_cpu.append(size / cpu_seconds)
             store.dispose()
-    return {"size": size, "runs": runs,
-            "link_pairs_per_second": _median(link_rates),
-            "update_pairs_per_second": _median(update_rates),
-            # per CPU-second of this process: the rate on one core, whatever else the
-            # machine was doing (the wall-clock rate is the figure the target is set on)
-            "link_pairs_per_cpu_second": _median(link_cpu),
-            "update_pairs_per_cpu_second": _median(update_cpu),
-            "samples": {"link": [round(r) for r in link_rates],
-                        "update": [round(r) for r in update_rates]},
-            "peak_rss_mb": _peak_mb()}
+    return {
+        "size": size,
+        "runs": runs,
+        "link_pairs_per_second": _median(link_rates),
+        "update_pairs_per_second": _median(update_rates),
+        # per CPU-second of this process: the rate on one core, whatever else the
+        # machine was doing (the wall-clock rate is the figure the target is set on)
+        "link_pairs_per_cpu_second": _median(link_cpu),
+        "update_pairs_per_cpu_second": _median(update_cpu),
+        "samples": {
+            "link": [round(r) for r in link_rates],
+            "update": [round(r) for r in update_rates],
+        },
+        "peak_rss_mb": _peak_mb(),
+    }
 
 
 SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
-    "initial": initial, "raw": raw, "engine": engine,
+    "initial": initial,
+    "raw": raw,
+    "engine": engine,
 }

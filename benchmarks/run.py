@@ -1,11 +1,15 @@
-"""crmsync benchmark: API calls and time per changed record, and how a cycle scales with links.
+"""crmsync benchmark: API calls and time per changed record, and how a cycle scales with
+links.
 
-    uv run python -m benchmarks.run                       # N = 10,000, 3 runs, everything
-    uv run python -m benchmarks.run --sizes 10000,100000,1000000 --runs 3 --json bench.json
+    uv run python -m benchmarks.run                       # N = 10,000, 3 runs,
+    everything
+    uv run python -m benchmarks.run --sizes 10000,100000,1000000 --runs 3 --json
+    bench.json
     uv run python -m benchmarks.run --only engine,idle --sizes 500 --runs 1
 
 Each scenario and size runs in a child process of its own (peak RSS is that child's
-``ru_maxrss``); the Salesforce emulator runs on a loopback port in a grandchild, and every
+``ru_maxrss``); the Salesforce emulator runs on a loopback port in a grandchild, and
+every
 API call is counted from the emulator's request log. See docs/performance.md.
 """
 
@@ -13,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import subprocess
@@ -42,11 +45,17 @@ def machine() -> dict[str, Any]:
                 ram_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gb": ram_gb,
-            "python": platform.python_version(), "os": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": ram_gb,
+        "python": platform.python_version(),
+        "os": platform.platform(),
+    }
 
 
-# -- the child side -----------------------------------------------------------------------------
+# -- the child side
+# -----------------------------------------------------------------------------
 def child(scenario: str, size: int, runs: int, parts: list[str]) -> None:
     from benchmarks import _scenarios as S
 
@@ -57,31 +66,55 @@ def child(scenario: str, size: int, runs: int, parts: list[str]) -> None:
     print("BENCH-RESULT " + json.dumps(result), flush=True)
 
 
-def spawn(scenario: str, size: int, runs: int, parts: list[str] | None = None) -> dict[str, Any]:
-    command = [sys.executable, "-m", "benchmarks.run", "--child", scenario, "--sizes", str(size),
-               "--runs", str(runs), "--only", ",".join(parts or ALL)]
+def spawn(
+    scenario: str, size: int, runs: int, parts: list[str] | None = None
+) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.run",
+        "--child",
+        scenario,
+        "--sizes",
+        str(size),
+        "--runs",
+        str(runs),
+        "--only",
+        ",".join(parts or ALL),
+    ]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, check=False
+    )
     for line in done.stdout.splitlines():
         if line.startswith("BENCH-RESULT "):
-            result: dict[str, Any] = json.loads(line[len("BENCH-RESULT "):])
+            result: dict[str, Any] = json.loads(line[len("BENCH-RESULT ") :])
             result["child_seconds"] = round(time.perf_counter() - started, 1)
             return result
-    errors = [line[:600] for line in done.stderr.splitlines()
-              if "Error" in line or "error" in line][-8:]
-    raise RuntimeError(f"{scenario} {size} failed (exit {done.returncode}):\n"
-                       + "\n".join(errors) + f"\n{done.stderr[-1500:]}")
+    errors = [
+        line[:600]
+        for line in done.stderr.splitlines()
+        if "Error" in line or "error" in line
+    ][-8:]
+    raise RuntimeError(
+        f"{scenario} {size} failed (exit {done.returncode}):\n"
+        + "\n".join(errors)
+        + f"\n{done.stderr[-1500:]}"
+    )
 
 
-# -- the table -----------------------------------------------------------------------------------
+# -- the table
+# -----------------------------------------------------------------------------------
 def _mark(ok: bool | None) -> str:
     return "-" if ok is None else ("PASS" if ok else "MISS")
 
 
 def _calls(calls: dict[str, int]) -> str:
-    parts = [f"{calls.get(k, 0)} {k}" for k in ("read", "write", "readback", "token",
-                                                  "describe", "other")
-             if calls.get(k)]
+    parts = [
+        f"{calls.get(k, 0)} {k}"
+        for k in ("read", "write", "readback", "token", "describe", "other")
+        if calls.get(k)
+    ]
     text = f"{calls.get('total', 0)} ({', '.join(parts)})" if parts else "0"
     if "emulator_ms" in calls:
         text += f"; emulator busy {calls['emulator_ms']:.0f} ms"
@@ -95,18 +128,44 @@ def rows_of(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         n = f"{r['size']:,}"
         calls = r["calls"]
         rows += [
-            ("initial", n, f"{r['seconds']:.2f} s, {r['records_per_second']:,.0f} rec/s "
-             f"(2N records)", "", ""),
-            ("initial", n, f"reads {calls.get('read', 0)} / min {r['min_reads']}",
-             "one per page", _mark(calls.get("read", 0) <= r["min_reads"])),
-            ("initial", n, f"writes {calls.get('write', 0)} / min {r['min_writes']}",
-             "ceil(N/200)", _mark(calls.get("write", 0) == r["min_writes"])),
-            ("initial", n, f"other calls: {calls.get('readback', 0)} write read-backs, "
-             f"{calls.get('token', 0)} token, {calls.get('describe', 0)} describe; "
-             f"total {_calls(calls)}", "no call the work does not need",
-             _mark(calls.get("other", 0) == 0 and calls.get("readback", 0) == 0)),
-            ("initial", n, f"peak RSS {r['peak_rss_mb']:.0f} MB", "< 500 MB at 1M",
-             _mark(r["peak_rss_mb"] < 500)),
+            (
+                "initial",
+                n,
+                f"{r['seconds']:.2f} s, {r['records_per_second']:,.0f} rec/s "
+                f"(2N records)",
+                "",
+                "",
+            ),
+            (
+                "initial",
+                n,
+                f"reads {calls.get('read', 0)} / min {r['min_reads']}",
+                "one per page",
+                _mark(calls.get("read", 0) <= r["min_reads"]),
+            ),
+            (
+                "initial",
+                n,
+                f"writes {calls.get('write', 0)} / min {r['min_writes']}",
+                "ceil(N/200)",
+                _mark(calls.get("write", 0) == r["min_writes"]),
+            ),
+            (
+                "initial",
+                n,
+                f"other calls: {calls.get('readback', 0)} write read-backs, "
+                f"{calls.get('token', 0)} token, {calls.get('describe', 0)} describe; "
+                f"total {_calls(calls)}",
+                "no call the work does not need",
+                _mark(calls.get("other", 0) == 0 and calls.get("readback", 0) == 0),
+            ),
+            (
+                "initial",
+                n,
+                f"peak RSS {r['peak_rss_mb']:.0f} MB",
+                "< 500 MB at 1M",
+                _mark(r["peak_rss_mb"] < 500),
+            ),
         ]
     base_inc = base_fix = None
     for r in results.get("linked", []):
@@ -116,72 +175,134 @@ def rows_of(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             base_inc = base_inc or inc
             base_fix = base_fix or fix
             ratio_t = inc["seconds"] / base_inc["seconds"]
-            ratio_c = inc["calls"].get("total", 0) / max(1, base_inc["calls"].get("total", 0))
+            ratio_c = inc["calls"].get("total", 0) / max(
+                1, base_inc["calls"].get("total", 0)
+            )
             rows += [
-                ("incremental 1%", n,
-                 f"{inc['changed_per_side']:,}/side: {inc['seconds']:.3f} s "
-                 f"(x{ratio_t:.2f} of 10k), calls {_calls(inc['calls'])} (x{ratio_c:.2f})",
-                 "", ""),
-                ("incremental 1%", n,
-                 f"writes {inc['calls'].get('write', 0)} / min {inc['min_writes']}; "
-                 f"reads {inc['calls'].get('read', 0)} / min {inc['min_reads']}",
-                 "writes ceil(changed/200), reads one per page, nothing else",
-                 _mark(inc["calls"].get("write", 0) == inc["min_writes"]
-                       and inc["calls"].get("read", 0) <= inc["min_reads"]
-                       and inc["calls"].get("total", 0)
-                       == inc["calls"].get("write", 0) + inc["calls"].get("read", 0))),
-                ("incremental 1%", n, f"echo cycle after it: {_calls(inc['echo_calls'])}",
-                 "", ""),
+                (
+                    "incremental 1%",
+                    n,
+                    f"{inc['changed_per_side']:,}/side: {inc['seconds']:.3f} s "
+                    f"(x{ratio_t:.2f} of 10k), calls {_calls(inc['calls'])} "
+                    f"(x{ratio_c:.2f})",
+                    "",
+                    "",
+                ),
+                (
+                    "incremental 1%",
+                    n,
+                    f"writes {inc['calls'].get('write', 0)} / min {inc['min_writes']}; "
+                    f"reads {inc['calls'].get('read', 0)} / min {inc['min_reads']}",
+                    "writes ceil(changed/200), reads one per page, nothing else",
+                    _mark(
+                        inc["calls"].get("write", 0) == inc["min_writes"]
+                        and inc["calls"].get("read", 0) <= inc["min_reads"]
+                        and inc["calls"].get("total", 0)
+                        == inc["calls"].get("write", 0) + inc["calls"].get("read", 0)
+                    ),
+                ),
+                (
+                    "incremental 1%",
+                    n,
+                    f"echo cycle after it: {_calls(inc['echo_calls'])}",
+                    "",
+                    "",
+                ),
             ]
             ratio_f = fix["seconds"] / base_fix["seconds"]
-            rows.append(("incremental 100/side", n,
-                         f"{fix['seconds']:.3f} s (x{ratio_f:.2f} of 10k), "
-                         f"calls {_calls(fix['calls'])}",
-                         "<= 1.2x the 10k time", _mark(ratio_f <= 1.2)
-                         if fix is not base_fix else "base"))
+            rows.append(
+                (
+                    "incremental 100/side",
+                    n,
+                    f"{fix['seconds']:.3f} s (x{ratio_f:.2f} of 10k), "
+                    f"calls {_calls(fix['calls'])}",
+                    "<= 1.2x the 10k time",
+                    _mark(ratio_f <= 1.2) if fix is not base_fix else "base",
+                )
+            )
             if "emulator_ms" in fix["calls"]:
-                # The engine waits while the emulator answers (one call at a time here), so
+                # The engine waits while the emulator answers (one call at a time here),
+                # so
                 # wall time minus the emulator's busy time is crmsync's own share.
                 own = fix["seconds"] - fix["calls"]["emulator_ms"] / 1000
                 own_base = base_fix["seconds"] - base_fix["calls"]["emulator_ms"] / 1000
-                rows.append(("incremental 100/side", n,
-                             f"crmsync's own time (wall - emulator busy): {own:.3f} s "
-                             f"(x{own / own_base:.2f} of 10k)", "<= 1.2x the 10k time",
-                             _mark(own / own_base <= 1.2) if fix is not base_fix
-                             else "base"))
+                rows.append(
+                    (
+                        "incremental 100/side",
+                        n,
+                        f"crmsync's own time (wall - emulator busy): {own:.3f} s "
+                        f"(x{own / own_base:.2f} of 10k)",
+                        "<= 1.2x the 10k time",
+                        _mark(own / own_base <= 1.2) if fix is not base_fix else "base",
+                    )
+                )
         if "idle" in r:
             idle = r["idle"]
-            rows.append(("idle", n, f"{idle['seconds'] * 1000:.1f} ms, calls "
-                         f"{_calls(idle['calls'])}", "<= 1 per object and side (CRM: 1)",
-                         _mark(idle["calls"].get("total", 0) <= 1)))
-        rows.append(("linked setup", n, f"peak RSS {r['peak_rss_mb']:.0f} MB, emulator "
-                     f"{r['emulator_rss_mb']:.0f} MB, setup {r['setup_seconds']:.1f} s", "", ""))
+            rows.append(
+                (
+                    "idle",
+                    n,
+                    f"{idle['seconds'] * 1000:.1f} ms, calls {_calls(idle['calls'])}",
+                    "<= 1 per object and side (CRM: 1)",
+                    _mark(idle["calls"].get("total", 0) <= 1),
+                )
+            )
+        rows.append(
+            (
+                "linked setup",
+                n,
+                f"peak RSS {r['peak_rss_mb']:.0f} MB, emulator "
+                f"{r['emulator_rss_mb']:.0f} MB, setup {r['setup_seconds']:.1f} s",
+                "",
+                "",
+            )
+        )
     initial = {r["size"]: r for r in results.get("initial", [])}
     for r in results.get("raw", []):
         n = f"{r['size']:,}"
         mine = initial.get(r["size"])
         ratio = mine["seconds"] / r["seconds"] if mine else None
-        rows.append(("raw httpx", n, f"{r['seconds']:.2f} s ({_calls(r['calls'])})"
-                     + (f"; crmsync initial x{ratio:.2f}" if ratio else ""),
-                     "crmsync <= 1.3x", _mark(ratio <= 1.3 if ratio else None)))
+        rows.append(
+            (
+                "raw httpx",
+                n,
+                f"{r['seconds']:.2f} s ({_calls(r['calls'])})"
+                + (f"; crmsync initial x{ratio:.2f}" if ratio else ""),
+                "crmsync <= 1.3x",
+                _mark(ratio <= 1.3 if ratio else None),
+            )
+        )
     for r in results.get("engine", []):
         n = f"{r['size']:,}"
         rows += [
-            ("engine only", n, f"link+decide {r['link_pairs_per_second']:,.0f} pairs/s "
-             f"({r['link_pairs_per_cpu_second']:,.0f} per CPU-second)",
-             ">= 20,000/s", _mark(r["link_pairs_per_second"] >= 20_000)),
-            ("engine only", n, f"update {r['update_pairs_per_second']:,.0f} pairs/s "
-             f"({r['update_pairs_per_cpu_second']:,.0f} per CPU-second; decide, write, "
-             "store)", ">= 20,000/s",
-             _mark(r["update_pairs_per_second"] >= 20_000)),
+            (
+                "engine only",
+                n,
+                f"link+decide {r['link_pairs_per_second']:,.0f} pairs/s "
+                f"({r['link_pairs_per_cpu_second']:,.0f} per CPU-second)",
+                ">= 20,000/s",
+                _mark(r["link_pairs_per_second"] >= 20_000),
+            ),
+            (
+                "engine only",
+                n,
+                f"update {r['update_pairs_per_second']:,.0f} pairs/s "
+                f"({r['update_pairs_per_cpu_second']:,.0f} per CPU-second; decide, "
+                "write, store)",
+                ">= 20,000/s",
+                _mark(r["update_pairs_per_second"] >= 20_000),
+            ),
         ]
     return rows
 
 
 def render(results: dict[str, Any]) -> None:
     info = results["machine"]
-    title = (f"crmsync benchmark - {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB, "
-             f"Python {info['python']}; median of {results['runs']} run(s)")
+    title = (
+        f"crmsync benchmark - {info['cpu']}, {info['cores']} cores, "
+        f"{info['ram_gb']} GB, "
+        f"Python {info['python']}; median of {results['runs']} run(s)"
+    )
     rows = rows_of(results)
     try:
         from rich.console import Console
@@ -201,17 +322,30 @@ def render(results: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="10000",
-                        help="comma-separated N (10000 is always included as the baseline "
-                             "for incremental ratios); e.g. 10000,100000,1000000")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes",
+        default="10000",
+        help="comma-separated N (10000 is always included as the baseline "
+        "for incremental ratios); e.g. 10000,100000,1000000",
+    )
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--json", type=Path, default=None, help="write the results here")
-    parser.add_argument("--only", default=",".join(ALL),
-                        help=f"comma-separated subset of {','.join(ALL)}")
-    parser.add_argument("--engine-size", type=int, default=None,
-                        help="N for the engine-only scenario (default: the smallest size)")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="write the results here"
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(ALL),
+        help=f"comma-separated subset of {','.join(ALL)}",
+    )
+    parser.add_argument(
+        "--engine-size",
+        type=int,
+        default=None,
+        help="N for the engine-only scenario (default: the smallest size)",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s})
@@ -223,21 +357,33 @@ def main(argv: list[str] | None = None) -> int:
         child(args.child, sizes[0], args.runs, only)
         return 0
 
-    results: dict[str, Any] = {"machine": machine(), "runs": args.runs, "sizes": sizes,
-                               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "runs": args.runs,
+        "sizes": sizes,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     linked_parts = [p for p in ("incremental", "idle") if p in only]
-    linked_sizes = sorted({10_000, *sizes}) if "incremental" in only and \
-        min(sizes) >= 10_000 else sizes
+    linked_sizes = (
+        sorted({10_000, *sizes})
+        if "incremental" in only and min(sizes) >= 10_000
+        else sizes
+    )
     for size in sizes:
         for scenario in ("initial", "raw"):
             if scenario in only:
                 print(f"... {scenario} N={size:,}", file=sys.stderr, flush=True)
-                results.setdefault(scenario, []).append(spawn(scenario, size, args.runs))
+                results.setdefault(scenario, []).append(
+                    spawn(scenario, size, args.runs)
+                )
     for size in linked_sizes:
         if linked_parts:
-            print(f"... {'+'.join(linked_parts)} N={size:,}", file=sys.stderr, flush=True)
-            results.setdefault("linked", []).append(spawn("linked", size, args.runs,
-                                                          linked_parts))
+            print(
+                f"... {'+'.join(linked_parts)} N={size:,}", file=sys.stderr, flush=True
+            )
+            results.setdefault("linked", []).append(
+                spawn("linked", size, args.runs, linked_parts)
+            )
     if "engine" in only:
         size = args.engine_size or min(sizes)
         print(f"... engine N={size:,}", file=sys.stderr, flush=True)

@@ -1,6 +1,7 @@
 """The benchmark script still runs: engine-only and idle scenarios at N=500, one run.
 
-The benchmark itself is never part of the test run (``uv run python -m benchmarks.run``);
+The benchmark itself is never part of the test run (``uv run python -m
+benchmarks.run``);
 this only keeps it from rotting.
 """
 
@@ -17,9 +18,24 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_engine_and_idle_scenarios_run(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--only", "engine,idle", "--sizes", "500",
-         "--runs", "1", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.run",
+            "--only",
+            "engine,idle",
+            "--sizes",
+            "500",
+            "--runs",
+            "1",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(out.read_text())
@@ -28,6 +44,7 @@ def test_engine_and_idle_scenarios_run(tmp_path):
     assert engine["size"] == 500 and engine["link_pairs_per_second"] > 0
     (linked,) = results["linked"]
     idle = linked["idle"]
-    # Counted from the emulator's request log: a warm idle cycle reads one page of Leads.
+    # Counted from the emulator's request log: a warm idle cycle reads one page of
+    # Leads.
     assert idle["calls"]["total"] == idle["calls"].get("read", 0) == 1
     assert "idle" in done.stdout and "engine only" in done.stdout

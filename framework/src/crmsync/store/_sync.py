@@ -294,7 +294,7 @@ class SyncStateStore(StoreBase):
         # read and sort every waiting row of the feed for each chunk: quadratic in a
         # large inbox (an initial sync). ``integration_id + 0`` keeps that index out, so
         # SQLite walks the primary key from ``after_id``: each row read once per cycle.
-        owner = inbox.c.integration_id
+        owner: Any = inbox.c.integration_id
         if self.dialect == "sqlite":
             owner = owner + 0
         result = tx.execute(
