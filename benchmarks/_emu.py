@@ -1,13 +1,10 @@
 """The Salesforce emulator in a process of its own, served on a loopback port.
 
 The emulator is pure Python. Running it in the benchmark's own process would make it
-share the
-GIL with the engine and add its records to the engine's peak memory, so it runs in a
-forked
-child, driven over a pipe: seed, touch, clock, and a summary of its request log (the API
-calls
-are counted here, from what the emulator answered, never from the engine's own
-counters).
+share the GIL with the engine and add its records to the engine's peak memory, so it
+runs in a forked child, driven over a pipe: seed, touch, clock, and a summary of its
+request log (the API calls are counted here, from what the emulator answered, never from
+the engine's own counters).
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """The measured scenarios. Each runs in a child process of its own (see ``run.py``), so
-its
-peak resident memory is its own; the emulator runs in a grandchild (``_emu``).
+its peak resident memory is its own; the emulator runs in a grandchild (``_emu``).
 """
 
 from __future__ import annotations
@@ -277,8 +276,7 @@ def linked(size: int, runs: int, parts: list[str]) -> dict[str, Any]:
 # ------------------------------------------------------------------------
 def raw(size: int, runs: int, concurrency: int = 4) -> dict[str, Any]:
     """The Salesforce half of the initial sync by a bare httpx loop: read N leads page
-    by page,
-    create N leads in batches of 200 with the connector's concurrency (4)."""
+    by page, create N leads in batches of 200 with the connector's concurrency (4)."""
     from concurrent.futures import ThreadPoolExecutor
 
     import httpx

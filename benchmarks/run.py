@@ -9,8 +9,7 @@ links.
 
 Each scenario and size runs in a child process of its own (peak RSS is that child's
 ``ru_maxrss``); the Salesforce emulator runs on a loopback port in a grandchild, and
-every
-API call is counted from the emulator's request log. See docs/performance.md.
+every API call is counted from the emulator's request log. See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -222,8 +221,7 @@ def rows_of(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             )
             if "emulator_ms" in fix["calls"]:
                 # The engine waits while the emulator answers (one call at a time here),
-                # so
-                # wall time minus the emulator's busy time is crmsync's own share.
+                # so wall time minus the emulator's busy time is crmsync's own share.
                 own = fix["seconds"] - fix["calls"]["emulator_ms"] / 1000
                 own_base = base_fix["seconds"] - base_fix["calls"]["emulator_ms"] / 1000
                 rows.append(

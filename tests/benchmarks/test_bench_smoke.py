@@ -1,8 +1,7 @@
 """The benchmark script still runs: engine-only and idle scenarios at N=500, one run.
 
 The benchmark itself is never part of the test run (``uv run python -m
-benchmarks.run``);
-this only keeps it from rotting.
+benchmarks.run``); this only keeps it from rotting.
 """
 
 from __future__ import annotations

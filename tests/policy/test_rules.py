@@ -70,8 +70,8 @@ def test_example_5_a_blank_crm_field_is_filled_from_the_platform():
 
 def test_example_6_each_side_changed_a_different_field_and_both_changes_survive():
     # Platform changed Phone at 10:00, CRM changed FirstName at 10:05: record times
-    # differ,
-    # but per field only one side moved, so the older platform edit is not undone.
+    # differ, but per field only one side moved, so the older platform edit is not
+    # undone.
     phone = decide(
         SYNC,
         BOTH,

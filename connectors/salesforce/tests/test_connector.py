@@ -243,7 +243,6 @@ def test_push_mix_is_two_calls_in_input_order_with_item_errors(emulator, connect
     assert len(emulator.calls("POST", "/composite/sobjects")) == 1
     assert len(emulator.calls("PATCH", "/composite/sobjects")) == 1
     assert results[0].ok and results[1].ok and results[1].record_id == a
-    assert results[1].modified_at == FROZEN  # read back: Collections answers no stamp
     assert results[2].error.code == "REQUIRED_FIELD_MISSING"
     assert results[2].error.field == "Company" and not results[2].error.retryable
     assert results[3].error.code == "CANNOT_UPDATE_CONVERTED_LEAD"
@@ -251,17 +250,38 @@ def test_push_mix_is_two_calls_in_input_order_with_item_errors(emulator, connect
     assert emulator.get("Lead", a)["Title"] == "CTO"
 
 
-def test_push_reads_stamps_back_in_one_query_per_chunk(emulator, connector):
+@pytest.fixture
+def reading_back(emulator):
+    conn = SalesforceConnector(
+        settings=make_settings(read_back_stamps=True), transport=emulator.transport()
+    )
+    conn.authenticate()
+    yield conn
+    conn.close()
+
+
+def test_writes_cost_one_call_per_200_records_by_default(emulator, connector):
     requests = [
         WriteRequest(ref=f"c{n}", op="create", values={"LastName": f"N{n}", "Company": "C"})
         for n in range(200)
     ]
     results = connector.push_updates(object_name="Lead", requests=requests)
+    assert all(r.ok and r.modified_at is None for r in results)
+    assert emulator.calls("GET", "/query") == []
+
+
+def test_push_reads_stamps_back_in_one_query_per_chunk(emulator, reading_back):
+    requests = [
+        WriteRequest(ref=f"c{n}", op="create", values={"LastName": f"N{n}", "Company": "C"})
+        for n in range(200)
+    ]
+    results = reading_back.push_updates(object_name="Lead", requests=requests)
     assert all(r.ok and r.modified_at == FROZEN for r in results)
     assert len(emulator.calls("GET", "/query")) == 1  # 200 ids fit one URI
 
 
-def test_push_read_back_failure_never_fails_the_written_batch(emulator, connector):
+def test_push_read_back_failure_never_fails_the_written_batch(emulator, reading_back):
+    connector = reading_back
     emulator.faults.inject("server_error", status=503, path_contains="/query")
     (result,) = connector.push_updates(
         object_name="Lead",

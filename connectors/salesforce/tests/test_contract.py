@@ -2,9 +2,10 @@
 
 By default the vendor is the in-process :class:`SalesforceEmulator`, reached through the
 connector's HTTP seam (``factory_kwargs={"transport": emulator.transport()}``). With
-``CRMSYNC_SALESFORCE_LIVE=1`` and credentials in the environment (``CRMSYNC_SALESFORCE_*``,
-as for production), the same checks run against a real org; those runs are marked ``live``
-and excluded by default (``pytest -m live connectors/salesforce`` runs them).
+``CRMSYNC_SALESFORCE_LIVE=1`` and credentials in the environment
+(``CRMSYNC_SALESFORCE_*``, as for production), the same checks run against a real org;
+those runs are marked ``live`` and excluded by default (``pytest -m live
+connectors/salesforce`` runs them).
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ class SalesforceSandbox(SandboxBase):
     """The emulated org: seeded directly, its clock driven second by second.
 
     SystemModstamp has second precision, so unless :meth:`freeze_clock` is active every
-    seeded record gets its own second (the emulator's clock stays frozen between steps and
-    the sandbox moves it), and writes through the connector share the current second.
+    seeded record gets its own second (the emulator's clock stays frozen between steps
+    and the sandbox moves it), and writes through the connector share the current
+    second.
     """
 
     page_size = 2

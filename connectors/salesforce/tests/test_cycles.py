@@ -1,10 +1,10 @@
 """Whole sync cycles through crmsync's core between ``local`` prospects and Salesforce.
 
-The platform is the ``local`` connector over a SQLite file; the CRM is this connector over
-the in-process emulator (``transport=emulator.transport()``); the state store is SQLite.
-One clock drives the platform, the emulated org and the engine, so "later" means the same
-on both sides. Connections live as long as a world, as they do in the runtime, so a
-session survives from one cycle to the next.
+The platform is the ``local`` connector over a SQLite file; the CRM is this connector
+over the in-process emulator (``transport=emulator.transport()``); the state store is
+SQLite. One clock drives the platform, the emulated org and the engine, so "later" means
+the same on both sides. Connections live as long as a world, as they do in the runtime,
+so a session survives from one cycle to the next.
 """
 
 from __future__ import annotations

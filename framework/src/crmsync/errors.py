@@ -2,40 +2,26 @@
 
 The hierarchy::
 
-    CrmsyncError                      anything crmsync raises on purpose
-    ├── ConfigurationError            bad settings, unknown integration/object/field,
-    bad input
-    │   └── MappingError              a mapping that cannot be stored (active
-    integration, bad types)
-    ├── ConnectorLoadError            an installed connector could not be imported or
-    described
-    ├── ContractError                 a connector broke the plugin contract (version,
-    answer shape)
-    ├── StateError                    the state store refused or is out of date
-    ├── BudgetExhausted               the CRM API budget share is used up; the cycle
-    stops early
-    └── ConnectorError                raised by connectors, translated from their
-    vendor's failures
-        ├── RateLimited               back off for ``retry_after`` seconds, then retry
-        ├── TransientError            a passing fault (5xx, timeout, lock); retry with
-        backoff
-        ├── AuthenticationExpired     the session/token expired; re-authenticate once,
-        then retry
-        ├── AuthenticationFailed      credentials are wrong or revoked; never retried
-        ├── QuotaExhausted            the vendor's allocation for the period is spent;
-        the cycle
-        │                             stops and resumes next time (never retried in a
-        loop)
-        └── PermanentError            the request is wrong (code, message, field); never
-        retried
+    CrmsyncError                  anything crmsync raises on purpose
+    ├── ConfigurationError        bad settings or input (unknown integration, field)
+    │   └── MappingError          a mapping that cannot be stored (active, bad types)
+    ├── ConnectorLoadError        an installed connector could not be imported
+    ├── ContractError             a connector broke the plugin contract
+    ├── StateError                the state store refused or is out of date
+    ├── BudgetExhausted           crmsync's share of the API budget is used; stop early
+    └── ConnectorError            raised by connectors, from their vendor's failures
+        ├── RateLimited           back off for ``retry_after`` seconds, then retry
+        ├── TransientError        a passing fault (5xx, timeout, lock): back off, retry
+        ├── AuthenticationExpired re-authenticate once, then repeat the call
+        ├── AuthenticationFailed  credentials wrong or revoked: never retried
+        ├── QuotaExhausted        the vendor's allocation is spent: stop, resume later
+        └── PermanentError        the request is wrong (code, message, field): no retry
 
 Connectors raise the ``ConnectorError`` family only; the framework owns every retry,
-backoff and
-re-authentication (a connector never sleeps or loops on its own). Every error carries
-its context
-(connector, object, record, vendor request id) and never a secret: messages are passed
-through
-:func:`crmsync.logging.redact_text` by whoever renders them.
+backoff and re-authentication (a connector never sleeps or loops on its own). Every
+error carries its context (connector, object, record, vendor request id) and never a
+secret: messages are passed through :func:`crmsync.logs.redact_text` by whoever
+renders them.
 """
 
 from __future__ import annotations
@@ -64,8 +50,7 @@ class CrmsyncError(Exception):
     """Base class of every error crmsync raises on purpose.
 
     ``str(error)`` is a one-line message meant for an operator: it says what is wrong
-    and,
-    where it can, how to fix it.
+    and, where it can, how to fix it.
     """
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
@@ -119,10 +104,8 @@ class ConnectorError(CrmsyncError):
     """A failure reported by a connector, translated from its vendor's error.
 
     Context travels with the error so an operator can find the call in the vendor's
-    logs:
-    ``connector``, ``object_name``, ``record_id`` and ``request_id`` (the vendor's
-    request id,
-    when it sends one). Never put a token, password or key in ``message``.
+    logs: ``connector``, ``object_name``, ``record_id`` and ``request_id`` (the vendor's
+    request id, when it sends one). Never put a token, password or key in ``message``.
     """
 
     retryable: bool = False
@@ -195,8 +178,7 @@ class QuotaExhausted(ConnectorError):
     """The vendor's API allocation for its period (a day, say) is spent.
 
     Unlike :class:`RateLimited`, waiting seconds does not help: the engine stops the
-    cycle
-    early, keeps everything it read, and the next cycle resumes.
+    cycle early, keeps everything it read, and the next cycle resumes.
     """
 
 
@@ -204,8 +186,7 @@ class PermanentError(ConnectorError):
     """The vendor refused the request itself; repeating it cannot succeed.
 
     ``code`` is the vendor's error code (e.g. ``MALFORMED_QUERY``) and ``field`` the
-    field at
-    fault, where the vendor names one.
+    field at fault, where the vendor names one.
     """
 
     def __init__(

@@ -2,12 +2,9 @@
 line.
 
 Secrets are kept out two ways: every ``SecretStr`` of a loaded settings model is
-registered
-here (:func:`register_secrets`) and its value is replaced wherever it appears in a log
-line,
-and any key that looks like a credential (``token``, ``secret``, ``password``,
-``authorization``,
-...) has its value masked whatever it holds.
+registered here (:func:`register_secrets`) and its value is replaced wherever it appears
+in a log line, and any key that looks like a credential (``token``, ``secret``,
+``password``, ``authorization``, ...) has its value masked whatever it holds.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """The core's domain: integrations, object pairs, mappings and creation rules.
 
 These are what an administrator configures and what the state store keeps. They never
-cross
-the plugin boundary (that is :mod:`crmsync.contract`).
+cross the plugin boundary (that is :mod:`crmsync.contract`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Salesforce connector for crmsync: Leads and Contacts over the REST API.
 
-``SalesforceConnector`` implements the crmsync hooks; ``SalesforceSettings`` is its settings
-model (``CRMSYNC_SALESFORCE_*``); :mod:`crmsync_salesforce.emulator` is a local Salesforce.
+``SalesforceConnector`` implements the crmsync hooks; ``SalesforceSettings`` is its
+settings model (``CRMSYNC_SALESFORCE_*``); :mod:`crmsync_salesforce.emulator` is a local
+Salesforce.
 """
 
 from __future__ import annotations

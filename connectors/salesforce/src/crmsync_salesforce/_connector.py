@@ -426,17 +426,19 @@ class SalesforceConnector:
                     )
                 for index, item in zip(chunk, items, strict=True):
                     results[index] = self._write_result(requests[index], item)
-        self._read_back_stamps(object_name, results)
+        if self.settings.read_back_stamps:
+            self._read_back_stamps(object_name, results)
         return [result for result in results if result is not None]
 
     def _read_back_stamps(self, object_name: str, results: list[WriteResult | None]) -> None:
         """Fill each success's ``modified_at`` with the record's SystemModstamp.
 
-        sObject Collections answers only ids, so one ``Id IN (...)`` query per (up to) 200
-        written records reads the stamps back: reads, never writes, and a small price next to
-        the write itself. The writes have happened by now, so a failing read-back must not
-        raise (the framework would repeat the batch and duplicate the creates): the
-        stamps it could not read stay ``None``, which the contract's engine tolerates.
+        sObject Collections answers only ids, so one ``Id IN (...)`` query per (up to)
+        200 written records reads the stamps back: reads, never writes, and a small
+        price next to the write itself. The writes have happened by now, so a failing
+        read-back must not raise (the framework would repeat the batch and duplicate the
+        creates): the stamps it could not read stay ``None``, which the contract's
+        engine tolerates.
         """
         written = {
             result.record_id: index

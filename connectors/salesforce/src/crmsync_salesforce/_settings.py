@@ -45,6 +45,12 @@ class SalesforceSettings(BaseSettings):
         default=True,
         description="Run lead assignment rules on create (false sends Sforce-Auto-Assign: FALSE).",
     )
+    read_back_stamps: bool = Field(
+        default=False,
+        description="After each write batch, query the records' SystemModstamp (one extra "
+        "read per 200 writes). Off by default: the engine does not need it, because the next "
+        "cycle reads the written records with their stamps anyway.",
+    )
 
     @field_validator("login_url")
     @classmethod

@@ -42,10 +42,11 @@ def quote(value: str) -> str:
 
 
 def datetime_literal(value: dt.datetime) -> str:
-    """An unquoted SOQL datetime literal in UTC (``Z``), at second precision, rounded down.
+    """An unquoted SOQL datetime literal in UTC (``Z``), at second precision, rounded
+    down.
 
-    Salesforce compares SystemModstamp as whole seconds; rounding a fractional cursor down
-    can only re-read rows, never skip them.
+    Salesforce compares SystemModstamp as whole seconds; rounding a fractional cursor
+    down can only re-read rows, never skip them.
     """
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
@@ -81,10 +82,12 @@ def select(
 
 
 def in_chunks(values: Sequence[str], budget: int = 3000) -> Iterator[list[str]]:
-    """Quoted values grouped so each ``IN (...)`` list stays under ``budget`` characters.
+    """Quoted values grouped so each ``IN (...)`` list stays under ``budget``
+    characters.
 
-    Salesforce caps URI + headers at 16 KB and advises ~2,000-char URIs; percent-encoding can
-    triple a literal, so the default keeps each query well inside the hard limit.
+    Salesforce caps URI + headers at 16 KB and advises ~2,000-char URIs;
+    percent-encoding can triple a literal, so the default keeps each query well inside
+    the hard limit.
     """
     chunk: list[str] = []
     size = 0

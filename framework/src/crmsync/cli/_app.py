@@ -68,8 +68,8 @@ def _root(
 ) -> None:
     """Keep a marketing platform's prospects and a CRM's records in agreement.
 
-    Start with [bold]crmsync demo[/bold], or [bold]crmsync connectors[/bold] to see
-    what is installed.
+    Start with [bold]crmsync demo[/bold], or [bold]crmsync connectors[/bold] to see what
+    is installed.
     """
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
     ctx.obj = state

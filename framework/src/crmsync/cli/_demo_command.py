@@ -28,8 +28,8 @@ def demo(
     """Run the whole job on embedded defaults: no network, no credentials.
 
     Seeds the local platform with prospects, starts the Salesforce emulator on a
-    loopback port, creates an integration with mappings, runs a cycle, edits both
-    sides (one conflict), and runs a second cycle that shows the rules deciding.
+    loopback port, creates an integration with mappings, runs a cycle, edits both sides
+    (one conflict), and runs a second cycle that shows the rules deciding.
     """
     try:
         from crmsync.cli._demo import run_demo

@@ -1,9 +1,8 @@
 """What every command shares: settings, the state store, the connector catalog, output.
 
 A :class:`CliState` lives in the click context's ``obj``. Tests (and embedders) pass
-their own
-``CliState(catalog=..., connector_kwargs=...)`` as ``obj`` to inject connectors without
-installing them; the CLI itself builds one from the global options.
+their own ``CliState(catalog=..., connector_kwargs=...)`` as ``obj`` to inject
+connectors without installing them; the CLI itself builds one from the global options.
 """
 
 from __future__ import annotations

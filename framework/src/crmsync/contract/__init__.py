@@ -1,8 +1,7 @@
 """The plugin contract: everything a connector author imports.
 
 ``from crmsync.contract import hookimpl, FieldSpec, ChangePage, ...`` and the error
-types from
-:mod:`crmsync.errors` are the whole surface a connector needs.
+types from :mod:`crmsync.errors` are the whole surface a connector needs.
 """
 
 from __future__ import annotations
@@ -27,8 +26,7 @@ from crmsync.contract.models import (
 
 CONTRACT_VERSION = "1.0"
 """The contract version this framework speaks. A connector's ``contract_version`` must
-have the
-same major number and a minor number no greater than this one."""
+have the same major number and a minor number no greater than this one."""
 
 HOOK_NAMES = (
     "describe_connector",

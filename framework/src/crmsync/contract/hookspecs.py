@@ -1,24 +1,18 @@
 """The hooks a connector implements: the reference for connector authors.
 
 A connector is a class found through the entry-point group ``crmsync.connectors``; the
-entry
-point's name is the connector id. The framework calls ``describe_connector()`` on the
-class, then
-builds one instance per configured connection with ``cls(settings=...)`` (``settings``
-an instance
-of the description's ``settings_model``) and registers that instance, alone, in a plugin
-manager
-of its own. Every hook is therefore answered by exactly one connector, and hooks are
-always called
-with keyword arguments.
+entry point's name is the connector id. The framework calls ``describe_connector()`` on
+the class, then builds one instance per configured connection with ``cls(settings=...)``
+(``settings`` an instance of the description's ``settings_model``) and registers that
+instance, alone, in a plugin manager of its own. Every hook is therefore answered by
+exactly one connector, and hooks are always called with keyword arguments.
 
 Rules every hook follows:
 
 * Raise only the :mod:`crmsync.errors` ``ConnectorError`` family for vendor failures:
   ``RateLimited`` (with ``retry_after``), ``TransientError``, ``AuthenticationExpired``,
   ``AuthenticationFailed``, ``PermanentError``. Never sleep, retry or loop on a failure:
-  the
-  framework owns retries, backoff and re-authentication.
+  the framework owns retries, backoff and re-authentication.
 * Never put a secret in an exception message or a log line.
 * Values are in canonical form (see :mod:`crmsync.contract.models`).
 """
@@ -55,8 +49,8 @@ def describe_connector() -> ConnectorDescription:  # type: ignore[empty-body]
     ``staticmethod``), so it must not depend on settings or make network calls.
 
     :returns: the connector's :class:`~crmsync.contract.models.ConnectorDescription`;
-        its
-        ``contract_version`` must share its major number with :data:`CONTRACT_VERSION`.
+        its ``contract_version`` must share its major number with
+        :data:`CONTRACT_VERSION`.
     :since: 1.0
     """
 
@@ -67,10 +61,8 @@ def authenticate() -> None:
     calls.
 
     The framework calls it once before the first data call of a cycle and once more
-    after a
-    hook raised ``AuthenticationExpired``, then repeats the failed call exactly once.
-    Connectors
-    that need no authentication may leave it unimplemented.
+    after a hook raised ``AuthenticationExpired``, then repeats the failed call exactly
+    once. Connectors that need no authentication may leave it unimplemented.
 
     :raises AuthenticationFailed: the credentials were refused (wrong, revoked, not
         permitted).
@@ -85,10 +77,8 @@ def list_fields(object_name: str) -> list[FieldSpec]:  # type: ignore[empty-body
 
     :param object_name: one of the description's ``objects``.
     :returns: one :class:`~crmsync.contract.models.FieldSpec` per readable field: name,
-        label,
-        type, length, required on create, read-only, picklist values. The same
-        connection asked
-        twice gives the same answer.
+        label, type, length, required on create, read-only, picklist values. The same
+        connection asked twice gives the same answer.
     :raises PermanentError: the object is unknown (code ``UNKNOWN_OBJECT``).
     :since: 1.0
     """
@@ -105,12 +95,10 @@ def fetch_changed(  # type: ignore[empty-body]
     """Read one page of the records of ``object_name`` changed after ``cursor``.
 
     The feed is ordered by ``(modified_at, record_id)``. With ``cursor`` ``None`` the
-    feed
-    starts at the beginning (every record). A cursor with a ``record_id`` resumes
-    strictly after
-    that record; one without resumes at ``cursor.modified_at`` inclusive. ``page`` is
-    ``None``
-    for the first page of a read and the previous page's ``next_page`` after that.
+    feed starts at the beginning (every record). A cursor with a ``record_id`` resumes
+    strictly after that record; one without resumes at ``cursor.modified_at`` inclusive.
+    ``page`` is ``None`` for the first page of a read and the previous page's
+    ``next_page`` after that.
 
     :param object_name: one of the description's ``objects``.
     :param fields: the field names to return in each record's ``values``; nothing else.
@@ -119,10 +107,9 @@ def fetch_changed(  # type: ignore[empty-body]
     :param page_size: the most records to return in this page (a hint the vendor may
         round).
     :returns: a :class:`~crmsync.contract.models.ChangePage` whose ``cursor`` is the
-        position
-        after its last record (never before the ``cursor`` passed in), with
-        ``tombstones`` for
-        deleted or merged records where the connector declares ``deletions``/``merges``.
+        position after its last record (never before the ``cursor`` passed in), with
+        ``tombstones`` for deleted or merged records where the connector declares
+        ``deletions``/``merges``.
     :since: 1.0
     """
 
@@ -135,16 +122,13 @@ def push_updates(  # type: ignore[empty-body]
     time.
 
     Answers record by record, in the order of ``requests``: a success carries the record
-    id
-    and its new modification time; a failure carries a :class:`RecordError` with the
-    vendor's
-    code, a message, the field at fault and whether a later retry may succeed. One bad
-    record
-    never fails the others. Only the fields in each request's ``values`` are written.
+    id and its new modification time; a failure carries a :class:`RecordError` with the
+    vendor's code, a message, the field at fault and whether a later retry may succeed.
+    One bad record never fails the others. Only the fields in each request's ``values``
+    are written.
 
     :raises RateLimited | TransientError | AuthenticationExpired: the whole call failed
-        and
-        may be repeated (the framework repeats the whole batch).
+        and may be repeated (the framework repeats the whole batch).
     :raises PermanentError: the whole call was refused.
     :since: 1.0
     """
@@ -154,17 +138,14 @@ def push_updates(  # type: ignore[empty-body]
 def lookup_records(  # type: ignore[empty-body]
     object_name: str, field: str, values: Sequence[str], fields: Sequence[str]
 ) -> list[ChangedRecord]:
-    """Find records whose ``field`` equals one of ``values`` (trimmed, case-
-    insensitively).
+    """Find records whose ``field`` equals one of ``values`` (trimmed,
+    case-insensitively).
 
     Why a hook of its own: matching an unlinked record needs the other side's records
-    that
-    did *not* change, which ``fetch_changed`` never returns. The engine calls it in
-    batches
-    (one call per page of unmatched records), so its cost follows the changed records.
-    Declared by the ``lookup`` capability; without it the engine matches only among
-    changed
-    records.
+    that did *not* change, which ``fetch_changed`` never returns. The engine calls it in
+    batches (one call per page of unmatched records), so its cost follows the changed
+    records. Declared by the ``lookup`` capability; without it the engine matches only
+    among changed records.
 
     :returns: every matching record (several per value where they exist), with
         ``fields``.
@@ -177,10 +158,9 @@ def api_budget() -> ApiBudget | None:
     """The vendor's API allocation as last seen on a response, or ``None`` if unknown.
 
     Why a hook of its own: the framework decides when a cycle must stop to leave API
-    calls for
-    the customer's other integrations; the connector only reports what the vendor said
-    (for
-    example Salesforce's ``Sforce-Limit-Info``). Must not make a network call.
+    calls for the customer's other integrations; the connector only reports what the
+    vendor said (for example Salesforce's ``Sforce-Limit-Info``). Must not make a
+    network call.
 
     :since: 1.0
     """

@@ -1,12 +1,9 @@
 """The models that cross the plugin boundary.
 
 Connectors receive and return these; the engine never hands a connector anything else.
-They are
-frozen pydantic models, so a value cannot be changed behind the engine's back, and they
-validate
-what a connector returns (a malformed answer is a
-:class:`~crmsync.errors.ContractError`, not a
-crash three modules later).
+They are frozen pydantic models, so a value cannot be changed behind the engine's back,
+and they validate what a connector returns (a malformed answer is a
+:class:`~crmsync.errors.ContractError`, not a crash three modules later).
 
 Field values crossing the boundary are plain Python values in their canonical form:
 
@@ -24,8 +21,8 @@ any             ``None`` for blank
 ============== ==========================================================
 
 Each connector converts between these and its vendor's wire format (Salesforce's
-``2024-05-01T12:00:00.000+0000``, Dynamics' option-set integers, ``"a;b"`` multi-
-selects).
+``2024-05-01T12:00:00.000+0000``, Dynamics' option-set integers, ``"a;b"``
+multi-selects).
 """
 
 from __future__ import annotations
@@ -129,9 +126,9 @@ class ChangedRecord(_Frozen):
     """A record as it is now, read by ``fetch_changed`` or ``lookup_records``.
 
     ``values`` holds only the fields the engine asked for, each in canonical form (see
-    the
-    module docstring). ``converted_to`` names the record this one became (a converted
-    Salesforce lead names its contact), for connectors that declare ``conversions``.
+    the module docstring). ``converted_to`` names the record this one became (a
+    converted Salesforce lead names its contact), for connectors that declare
+    ``conversions``.
     """
 
     record_id: str = Field(min_length=1)
@@ -153,11 +150,10 @@ class Cursor(_Frozen):
 
     The order of a change feed is ``(modified_at, record_id)``. A cursor that names a
     ``record_id`` resumes strictly after that record; one without a ``record_id``
-    resumes at
-    ``modified_at`` inclusive, which is how the engine re-reads an overlap window. A
-    connector
-    whose vendor hands out opaque resume tokens (Dynamics delta links) may keep one in
-    ``token``; the engine stores it and gives it back, never reading it.
+    resumes at ``modified_at`` inclusive, which is how the engine re-reads an overlap
+    window. A connector whose vendor hands out opaque resume tokens (Dynamics delta
+    links) may keep one in ``token``; the engine stores it and gives it back, never
+    reading it.
     """
 
     modified_at: AwareDatetime | None = None
@@ -174,13 +170,10 @@ class ChangePage(_Frozen):
     """One page of an object's change feed.
 
     ``records`` are in feed order. ``cursor`` is the position after this page: the
-    engine
-    stores it once the page is durably processed and passes it back as ``cursor`` to
-    resume.
-    ``next_page`` is an opaque token for the following page within the same read
-    (Salesforce's
-    ``nextRecordsUrl``, Dynamics' ``@odata.nextLink``); ``None`` means the feed is
-    exhausted.
+    engine stores it once the page is durably processed and passes it back as ``cursor``
+    to resume. ``next_page`` is an opaque token for the following page within the same
+    read (Salesforce's ``nextRecordsUrl``, Dynamics' ``@odata.nextLink``); ``None``
+    means the feed is exhausted.
     """
 
     records: tuple[ChangedRecord, ...] = ()
@@ -193,10 +186,8 @@ class WriteRequest(_Frozen):
     """One create or update that the engine asks a connector to make.
 
     ``ref`` is the engine's key for the request (stable across retries of the same
-    change);
-    connectors that declare ``idempotent_create`` use it as an upsert key. ``values``
-    holds only
-    the fields to set, in canonical form; ``None`` clears a field.
+    change); connectors that declare ``idempotent_create`` use it as an upsert key.
+    ``values`` holds only the fields to set, in canonical form; ``None`` clears a field.
     """
 
     ref: str = Field(min_length=1)

@@ -1,8 +1,7 @@
 """The sync engine: cycles between a platform connection and a CRM connection.
 
 :class:`SyncEngine` runs cycles; :mod:`.report` describes their outcome; :mod:`.runtime`
-opens
-an integration's connections.
+opens an integration's connections.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 decisions.
 
 This module turns rows and a link into writes by calling the pure policy for every
-mapped field;
-it does no I/O. The engine feeds it and applies what it returns.
+mapped field; it does no I/O. The engine feeds it and applies what it returns.
 """
 
 from __future__ import annotations
@@ -107,8 +106,7 @@ def decide_fields(
     baseline.
 
     ``platform_values``/``crm_values`` are ``None`` for a side that did not change: its
-    values
-    are then the baseline's, which is what that side still holds.
+    values are then the baseline's, which is what that side still holds.
     """
     link = unit.link
     unit.old_baseline = dict(link.baseline)

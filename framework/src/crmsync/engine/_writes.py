@@ -27,8 +27,7 @@ def push_batches(
     once.
 
     A batch whose call fails after the core's retries is answered as failed record by
-    record
-    (retryable if the failure was), so one bad batch never stops the cycle.
+    record (retryable if the failure was), so one bad batch never stops the cycle.
     """
     size = connection.description.max_batch_size
     batches = [

@@ -2,30 +2,22 @@
 record.
 
 A cycle runs in two phases, so that a crash at any point loses nothing and repeats
-nothing that
-matters:
+nothing that matters:
 
 1. **Read.** Each side's change feed is read page by page from its saved cursor (minus
-an
-   overlap window, for vendors whose clocks or late commits could hide a record). Each
-   page is
-   staged in the inbox *in the same transaction* that moves the cursor: the cursor never
-   passes
-   a change that is not durably kept.
+   an overlap window, for vendors whose clocks or late commits could hide a record).
+   Each page is staged in the inbox *in the same transaction* that moves the cursor: the
+   cursor never passes a change that is not durably kept.
 2. **Settle.** Inbox rows are taken in chunks. Each row finds its link (or a match by
-key, or a
-   create per the creation rules), the policy decides field by field, writes queue up
-   into full
-   batches, and each batch's results are applied in one transaction: links and baselines
-   updated, inbox rows removed, failures recorded and kept for a later cycle.
+   key, or a create per the creation rules), the policy decides field by field, writes
+   queue up into full batches, and each batch's results are applied in one transaction:
+   links and baselines updated, inbox rows removed, failures recorded and kept for a
+   later cycle.
 
 Creates are recorded as pending before they are pushed. If the process dies between the
-push
-and the commit, the next cycle finds the created record (it is in the feed, and is
-looked up by
-match key) and links it instead of creating it twice. Every read is by key: the cost of
-a cycle
-follows the records that changed, never the number of links.
+push and the commit, the next cycle finds the created record (it is in the feed, and is
+looked up by match key) and links it instead of creating it twice. Every read is by key:
+the cost of a cycle follows the records that changed, never the number of links.
 """
 
 from __future__ import annotations
@@ -228,13 +220,10 @@ class SyncEngine:
         it.
 
         A record committed late can carry a modification time earlier than records the
-        last
-        read already saw. Only records stamped within ``overlap_seconds`` before that
-        read
-        started can be such, so only that window is read again; a feed whose last record
-        is
-        older than the window resumes exactly where it stopped (an idle cycle reads
-        nothing).
+        last read already saw. Only records stamped within ``overlap_seconds`` before
+        that read started can be such, so only that window is read again; a feed whose
+        last record is older than the window resumes exactly where it stopped (an idle
+        cycle reads nothing).
         """
         overlap = dt.timedelta(seconds=self.settings.overlap_seconds)
         if saved is None or saved.modified_at is None or not overlap:
@@ -342,8 +331,7 @@ class SyncEngine:
                     )
                 )
         # Units with nothing to write settle now, in one transaction with the chunk's
-        # other
-        # bookkeeping; the rest wait in the queue for full batches.
+        # other bookkeeping; the rest wait in the queue for full batches.
         writing = [unit for unit in units if unit.writes]
         settled = [unit for unit in units if not unit.writes]
         for unit in settled:

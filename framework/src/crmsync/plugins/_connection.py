@@ -93,10 +93,9 @@ class Connection:
     policy.
 
     Each connection owns a plugin manager with exactly one connector instance, the
-    core's
-    :class:`CallStats` wrapper, and any ``extra_plugins`` (audit or transform
-    hookwrappers), so
-    no answer ever depends on which of several installed connectors replies first.
+    core's :class:`CallStats` wrapper, and any ``extra_plugins`` (audit or transform
+    hookwrappers), so no answer ever depends on which of several installed connectors
+    replies first.
     """
 
     def __init__(

@@ -89,8 +89,7 @@ def call_with_retries(
     Transient errors back off exponentially with jitter, rate limits wait their
     ``retry_after``, both within ``max_attempts`` and ``max_total_seconds``. An expired
     credential triggers exactly one ``reauthenticate()`` and one immediate repeat; a
-    second
-    expiry is raised. Permanent errors are raised at once.
+    second expiry is raised. Permanent errors are raised at once.
     """
     reauthenticated = False
 

@@ -12,10 +12,8 @@ def check_source_of_truth_change(
     """Refuse a silent change of a locked source of truth.
 
     Before the first cycle the choice is free. After it, only an explicit re-baseline
-    may
-    change it: that starts every link's baseline afresh, so no past agreement is judged
-    by a
-    rule it was not made under.
+    may change it: that starts every link's baseline afresh, so no past agreement is
+    judged by a rule it was not made under.
     """
     if (
         integration.source_of_truth_locked_at is None

@@ -1,30 +1,22 @@
 """Who wins a mapped field: the sync rules of DESIGN.md as one pure function.
 
 :func:`decide` looks at one field of one linked pair: the value each side holds now, the
-value
-each side held when the pair last agreed (the *baseline*), and each record's
-modification time.
-It returns which side, if any, must take the other's value, and the name of the rule
-that said
-so. Values arrive already normalized into one comparable form (see :mod:`.values`), so
-plain
-``==`` is the right comparison here.
+value each side held when the pair last agreed (the *baseline*), and each record's
+modification time. It returns which side, if any, must take the other's value, and the
+name of the rule that said so. Values arrive already normalized into one comparable form
+(see :mod:`.values`), so plain ``==`` is the right comparison here.
 
 The rules, in short:
 
 * ``to_crm`` / ``to_platform``: the owning side's value is copied across, except that a
-    blank
-  the owner never set does not wipe the other side. A deliberate clear (non-blank in the
-  baseline, blank now) is a value and is copied.
+    blank the owner never set does not wipe the other side. A deliberate clear
+    (non-blank in the baseline, blank now) is a value and is copied.
 * ``sync`` under source of truth ``crm`` / ``platform``: the named side wins unless it
-    is a
-  blank it never set; then the other side fills it.
+    is a blank it never set; then the other side fills it.
 * ``sync`` under ``both``: per field against the baseline. One side changed: it wins
-    whatever
-  the clocks say. Both changed: the later record modification wins, a tie goes to the
-  CRM. No
-  baseline: a value beats a blank, otherwise the later modification wins, a tie to the
-  CRM.
+    whatever the clocks say. Both changed: the later record modification wins, a tie
+    goes to the CRM. No baseline: a value beats a blank, otherwise the later
+    modification wins, a tie to the CRM.
 """
 
 from __future__ import annotations
@@ -129,8 +121,7 @@ def _most_recent_change(
         if len(changed) == 2:
             return _later_wins(states, "both_changed")
         # Neither side moved from its baseline, yet they differ (the baseline itself
-        # differed,
-        # e.g. a to_crm field turned sync): settle it as a first meeting.
+        # differed, e.g. a to_crm field turned sync): settle it as a first meeting.
     blanks = [
         side for side in (Side.CRM, Side.PLATFORM) if is_blank(states[side].value)
     ]

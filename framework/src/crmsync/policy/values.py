@@ -1,12 +1,10 @@
 """Blank values, type conversion between mapped fields, and comparison after conversion.
 
 Two values are equal when they denote the same thing once the mapping's types are
-applied: a
-CRM datetime and a platform datetime at the same instant, ``"42"`` and ``42`` on a text-
-to-number
-mapping, ``"a;b"`` and ``["b", "a"]`` on a multi-select. Formatting differences must
-never cause
-a write, so every comparison goes through :func:`normalize`.
+applied: a CRM datetime and a platform datetime at the same instant, ``"42"`` and ``42``
+on a text-to-number mapping, ``"a;b"`` and ``["b", "a"]`` on a multi-select. Formatting
+differences must never cause a write, so every comparison goes through
+:func:`normalize`.
 """
 
 from __future__ import annotations
@@ -44,8 +42,7 @@ _TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "off"})
 
 # Which target types each source type may feed: text reaches everything (checked per
-# value),
-# numbers, booleans and dates only their own kind and text.
+# value), numbers, booleans and dates only their own kind and text.
 _CONVERTIBLE: dict[FieldType, frozenset[FieldType]] = {
     **{text: frozenset(FieldType) for text in _TEXT},
     FieldType.INTEGER: _TEXT | _NUMERIC | {FieldType.BOOLEAN},
@@ -81,8 +78,7 @@ def convert(value: Any, source: FieldType, target: FieldType) -> Any:
     """``value`` of a ``source`` field, as a canonical value of a ``target`` field.
 
     :raises ConversionError: the value has no representation in ``target`` (``"abc"``
-        into a
-        number, ``3.5`` into an integer).
+        into a number, ``3.5`` into an integer).
     """
     if is_blank(value):
         return None
@@ -101,8 +97,7 @@ def normalize(value: Any, field_type: FieldType) -> Any:
     """The comparable form of a value of ``field_type``; blanks become ``None``.
 
     Raw values that do not convert are compared as they are (so a bad value never equals
-    a
-    good one, and never raises in the middle of a decision).
+    a good one, and never raises in the middle of a decision).
     """
     if is_blank(value):
         return None

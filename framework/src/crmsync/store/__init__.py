@@ -2,11 +2,9 @@
 Alembic.
 
 One :class:`StateStore` serves the CLI and the engine. Configuration (integrations,
-pairs,
-mappings) lives in :mod:`._config`, the engine's working state (cursors, inbox, links,
-pending
-creates, leases) in :mod:`._sync`, and what happened (runs, errors, events) in
-:mod:`._history`.
+pairs, mappings) lives in :mod:`._config`, the engine's working state (cursors, inbox,
+links, pending creates, leases) in :mod:`._sync`, and what happened (runs, errors,
+events) in :mod:`._history`.
 """
 
 from __future__ import annotations

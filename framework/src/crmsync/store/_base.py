@@ -21,8 +21,7 @@ HEAD_REVISION = "0001"
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers (crmsync status) run beside a cycle; NORMAL sync is durable in
-    # WAL mode
-    # across application crashes, which is the failure the engine must survive.
+    # WAL mode across application crashes, which is the failure the engine must survive.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")

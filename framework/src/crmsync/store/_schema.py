@@ -178,16 +178,14 @@ cursors = Table(
     Column("object_name", String(128), primary_key=True),
     Column("cursor", JSON, nullable=True),
     # When the read that produced the cursor started: records modified within the
-    # overlap
-    # window before it may still have been committing, so the next read looks again
-    # there.
+    # overlap window before it may still have been committing, so the next read looks
+    # again there.
     Column("read_at", UtcDateTime, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False, default=_now),
 )
 
 # Changes read from a feed but not yet settled. Staged in the same transaction that
-# moves the
-# cursor, so a cursor never passes a change that is not durably kept.
+# moves the cursor, so a cursor never passes a change that is not durably kept.
 inbox = Table(
     "inbox",
     metadata,
@@ -218,8 +216,7 @@ inbox = Table(
 )
 
 # Creates pushed (or about to be) whose results are not yet recorded: after a crash the
-# engine
-# finds the created record by its match key instead of creating it twice.
+# engine finds the created record by its match key instead of creating it twice.
 pending_creates = Table(
     "pending_creates",
     metadata,
@@ -281,9 +278,8 @@ record_errors = Table(
 )
 
 # One cycle per integration at a time, across processes and machines: a cycle holds the
-# lease
-# until it ends or the lease expires (a crashed holder never blocks the integration for
-# good).
+# lease until it ends or the lease expires (a crashed holder never blocks the
+# integration for good).
 leases = Table(
     "leases",
     metadata,

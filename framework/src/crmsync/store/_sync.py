@@ -2,10 +2,9 @@
 creates.
 
 Every method takes the transaction (``tx``) it runs in, so the engine decides what
-commits
-together: a page staged with its cursor, a batch's results with its links and errors.
-All reads
-are by key (record ids, match keys) in batches: nothing here scans every link.
+commits together: a page staged with its cursor, a batch's results with its links and
+errors. All reads are by key (record ids, match keys) in batches: nothing here scans
+every link.
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
 """An in-memory connector: the smallest complete implementation of the contract.
 
 It serves two purposes: engine tests and the engine-only benchmark drive whole cycles
-against it
-(no HTTP), and it shows a connector author every hook in a few lines. Its records live
-in a
-:class:`MemoryBackend` shared by every connection made with the same backend, so a test
-can edit
-the "vendor" directly and watch the engine notice. Faults are injected per hook call.
+against it (no HTTP), and it shows a connector author every hook in a few lines. Its
+records live in a :class:`MemoryBackend` shared by every connection made with the same
+backend, so a test can edit the "vendor" directly and watch the engine notice. Faults
+are injected per hook call.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""A faithful local emulator of the Salesforce REST API (auth, describe, SOQL, Collections).
+"""A faithful local emulator of the Salesforce REST API (auth, describe, SOQL,
+Collections).
 
 In-process::
 
@@ -12,7 +13,8 @@ On a loopback port (same ``handle``)::
         login_url = server.url
 
 Faults: ``emulator.faults.inject("rate_limit" | "server_error" | "slow" |
-"dropped_connection" | "expired_session" | "row_lock", count=1, path_contains=None, **options)``.
+"dropped_connection" | "expired_session" | "row_lock", count=1, path_contains=None,
+**options)``.
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ _KINDS = {
 class EmulatorClock:
     """The org's clock, at second precision (as SystemModstamp is).
 
-    It follows real time until :meth:`freeze`; frozen, it moves only by :meth:`advance` or
-    :meth:`set`, so a test can make many writes share one SystemModstamp second.
+    It follows real time until :meth:`freeze`; frozen, it moves only by :meth:`advance`
+    or :meth:`set`, so a test can make many writes share one SystemModstamp second.
     """
 
     def __init__(self) -> None:
@@ -72,14 +72,15 @@ class Fault:
     * ``rate_limit``: ``status`` 403 (``REQUEST_LIMIT_EXCEEDED``, default) or 429;
       ``retry_after`` seconds for a ``Retry-After`` header (always sent with 429).
     * ``server_error``: ``status`` 500 (default), 502, 503 or 504.
-    * ``slow``: ``delay`` seconds before answering (the loopback server sleeps; in-process
-      the delay is only recorded, unless ``timeout=True`` which raises ``httpx.ReadTimeout``).
+    * ``slow``: ``delay`` seconds before answering (the loopback server sleeps;
+      in-process the delay is only recorded, unless ``timeout=True`` which raises
+      ``httpx.ReadTimeout``).
     * ``dropped_connection``: the connection closes without an answer.
     * ``expired_session``: the session used is invalidated and the call answers 401.
     * ``row_lock``: ``mode`` ``"item"`` (default, first record of the next write gets
       ``UNABLE_TO_LOCK_ROW``) or ``"request"`` (the whole call answers 400).
-    * ``bad_request``: a permanent refusal of the whole call: ``status`` 400 (default) or
-      403, ``code`` (default ``INVALID_OPERATION``) and ``message``.
+    * ``bad_request``: a permanent refusal of the whole call: ``status`` 400 (default)
+      or 403, ``code`` (default ``INVALID_OPERATION``) and ``message``.
     """
 
     kind: FaultKind

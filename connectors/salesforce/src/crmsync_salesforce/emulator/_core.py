@@ -80,11 +80,13 @@ class _Drop(Exception):
 
 
 class SalesforceEmulator:
-    """An in-memory Salesforce org speaking the REST API (see the fact sheet, section 9).
+    """An in-memory Salesforce org speaking the REST API (see the fact sheet, section
+    9).
 
-    State lives in plain dicts (``records[object][id18]`` holds wire-format values); every
-    request goes through :meth:`handle`, whether it arrives through :meth:`transport` or the
-    loopback :class:`~crmsync_salesforce.emulator.EmulatorServer`.
+    State lives in plain dicts (``records[object][id18]`` holds wire-format values);
+    every request goes through :meth:`handle`, whether it arrives through
+    :meth:`transport` or the loopback
+    :class:`~crmsync_salesforce.emulator.EmulatorServer`.
     """
 
     def __init__(
@@ -133,8 +135,8 @@ class SalesforceEmulator:
         users: Iterable[str] = ("integration@example.com",),
         run_as: str | None = "integration@example.com",
     ) -> None:
-        """A connected app: JWT assertions are verified with ``public_key`` (PEM) if given;
-        ``run_as`` enables the client-credentials flow."""
+        """A connected app: JWT assertions are verified with ``public_key`` (PEM) if
+        given; ``run_as`` enables the client-credentials flow."""
         key = None
         if public_key is not None:
             from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -177,8 +179,8 @@ class SalesforceEmulator:
         *,
         count: int = 0,
     ) -> list[str]:
-        """Insert records directly (validated like an API create); ``count`` generates leads
-        or contacts named ``Seed{n}``. Returns the new ids."""
+        """Insert records directly (validated like an API create); ``count`` generates
+        leads or contacts named ``Seed{n}``. Returns the new ids."""
         rows = list(records) + [
             {
                 "FirstName": "Seed",

