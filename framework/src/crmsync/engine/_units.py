@@ -126,6 +126,11 @@ def decide_fields(
             crm_value = base[1]
         else:
             continue
+        if _same(platform_value, crm_value):
+            # The same raw value converts and normalizes the same way on both sides:
+            # in agreement without running the policy (most fields of most records).
+            new_baseline[mapping.key] = [platform_value, crm_value]
+            continue
         baseline = None
         if base is not None:
             baseline = Baseline(
