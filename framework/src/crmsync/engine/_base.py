@@ -1,0 +1,235 @@
+"""The engine's state and the small helpers every part of a cycle uses."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection as DbConnection
+
+from crmsync.engine._units import (
+    Failure,
+    Unit,
+)
+from crmsync.engine.report import CycleReport, Progress
+from crmsync.errors import CrmsyncError
+from crmsync.models import Integration, ObjectPair, Side
+from crmsync.plugins import Connection
+from crmsync.settings import CrmsyncSettings
+from crmsync.store import InboxRow, LinkRow, StateStore
+
+log = structlog.get_logger("crmsync.engine")
+
+
+class EngineBase:
+    """State shared by the parts of :class:`~crmsync.engine.SyncEngine`."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        integration: Integration,
+        platform: Connection,
+        crm: Connection,
+        *,
+        settings: CrmsyncSettings | None = None,
+        progress: Callable[[Progress], None] | None = None,
+        chunk_size: int = 1000,
+        page_size: int | None = None,
+        max_attempts: int = 8,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        if integration.id is None:
+            raise CrmsyncError("integration must be stored before it can sync")
+        self.store = store
+        self.integration = integration
+        self.iid: int = integration.id
+        self.connections = {Side.PLATFORM: platform, Side.CRM: crm}
+        self.settings = settings or CrmsyncSettings()
+        self.progress = progress
+        self.chunk_size = chunk_size
+        self.page_size = page_size
+        self.max_attempts = max_attempts
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._dry_tx: DbConnection | None = None
+        self._report = CycleReport(integration.name)
+        self._in_flight: set[tuple[str, str, str]] = set()
+        self._skip_rows: set[int] = set()
+        self._full_read: set[tuple[Side, str]] = set()
+        self._force_lookup = False
+        self._open_errors = True
+        self._run_id: int | None = None
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[DbConnection]:
+        if self._dry_tx is not None:
+            yield self._dry_tx
+        else:
+            with self.store.transaction() as tx:
+                yield tx
+
+    @contextlib.contextmanager
+    def _session(self, dry_run: bool) -> Iterator[None]:
+        if not dry_run:
+            yield
+            return
+        with self.store.engine.connect() as connection:
+            transaction = connection.begin()
+            self._dry_tx = connection
+            try:
+                yield
+            finally:
+                self._dry_tx = None
+                transaction.rollback()
+
+    def _tick(self, stage: Any, side: Side, object_name: str, done: int) -> None:
+        if self.progress is not None:
+            self.progress(Progress(stage, side.value, object_name, done))
+
+    def _objects(self, side: Side) -> list[str]:
+        seen: dict[str, None] = {}
+        for pair in self.integration.pairs_in_match_order():
+            seen[pair.platform_object if side is Side.PLATFORM else pair.crm_object] = (
+                None
+            )
+        return list(seen)
+
+    def _fields(self, side: Side, object_name: str) -> list[str]:
+        names: dict[str, None] = {}
+        for pair in self.integration.object_pairs:
+            if (
+                pair.platform_object if side is Side.PLATFORM else pair.crm_object
+            ) != object_name:
+                continue
+            names[
+                pair.platform_match_field
+                if side is Side.PLATFORM
+                else pair.crm_match_field
+            ] = None
+            for mapping in pair.mappings:
+                names[
+                    mapping.platform_field
+                    if side is Side.PLATFORM
+                    else mapping.crm_field
+                ] = None
+        # A creation filter may test a field no mapping moves (a lead score, say).
+        rule = (
+            self.integration.create_in_crm
+            if side is Side.PLATFORM
+            else self.integration.create_in_platform
+        )
+        if rule.filter is not None and names:
+            names[rule.filter.field] = None
+        return list(names)
+
+    def _match_field(self, side: Side, object_name: str) -> str | None:
+        for pair in self.integration.object_pairs:
+            if side is Side.PLATFORM and pair.platform_object == object_name:
+                return pair.platform_match_field
+            if side is Side.CRM and pair.crm_object == object_name:
+                return pair.crm_match_field
+        return None
+
+    def _pair(self, platform_object: str, crm_object: str) -> ObjectPair | None:
+        for pair in self.integration.object_pairs:
+            if (
+                pair.platform_object == platform_object
+                and pair.crm_object == crm_object
+            ):
+                return pair
+        return None
+
+    def _creation_pair(
+        self, pairs: list[ObjectPair], side: Side, target_object: str | None
+    ) -> ObjectPair:
+        def other(pair: ObjectPair) -> str:
+            return pair.crm_object if side is Side.PLATFORM else pair.platform_object
+
+        for wanted in (target_object, "Lead", "lead"):
+            for pair in pairs:
+                if wanted and other(pair) == wanted:
+                    return pair
+        return pairs[-1]
+
+    @staticmethod
+    def _other_key(link: LinkRow, side: Side) -> tuple[str, str]:
+        if side is Side.PLATFORM:
+            return (link.crm_object, link.crm_id)
+        return (link.platform_object, link.platform_id)
+
+    @staticmethod
+    def _object_of(link: LinkRow, side: Side) -> str:
+        return link.platform_object if side is Side.PLATFORM else link.crm_object
+
+    @staticmethod
+    def _id_of(link: LinkRow, side: Side) -> str:
+        return link.platform_id if side is Side.PLATFORM else link.crm_id
+
+    @staticmethod
+    def _set_id(link: LinkRow, side: Side, record_id: str) -> None:
+        if side is Side.PLATFORM:
+            link.platform_id = record_id
+        else:
+            link.crm_id = record_id
+
+    @staticmethod
+    def _set_modified(link: LinkRow, side: Side, at: dt.datetime) -> None:
+        if side is Side.PLATFORM:
+            link.platform_modified_at = at
+        else:
+            link.crm_modified_at = at
+
+    def _fail_rows(self, unit: Unit, *, retryable: bool) -> None:
+        ids = [row.id for row in unit.rows if row.id > 0]
+        self._skip_rows.update(ids)
+        if self._report.dry_run or not ids:
+            return
+        message = "; ".join(f"{f.code}: {f.message}" for f in unit.failures)[:2000]
+        with self._tx() as tx:
+            self.store.fail_inbox(
+                tx, ids, message, park=not retryable, max_attempts=self.max_attempts
+            )
+
+    def _park(self, tx: DbConnection, row: InboxRow, why: str) -> None:
+        self._skip_rows.add(row.id)
+        if not self._report.dry_run:
+            self.store.fail_inbox(tx, [row.id], why, park=True, max_attempts=1)
+
+    def _record_failures(self, tx: DbConnection, failures: list[Failure]) -> None:
+        if not failures or self._report.dry_run:
+            return
+        self._open_errors = True
+        self.store.record_failures(
+            tx,
+            self.iid,
+            self._run_id,
+            [
+                {
+                    "side": f.side,
+                    "object_name": f.object_name,
+                    "record_id": f.record_id,
+                    "code": f.code,
+                    "message": f.message,
+                    "field": f.field,
+                    "retryable": f.retryable,
+                }
+                for f in failures
+            ],
+        )
+        for failure in failures:
+            log.warning(
+                "record_failed",
+                record=failure.record_id,
+                code=failure.code,
+                field=failure.field,
+                message=failure.message,
+            )
+
+    def _release(self, unit: Unit) -> None:
+        """The unit's records are settled (or failed): others may claim them again."""
+        for row in unit.rows:
+            self._in_flight.discard((row.side, row.object_name, row.record_id))
+        for side in (Side.PLATFORM, Side.CRM):
+            self._in_flight.discard(unit.record_key(side))

@@ -1,0 +1,270 @@
+"""Linking unlinked records: by match key, by lookup, or by creating them."""
+
+from __future__ import annotations
+
+import structlog
+from sqlalchemy import Connection as DbConnection
+
+from crmsync.contract.models import Capability
+from crmsync.engine._base import EngineBase
+from crmsync.engine._units import (
+    Failure,
+    Unit,
+    decide_fields,
+    plan_create,
+)
+from crmsync.models import ObjectPair, Side
+from crmsync.policy import should_create
+from crmsync.store import InboxRow, LinkRow, match_key
+
+log = structlog.get_logger("crmsync.engine")
+
+
+class MatchingMixin(EngineBase):
+    """Finding or creating the other side of an unlinked record."""
+
+    def _match_or_create(
+        self,
+        tx: DbConnection,
+        side: Side,
+        object_name: str,
+        rows: list[InboxRow],
+        failures: list[Failure],
+        done_rows: list[int],
+    ) -> list[Unit]:
+        """Link unlinked rows by match key; create where the rules say; else drop."""
+        other = side.other
+        pairs = [
+            pair
+            for pair in self.integration.pairs_in_match_order()
+            if (pair.platform_object if side is Side.PLATFORM else pair.crm_object)
+            == object_name
+        ]
+        keys = sorted({row.match_key for row in rows if row.match_key})
+        candidates = self._candidates(tx, side, pairs, keys)
+        rule = (
+            self.integration.create_in_crm
+            if side is Side.PLATFORM
+            else self.integration.create_in_platform
+        )
+        units: list[Unit] = []
+        for row in rows:
+            unit = None
+            claimed = False
+            for pair in pairs:
+                other_object = (
+                    pair.crm_object if side is Side.PLATFORM else pair.platform_object
+                )
+                found = candidates.get((other_object, row.match_key or ""), ([], False))
+                free, linked_elsewhere = found
+                # A candidate another row of this cycle just claimed counts as linked.
+                busy = [
+                    c
+                    for c in free
+                    if (other.value, c.object_name, c.record_id) in self._in_flight
+                ]
+                free = [c for c in free if c not in busy]
+                linked_elsewhere = linked_elsewhere or bool(busy)
+                if len(free) >= 2:
+                    ids = ", ".join(sorted(c.record_id for c in free)[:5])
+                    failures.append(
+                        Failure(
+                            side.value,
+                            row.object_name,
+                            row.record_id,
+                            "AMBIGUOUS_MATCH",
+                            f"{len(free)} {other_object} records share the "
+                            f"match key: {ids}",
+                        )
+                    )
+                    self._report.ambiguous += 1
+                    self._park(tx, row, "ambiguous match")
+                    claimed = True
+                    break
+                if len(free) == 1:
+                    unit = self._new_link_unit(side, row, pair, free[0])
+                    break
+                if linked_elsewhere:
+                    claimed = True
+                    done_rows.append(row.id)
+                    break
+            if claimed:
+                continue
+            if unit is not None:
+                units.append(unit)
+                continue
+            if not pairs or not should_create(rule, row.values):
+                done_rows.append(row.id)
+                continue
+            unit = self._create_unit(side, row, pairs, failures)
+            if unit is None:
+                self._park(tx, row, "cannot create")
+            else:
+                units.append(unit)
+        return units
+
+    def _candidates(
+        self, tx: DbConnection, side: Side, pairs: list[ObjectPair], keys: list[str]
+    ) -> dict[tuple[str, str], tuple[list[InboxRow], bool]]:
+        """Per (other object, match key): the unlinked candidates and whether a linked
+        one exists.
+        """
+        other = side.other
+        found: dict[tuple[str, str], tuple[list[InboxRow], bool]] = {}
+        if not keys:
+            return found
+        for pair in pairs:
+            other_object = (
+                pair.crm_object if side is Side.PLATFORM else pair.platform_object
+            )
+            match_field = (
+                pair.crm_match_field
+                if side is Side.PLATFORM
+                else pair.platform_match_field
+            )
+            rows: dict[str, InboxRow] = {
+                row.record_id: row
+                for row in self.store.inbox_by_match_keys(
+                    tx, self.iid, other.value, [other_object], keys
+                )
+            }
+            connection = self.connections[other]
+            if (
+                (other, other_object) not in self._full_read or self._force_lookup
+            ) and Capability.LOOKUP in connection.description.capabilities:
+                fields = self._fields(other, other_object)
+                for record in connection.lookup_records(
+                    other_object, field=match_field, values=keys, fields=fields
+                ):
+                    if record.record_id not in rows:
+                        rows[record.record_id] = InboxRow(
+                            id=0,
+                            side=other.value,
+                            object_name=other_object,
+                            record_id=record.record_id,
+                            modified_at=record.modified_at,
+                            kind="record",
+                            values=record.values,
+                            match_key=match_key(record.values.get(match_field)),
+                            converted_object=None,
+                            converted_id=None,
+                            merged_into=None,
+                            attempts=0,
+                            parked=False,
+                        )
+            linked = self.store.links_for(
+                tx, self.iid, other.value, [(other_object, rid) for rid in rows]
+            )
+            for row in rows.values():
+                if row.match_key is None:
+                    continue
+                free, any_linked = found.get((other_object, row.match_key), ([], False))
+                # A row parked or failed (an ambiguous match among them) is no
+                # candidate:
+                # linking it would be the guess its own ambiguity forbade.
+                if (
+                    (other_object, row.record_id) in linked
+                    or row.parked
+                    or row.id in self._skip_rows
+                ):
+                    any_linked = True
+                else:
+                    free = [*free, row]
+                found[(other_object, row.match_key)] = (free, any_linked)
+        return found
+
+    def _new_link_unit(
+        self, side: Side, row: InboxRow, pair: ObjectPair, match: InboxRow
+    ) -> Unit:
+        platform_row, crm_row = (row, match) if side is Side.PLATFORM else (match, row)
+        link = LinkRow(
+            id=None,
+            platform_object=platform_row.object_name,
+            platform_id=platform_row.record_id,
+            crm_object=crm_row.object_name,
+            crm_id=crm_row.record_id,
+            baseline={},
+            platform_modified_at=platform_row.modified_at,
+            crm_modified_at=crm_row.modified_at,
+        )
+        unit = Unit(
+            pair=pair,
+            link=link,
+            is_new_link=True,
+            rows=[r for r in (row, match) if r.id > 0],
+        )
+        decisions: dict[str, int] = {}
+        decide_fields(
+            unit,
+            self.integration,
+            platform_row.values,
+            crm_row.values,
+            platform_row.modified_at,
+            crm_row.modified_at,
+            decisions=decisions,
+            planned=self._report.planned if self._report.dry_run else None,
+        )
+        self._report.decisions.update(decisions)
+        self._report.linked += 1
+        self._in_flight.add((match.side, match.object_name, match.record_id))
+        return unit
+
+    def _create_unit(
+        self,
+        side: Side,
+        row: InboxRow,
+        pairs: list[ObjectPair],
+        failures: list[Failure],
+    ) -> Unit | None:
+        rule = (
+            self.integration.create_in_crm
+            if side is Side.PLATFORM
+            else self.integration.create_in_platform
+        )
+        target = side.other
+        pair = self._creation_pair(pairs, side, rule.target_object)
+        target_object = pair.crm_object if target is Side.CRM else pair.platform_object
+        if row.match_key is None:
+            failures.append(
+                Failure(
+                    side.value,
+                    row.object_name,
+                    row.record_id,
+                    "NO_MATCH_KEY",
+                    "not created: the record has no match key value, so a "
+                    "retry could not tell whether it was already created",
+                )
+            )
+            return None
+        link = LinkRow(
+            id=None,
+            platform_object=pair.platform_object,
+            platform_id="",
+            crm_object=pair.crm_object,
+            crm_id="",
+            baseline={},
+            platform_modified_at=None,
+            crm_modified_at=None,
+        )
+        if side is Side.PLATFORM:
+            link.platform_id, link.platform_modified_at = row.record_id, row.modified_at
+        else:
+            link.crm_id, link.crm_modified_at = row.record_id, row.modified_at
+        unit = Unit(pair=pair, link=link, is_new_link=True, rows=[row])
+        try:
+            plan_create(
+                unit,
+                side,
+                row.values,
+                target_object,
+                planned=self._report.planned if self._report.dry_run else None,
+            )
+        except ValueError as error:
+            failures.append(
+                Failure(
+                    side.value, row.object_name, row.record_id, "CONVERSION", str(error)
+                )
+            )
+            return None
+        unit.ref = f"{self.iid}:{side.value}:{row.object_name}:{row.record_id}"
+        return unit

@@ -1,0 +1,165 @@
+"""Queueing writes into full batches, pushing them, applying each record's result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from crmsync.contract.models import WriteRequest
+from crmsync.engine._base import EngineBase
+from crmsync.engine._units import (
+    Failure,
+    Unit,
+    revert_failed_fields,
+)
+from crmsync.engine._writes import QueuedWrite, WriteQueue, push_batches
+from crmsync.models import Side
+from crmsync.store import LinkRow
+
+log = structlog.get_logger("crmsync.engine")
+
+
+class PushingMixin(EngineBase):
+    """Writes: queue, push, apply."""
+
+    def _pending_create(self, unit: Unit) -> dict[str, Any]:
+        target = unit.creates
+        assert target is not None
+        return {
+            "ref": unit.ref,
+            "target_side": target.value,
+            "target_object": self._object_of(unit.link, target),
+            "source_object": self._object_of(unit.link, target.other),
+            "source_id": self._id_of(unit.link, target.other),
+            "match_key": next((r.match_key for r in unit.rows), None),
+        }
+
+    def _enqueue(self, unit: Unit, queue: WriteQueue) -> None:
+        for side in unit.writes:
+            self._in_flight.add(unit.record_key(side))
+        for row in unit.rows:
+            self._in_flight.add((row.side, row.object_name, row.record_id))
+        # A create's pending record was committed with its chunk (_settle_chunk), before
+        # any of the chunk's writes can be pushed.
+        for side, values in unit.writes.items():
+            op = "create" if unit.creates is side else "update"
+            request = WriteRequest(
+                ref=unit.ref
+                if op == "create" and unit.ref
+                else f"{self.iid}:{side.value}:{self._id_of(unit.link, side)}",
+                op=op,
+                record_id=None if op == "create" else self._id_of(unit.link, side),
+                values=values,
+            )
+            unit.pending += 1
+            queue.add(
+                side, self._object_of(unit.link, side), QueuedWrite(request, unit, side)
+            )
+
+    def _flush_threshold(self, side: Side) -> int:
+        description = self.connections[side].description
+        return description.max_batch_size * description.max_concurrency
+
+    def _flush(self, side: Side, object_name: str, queued: list[QueuedWrite]) -> None:
+        if self._report.dry_run:
+            return
+        answered = push_batches(self.connections[side], object_name, queued)
+        completed: list[Unit] = []
+        counts = self._report.side(side.value)
+        for item, result in answered:
+            unit = item.unit
+            unit.pending -= 1
+            if result.ok:
+                if item.request.op == "create":
+                    counts.created += 1
+                    self._set_id(unit.link, side, result.record_id or "")
+                else:
+                    counts.updated += 1
+                if result.modified_at is not None:
+                    self._set_modified(unit.link, side, result.modified_at)
+            elif result.error is not None and result.error.missing:
+                # The record was deleted where the feed could not tell us (a vendor
+                # without tombstones): unlink it, with the reason, instead of retrying.
+                unit.gone = side
+            else:
+                counts.failed += 1
+                error = result.error
+                record_side = side if item.request.op == "update" else side.other
+                side_name, obj, record = unit.record_key(record_side)
+                unit.failures.append(
+                    Failure(
+                        side_name,
+                        obj,
+                        record,
+                        error.code if error else "ERROR",
+                        f"{side.value} {item.request.op} failed: "
+                        f"{error.message if error else 'no detail'}",
+                        field=error.field if error else None,
+                        retryable=error.retryable if error else False,
+                    )
+                )
+                revert_failed_fields(unit, side)
+            if unit.pending == 0:
+                completed.append(unit)
+        self._apply(completed)
+        self._tick("write", side, object_name, counts.created + counts.updated)
+
+    def _apply(self, units: list[Unit]) -> None:
+        links: list[LinkRow] = []
+        gone: list[int] = []
+        done_rows: list[int] = []
+        failures: list[Failure] = []
+        resolved: list[tuple[str, str, str]] = []
+        refs: list[str] = []
+        for unit in units:
+            if unit.ref:
+                refs.append(unit.ref)
+            if unit.gone is not None:
+                self._unlink_gone(unit, gone)
+                done_rows.extend(row.id for row in unit.rows if row.id > 0)
+                self._release(unit)
+                continue
+            create_failed = unit.creates is not None and not self._id_of(
+                unit.link, unit.creates
+            )
+            if not create_failed:
+                links.append(unit.link)
+            if unit.failures:
+                failures.extend(unit.failures)
+                self._fail_rows(unit, retryable=all(f.retryable for f in unit.failures))
+            else:
+                done_rows.extend(row.id for row in unit.rows if row.id > 0)
+                resolved.extend(
+                    unit.record_key(side) for side in (Side.PLATFORM, Side.CRM)
+                )
+            self._release(unit)
+        with self._tx() as tx:
+            self.store.upsert_links(tx, self.iid, links)
+            self.store.delete_links(tx, gone)
+            self.store.settle_inbox(tx, done_rows)
+            self.store.remove_pending_creates(tx, refs)
+            self._record_failures(tx, failures)
+            if self._open_errors:
+                self.store.resolve_failures(tx, self.iid, resolved)
+
+    def _unlink_gone(self, unit: Unit, gone: list[int]) -> None:
+        assert unit.gone is not None
+        side = unit.gone
+        if unit.link.id is not None:
+            gone.append(unit.link.id)
+        self._report.unlinked += 1
+        _, object_name, record_id = unit.record_key(side)
+        reason = f"deleted in {side.value} (found on write)"
+        log.info("unlinked", reason=reason, record=record_id)
+        self.store.log_event(
+            self.iid,
+            "unlinked",
+            {
+                "reason": reason,
+                "side": side.value,
+                "object": object_name,
+                "record": record_id,
+                "other": self._id_of(unit.link, side.other),
+            },
+        )
