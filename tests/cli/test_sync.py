@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 
 from crmsync.cli import CliState, app
@@ -144,3 +146,11 @@ def test_demo_runs_end_to_end(cli, tmp_path):
     assert "both changed the first name" in output and "'Jon'" in output
     assert "explore further" in output
     assert "client_secret" not in output
+    last = output.split("a fourth cycle with no new edits writes nothing")[1]
+    for side in ("platform", "crm"):
+        row = re.search(rf"│ {side}\s*│([^\n]*)", last)
+        assert row is not None, last
+        read, deleted, created, updated, failed = (
+            cell.strip() for cell in row.group(1).split("│")[:5]
+        )
+        assert (created, updated, failed) == ("0", "0", "0"), row.group(0)

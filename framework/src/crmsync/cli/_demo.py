@@ -376,7 +376,17 @@ def run_demo(state: CliState, *, prospects: int, directory: Path, fresh: bool) -
             console.print(f"• {edit.story}", markup=False)
         run_one_cycle(state, name, dry_run=False)
         _show_outcomes(console, platform, emulator, edits)
-        console.print(Rule("a third cycle with no new edits writes nothing"))
+        console.print(
+            Rule("a third cycle: no edits; only what the CRM filled in on create returns")
+        )
+        console.print(
+            "Records created in the CRM come back once with the values the CRM set "
+            "itself (defaults such as HasOptedOutOfEmail = false); that is new "
+            "information, not an echo.",
+            markup=False,
+        )
+        run_one_cycle(state, name, dry_run=False)
+        console.print(Rule("a fourth cycle with no new edits writes nothing"))
         run_one_cycle(state, name, dry_run=False)
     platform.close()
     _explore(console, state.get_settings(), name)
