@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 
 from crmsync.cli import CliState, app
 from crmsync.contract import RecordError
@@ -150,7 +149,7 @@ def test_demo_runs_end_to_end(cli, tmp_path):
     for side in ("platform", "crm"):
         row = re.search(rf"│ {side}\s*│([^\n]*)", last)
         assert row is not None, last
-        read, deleted, created, updated, failed = (
+        _read, _deleted, created, updated, failed = (
             cell.strip() for cell in row.group(1).split("│")[:5]
         )
         assert (created, updated, failed) == ("0", "0", "0"), row.group(0)

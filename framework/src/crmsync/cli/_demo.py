@@ -377,7 +377,7 @@ def run_demo(state: CliState, *, prospects: int, directory: Path, fresh: bool) -
         run_one_cycle(state, name, dry_run=False)
         _show_outcomes(console, platform, emulator, edits)
         console.print(
-            Rule("a third cycle: no edits; only what the CRM filled in on create returns")
+            Rule("a third cycle: no edits; what the CRM filled in on create comes back")
         )
         console.print(
             "Records created in the CRM come back once with the values the CRM set "
