@@ -10,16 +10,24 @@ every link.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from crmsync.contract.models import ChangedRecord, Cursor, Tombstone
 from crmsync.policy.values import is_blank
 from crmsync.store._base import StoreBase
-from crmsync.store._schema import cursors, inbox, leases, links, pending_creates
+from crmsync.store._schema import (
+    cursors,
+    dumps,
+    inbox,
+    leases,
+    links,
+    pending_creates,
+)
 
 _IN_CHUNK = 500  # ids per IN (...) clause: well under SQLite's and PostgreSQL's limits
 
@@ -205,80 +213,75 @@ class SyncStateStore(StoreBase):
         """Keep a page of changes durably; a record already waiting is replaced by its
         news.
         """
-        rows: list[dict[str, Any]] = []
+        # Staging is the hottest write of a cycle (every changed record passes here),
+        # so it goes to the driver's executemany with pre-serialized JSON: SQLAlchemy's
+        # per-row bind processing cost more than the database work itself.
+        stamp = self._db_time
+        rows: list[tuple[Any, ...]] = []
         for record in records:
+            converted = record.converted_to
             rows.append(
-                {
-                    "integration_id": integration_id,
-                    "side": side,
-                    "object_name": object_name,
-                    "record_id": record.record_id,
-                    "modified_at": record.modified_at,
-                    "kind": "record",
-                    "record_values": record.values,
-                    "match_key": match_key(record.values.get(match_field))
-                    if match_field
-                    else None,
-                    "converted_object": record.converted_to.object_name
-                    if record.converted_to
-                    else None,
-                    "converted_id": record.converted_to.record_id
-                    if record.converted_to
-                    else None,
-                    "merged_into": None,
-                    "attempts": 0,
-                    "parked": False,
-                }
+                (
+                    integration_id,
+                    side,
+                    object_name,
+                    record.record_id,
+                    stamp(record.modified_at),
+                    "record",
+                    dumps(record.values),
+                    match_key(record.values.get(match_field)) if match_field else None,
+                    converted.object_name if converted else None,
+                    converted.record_id if converted else None,
+                    None,
+                )
             )
         for tombstone in tombstones:
             rows.append(
-                {
-                    "integration_id": integration_id,
-                    "side": side,
-                    "object_name": object_name,
-                    "record_id": tombstone.record_id,
-                    "modified_at": tombstone.deleted_at,
-                    "kind": "tombstone",
-                    "record_values": None,
-                    "match_key": None,
-                    "converted_object": None,
-                    "converted_id": None,
-                    "merged_into": tombstone.merged_into,
-                    "attempts": 0,
-                    "parked": False,
-                }
+                (
+                    integration_id,
+                    side,
+                    object_name,
+                    tombstone.record_id,
+                    stamp(tombstone.deleted_at),
+                    "tombstone",
+                    None,
+                    None,
+                    None,
+                    None,
+                    tombstone.merged_into,
+                )
             )
-        if not rows:
-            return 0
-        statement = self.insert(inbox)
-        excluded = statement.excluded
-        newer = excluded.modified_at > inbox.c.modified_at
-        tx.execute(
-            statement.on_conflict_do_update(
-                index_elements=[
-                    inbox.c.integration_id,
-                    inbox.c.side,
-                    inbox.c.object_name,
-                    inbox.c.record_id,
-                ],
-                set_={
-                    "modified_at": excluded.modified_at,
-                    "kind": excluded.kind,
-                    "record_values": excluded.record_values,
-                    "match_key": excluded.match_key,
-                    "converted_object": excluded.converted_object,
-                    "converted_id": excluded.converted_id,
-                    "merged_into": excluded.merged_into,
-                    # A parked failure is tried again only once the record has really
-                    # changed.
-                    "parked": case((newer, False), else_=inbox.c.parked),
-                    "settled": False,
-                    "attempts": case((newer, 0), else_=inbox.c.attempts),
-                },
-            ),
-            rows,
-        )
+        if rows:
+            tx.exec_driver_sql(self._stage_sql, rows)
         return len(rows)
+
+    @functools.cached_property
+    def _stage_sql(self) -> str:
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        marks = ", ".join([mark] * 11)
+        newer = "excluded.modified_at > inbox.modified_at"
+        return (
+            "INSERT INTO inbox (integration_id, side, object_name, record_id, "
+            "modified_at, kind, record_values, match_key, converted_object, "
+            "converted_id, merged_into, attempts, parked, settled) "
+            f"VALUES ({marks}, 0, false, false) "
+            "ON CONFLICT (integration_id, side, object_name, record_id) DO UPDATE SET "
+            "modified_at = excluded.modified_at, kind = excluded.kind, "
+            "record_values = excluded.record_values, match_key = excluded.match_key, "
+            "converted_object = excluded.converted_object, "
+            "converted_id = excluded.converted_id, merged_into = excluded.merged_into, "
+            # A parked failure is tried again only once the record has really changed.
+            f"parked = CASE WHEN {newer} THEN false ELSE inbox.parked END, "
+            f"attempts = CASE WHEN {newer} THEN 0 ELSE inbox.attempts END, "
+            "settled = false"
+        )
+
+    def _db_time(self, moment: dt.datetime) -> Any:
+        """A datetime as the driver must receive it for this schema's columns."""
+        if self.dialect == "sqlite":
+            # SQLAlchemy's SQLite DATETIME storage: naive UTC text with microseconds.
+            return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return moment
 
     def inbox_chunk(
         self,
