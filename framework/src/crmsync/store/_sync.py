@@ -280,7 +280,8 @@ class SyncStateStore(StoreBase):
         """A datetime as the driver must receive it for this schema's columns."""
         if self.dialect == "sqlite":
             # SQLAlchemy's SQLite DATETIME storage: naive UTC text with microseconds.
-            return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            utc = moment.astimezone(dt.UTC).replace(tzinfo=None)
+            return utc.isoformat(sep=" ", timespec="microseconds")
         return moment
 
     def inbox_chunk(
@@ -458,57 +459,65 @@ class SyncStateStore(StoreBase):
     def upsert_links(
         self, tx: Connection, integration_id: int, rows: Sequence[LinkRow]
     ) -> None:
-        now = dt.datetime.now(dt.UTC)
-        existing = [row for row in rows if row.id is not None]
-        new = [row for row in rows if row.id is None]
-        if existing:
-            from sqlalchemy import bindparam
+        """Store links and their baselines (driver executemany, like :meth:`stage`)."""
+        stamp = self._db_time
+        now = stamp(dt.datetime.now(dt.UTC))
 
-            tx.execute(
-                update(links)
-                .where(links.c.id == bindparam("link_id"))
-                .values(
-                    platform_object=bindparam("p_object"),
-                    platform_id=bindparam("p_id"),
-                    crm_object=bindparam("c_object"),
-                    crm_id=bindparam("c_id"),
-                    baseline=bindparam("p_baseline"),
-                    platform_modified_at=bindparam("p_at"),
-                    crm_modified_at=bindparam("c_at"),
-                    updated_at=now,
+        def maybe(moment: dt.datetime | None) -> Any:
+            return None if moment is None else stamp(moment)
+
+        existing = [
+            (
+                r.platform_object,
+                r.platform_id,
+                r.crm_object,
+                r.crm_id,
+                dumps(r.baseline),
+                maybe(r.platform_modified_at),
+                maybe(r.crm_modified_at),
+                now,
+                r.id,
+            )
+            for r in rows
+            if r.id is not None
+        ]
+        new = [
+            (
+                integration_id,
+                r.platform_object,
+                r.platform_id,
+                r.crm_object,
+                r.crm_id,
+                dumps(r.baseline),
+                maybe(r.platform_modified_at),
+                maybe(r.crm_modified_at),
+                now,
+                now,
+            )
+            for r in rows
+            if r.id is None
+        ]
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        if existing:
+            tx.exec_driver_sql(
+                " ".join(
+                    (
+                        f"UPDATE links SET platform_object = {mark},",
+                        f"platform_id = {mark}, crm_object = {mark}, crm_id = {mark},",
+                        f"baseline = {mark}, platform_modified_at = {mark},",
+                        f"crm_modified_at = {mark}, updated_at = {mark}",
+                        f"WHERE id = {mark}",
+                    )
                 ),
-                [
-                    {
-                        "link_id": r.id,
-                        "p_object": r.platform_object,
-                        "p_id": r.platform_id,
-                        "c_object": r.crm_object,
-                        "c_id": r.crm_id,
-                        "p_baseline": r.baseline,
-                        "p_at": r.platform_modified_at,
-                        "c_at": r.crm_modified_at,
-                    }
-                    for r in existing
-                ],
+                existing,
             )
         if new:
-            tx.execute(
-                links.insert(),
-                [
-                    {
-                        "integration_id": integration_id,
-                        "platform_object": r.platform_object,
-                        "platform_id": r.platform_id,
-                        "crm_object": r.crm_object,
-                        "crm_id": r.crm_id,
-                        "baseline": r.baseline,
-                        "platform_modified_at": r.platform_modified_at,
-                        "crm_modified_at": r.crm_modified_at,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for r in new
-                ],
+            marks = ", ".join([mark] * 10)
+            tx.exec_driver_sql(
+                "INSERT INTO links (integration_id, platform_object, platform_id, "
+                "crm_object, crm_id, baseline, platform_modified_at, crm_modified_at, "
+                f"created_at, updated_at) VALUES ({marks})",
+                new,
             )
 
     def delete_links(self, tx: Connection, ids: Sequence[int]) -> None:
