@@ -527,3 +527,41 @@ def test_loopback_server_uses_same_handler(emulator):
 
 def test_clock_freezes_to_second_precision(emulator):
     assert emulator.clock.now() == dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
+
+
+def test_feed_queries_answer_the_same_from_the_stamp_index(emulator):
+    """The SystemModstamp index is an optimization only: same rows as a full scan."""
+    import random
+
+    from crmsync_salesforce.emulator._soql import parse
+
+    rng = random.Random(7)
+    for _ in range(5):
+        emulator.seed("Lead", count=20)
+        emulator.clock.advance(rng.choice([0, 1, 2]))
+    leads = list(emulator.records["Lead"])
+    for rid in rng.sample(leads, 30):
+        emulator.touch("Lead", rid, Title=f"T{rng.random()}")
+        emulator.clock.advance(rng.choice([0, 1]))
+    stamps = sorted({r["SystemModstamp"] for r in emulator.records["Lead"].values()})
+    for stamp in stamps[:: max(1, len(stamps) // 6)]:
+        literal = stamp.replace(".000+0000", "Z")
+        anchor = min(
+            rid for rid, r in emulator.records["Lead"].items() if r["SystemModstamp"] == stamp
+        )
+        for where in (
+            f"SystemModstamp >= {literal}",
+            f"SystemModstamp > {literal} OR (SystemModstamp = {literal} AND Id > '{anchor}')",
+            f"(SystemModstamp > {literal}) AND IsDeleted = false",
+        ):
+            soql = f"SELECT Id FROM Lead WHERE {where} ORDER BY SystemModstamp, Id"
+            query = parse(soql)
+            assert query.stamp_floor is not None
+            full = [r["Id"] for r in query.run(emulator.records["Lead"].values())]
+            indexed = [r["Id"] for r in query.run(emulator._candidates(query))]
+            assert indexed == full, where
+    assert parse("SELECT Id FROM Lead WHERE Email = 'x'").stamp_floor is None
+    assert (
+        parse(f"SELECT Id FROM Lead WHERE SystemModstamp > {literal} OR Email = 'x'").stamp_floor
+        is None
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import copy
 import datetime as dt
 import json
@@ -104,6 +105,8 @@ class SalesforceEmulator:
         self.records: dict[str, dict[str, dict[str, Any]]] = {
             name: {} for name in ("Lead", "Contact", "Account")
         }
+        # (SystemModstamp, Id) of every stamping, sorted: the org's SystemModstamp index.
+        self._stamp_index: list[tuple[str, str]] = []
         self.daily_limit = daily_limit
         self.api_usage = 0
         self.min_version = min_version
@@ -650,6 +653,10 @@ class SalesforceEmulator:
     def _stamp(self, record: dict[str, Any], *, created: bool = False) -> None:
         now = format_datetime(self.clock.now())
         record["SystemModstamp"] = now
+        if "Id" in record:
+            # Append-only: an entry whose record has since moved on (or whose staged
+            # write rolled back) is filtered out when a query reads the index.
+            bisect.insort(self._stamp_index, (now, record["Id"]))
         record["LastModifiedDate"] = now
         if created:
             record["CreatedDate"] = now
@@ -808,10 +815,27 @@ class SalesforceEmulator:
 
     def _query_rows(self, soql: str, include_deleted: bool, version: str) -> list[dict[str, Any]]:
         query = parse(soql)
-        table = self.records[query.schema.name].values()
+        table = self._candidates(query)
         rows = query.run(r for r in table if include_deleted or not r["IsDeleted"])
         names = [item.name for item in query.fields]
         return [self._render(query.schema, r, names, version) for r in rows]
+
+    def _candidates(self, query: Any) -> Iterable[dict[str, Any]]:
+        """Records a query may match: all of them, or, for a filter with a least
+        SystemModstamp (every change-feed query), those from the stamp index, so a feed
+        read costs what it returns rather than the size of the org."""
+        table = self.records[query.schema.name]
+        floor = query.stamp_floor
+        if floor is None:
+            return table.values()
+        low = format_datetime(floor.replace(microsecond=0))
+        start = bisect.bisect_left(self._stamp_index, (low, ""))
+        found: dict[str, dict[str, Any]] = {}
+        for _, rid in self._stamp_index[start:]:
+            record = table.get(rid)
+            if record is not None and record["SystemModstamp"] >= low:
+                found[rid] = record
+        return found.values()
 
     def _page(
         self,

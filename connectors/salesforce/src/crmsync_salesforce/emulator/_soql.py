@@ -208,6 +208,13 @@ def _sort_key(item: FieldDef) -> Callable[[Record], Any]:
     return key
 
 
+def _set_floor(predicate: Predicate, floor: dt.datetime | None) -> None:
+    """Record the least SystemModstamp a predicate can accept, for the emulator's index
+    (a real org answers such filters from its SystemModstamp index, not a full scan)."""
+    if floor is not None:
+        predicate.stamp_floor = floor  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class OrderKey:
     field: FieldDef
@@ -224,6 +231,12 @@ class Query:
     where: Predicate | None
     order: tuple[OrderKey, ...]
     limit: int | None
+
+    @property
+    def stamp_floor(self) -> dt.datetime | None:
+        """The least SystemModstamp a matching record can have, when the filter says."""
+        floor: dt.datetime | None = getattr(self.where, "stamp_floor", None)
+        return floor
 
     def run(self, records: Iterable[Record]) -> list[Record]:
         rows = [r for r in records if self.where is None or self.where(r)]
@@ -374,9 +387,22 @@ class _Parser:
             parts.append(self.term())
         if len(parts) == 1:
             return parts[0]
+        floors = [getattr(part, "stamp_floor", None) for part in parts]
         if joiner == "AND":
-            return lambda r: all(p(r) for p in parts)
-        return lambda r: any(p(r) for p in parts)
+
+            def conjunction(r: Record) -> bool:
+                return all(p(r) for p in parts)
+
+            known = [floor for floor in floors if floor is not None]
+            _set_floor(conjunction, max(known) if known else None)
+            return conjunction
+
+        def disjunction(r: Record) -> bool:
+            return any(p(r) for p in parts)
+
+        if all(floor is not None for floor in floors):
+            _set_floor(disjunction, min(floors))  # type: ignore[type-var]
+        return disjunction
 
     def term(self) -> Predicate:
         if self.keyword("NOT"):
@@ -417,7 +443,13 @@ class _Parser:
         if value is None and op not in {"=", "!=", "<>"}:
             raise self.error(token, "null can only be compared with = or !=")
         folded = _fold(item, value)
-        return lambda r: _compare(op, _fold(item, wire_to_python(item, r.get(item.name))), folded)
+
+        def comparison(r: Record) -> bool:
+            return _compare(op, _fold(item, wire_to_python(item, r.get(item.name))), folded)
+
+        if item.name == "SystemModstamp" and op in {">", ">=", "="} and value is not None:
+            _set_floor(comparison, value)
+        return comparison
 
     def value(self, item: FieldDef) -> Any:
         token = self.take()
