@@ -333,8 +333,11 @@ class MemoryConnector:
                         )
                     )
                 else:
+                    # model_construct: the backend's rows are valid by construction, and
+                    # this connector stands in for a fast vendor in the engine-only
+                    # benchmark. A connector reading a vendor's answer validates it.
                     records.append(
-                        ChangedRecord(
+                        ChangedRecord.model_construct(
                             record_id=record_id,
                             modified_at=row.modified_at,
                             values={name: row.values.get(name) for name in fields},
@@ -374,11 +377,12 @@ class MemoryConnector:
             )
             row = backend.rows[object_name][record_id]
             results.append(
-                WriteResult(
+                WriteResult.model_construct(
                     ref=request.ref,
                     ok=True,
                     record_id=record_id,
                     modified_at=row.modified_at,
+                    error=None,
                 )
             )
         return results
