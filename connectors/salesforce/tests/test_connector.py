@@ -530,6 +530,20 @@ def test_settings_validation(values, message):
         SalesforceSettings(**values)
 
 
+def test_settings_come_from_a_dotenv_file_too(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "CRMSYNC_SALESFORCE_AUTH_FLOW=client_credentials\n"
+        "CRMSYNC_SALESFORCE_CLIENT_ID=from-dotenv\n"
+        "CRMSYNC_SALESFORCE_CLIENT_SECRET=s3cret-from-dotenv\n"
+    )
+    settings = SalesforceSettings()
+    assert settings.client_id == "from-dotenv"
+    assert settings.client_secret is not None
+    assert settings.client_secret.get_secret_value() == "s3cret-from-dotenv"
+    assert "s3cret-from-dotenv" not in repr(settings)
+
+
 def test_secrets_never_shown(emulator, rsa_pem):
     settings = make_settings(
         auth_flow="jwt", username=USER, private_key=rsa_pem[0], refresh_token="rt-secret-value"

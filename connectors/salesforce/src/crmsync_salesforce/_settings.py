@@ -18,7 +18,9 @@ _VERSION = re.compile(r"^v\d{2,3}\.\d$")
 class SalesforceSettings(BaseSettings):
     """How to reach one Salesforce org. Secrets are ``SecretStr``: never printed."""
 
-    model_config = SettingsConfigDict(env_prefix="CRMSYNC_SALESFORCE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CRMSYNC_SALESFORCE_", env_file=".env", extra="ignore"
+    )
 
     login_url: str = Field(
         default="https://login.salesforce.com",
