@@ -87,6 +87,16 @@ def test_watch_runs_until_count(mapped):
     assert sum(mapped.sleeps) >= 9
 
 
+def test_watch_keeps_one_session_across_cycles(mapped):
+    seed(mapped)
+    mapped.ok("integration", "resume", "acme")
+    mapped.ok("integration", "update", "acme", "--interval", "10")
+    before = mapped.backend.calls.get("authenticate", 0)
+    mapped.ok("sync", "acme", "--watch", "--count", "3")
+    # One token for three cycles: an idle cycle spends no request on authentication.
+    assert mapped.backend.calls["authenticate"] - before == 1
+
+
 def test_errors_list_and_retry(mapped):
     seed(mapped)
     mapped.ok("integration", "update", "acme", "--create-in-crm", "all")

@@ -15,6 +15,7 @@ from crmsync.cli._report import CycleProgress, print_planned, print_summary
 from crmsync.cli._state import CliState, out, state_of
 from crmsync.engine import CycleReport, SyncEngine
 from crmsync.errors import ConfigurationError
+from crmsync.plugins import Connection
 
 __all__ = ["StopFlag", "run_one_cycle", "sync"]
 
@@ -47,8 +48,19 @@ class StopFlag:
             signal.signal(signal.SIGINT, previous)
 
 
-def run_one_cycle(state: CliState, name: str, *, dry_run: bool) -> CycleReport:
-    """Run one cycle of ``name`` with the live display, then print its summary."""
+def run_one_cycle(
+    state: CliState,
+    name: str,
+    *,
+    dry_run: bool,
+    connections: dict[str, tuple[Connection, Connection]] | None = None,
+) -> CycleReport:
+    """Run one cycle of ``name`` with the live display, then print its summary.
+
+    ``connections`` keeps an integration's two connections open between the cycles of
+    ``--watch`` (one session, renewed only on expiry); without it they are opened for
+    this cycle and closed after it.
+    """
     store = state.get_store()
     integration = store.get_integration(name)
     if not integration.active and not dry_run:
@@ -57,7 +69,28 @@ def run_one_cycle(state: CliState, name: str, *, dry_run: bool) -> CycleReport:
             hint=f"resume it with `crmsync integration resume {name}`, "
             "or preview with --dry-run",
         )
-    platform, crm = state.open_integration(integration)
+    if connections is None:
+        platform, crm = state.open_integration(integration)
+        try:
+            return _cycle(state, store, integration, platform, crm, dry_run=dry_run)
+        finally:
+            platform.close()
+            crm.close()
+    if name not in connections:
+        connections[name] = state.open_integration(integration)
+    platform, crm = connections[name]
+    return _cycle(state, store, integration, platform, crm, dry_run=dry_run)
+
+
+def _cycle(
+    state: CliState,
+    store: Any,
+    integration: Any,
+    platform: Connection,
+    crm: Connection,
+    *,
+    dry_run: bool,
+) -> CycleReport:
     console = out()
     with CycleProgress(console) as progress:
         engine = SyncEngine(
@@ -75,13 +108,26 @@ def run_one_cycle(state: CliState, name: str, *, dry_run: bool) -> CycleReport:
     return report
 
 
+@contextmanager
+def _closing(
+    connections: dict[str, tuple[Connection, Connection]],
+) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for platform, crm in connections.values():
+            platform.close()
+            crm.close()
+
+
 def _wait(seconds: float, flag: StopFlag, sleep: Callable[[float], None]) -> None:
-    deadline = time.monotonic() + seconds
-    while not flag.stopping:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        sleep(min(left, 0.5))
+    # Count the time slept rather than read a clock, so that an injected sleep (tests)
+    # is not a busy loop until the real deadline.
+    left = seconds
+    while left > 0 and not flag.stopping:
+        step = min(left, 0.5)
+        sleep(step)
+        left -= step
 
 
 def sync(
@@ -125,9 +171,12 @@ def sync(
     sleep = state.sleep or time.sleep
     flag = StopFlag()
     cycles = 0
-    with flag.installed():
+    open_connections: dict[str, tuple[Connection, Connection]] = {}
+    with flag.installed(), _closing(open_connections):
         while True:
-            report = run_one_cycle(state, name, dry_run=dry_run)
+            report = run_one_cycle(
+                state, name, dry_run=dry_run, connections=open_connections
+            )
             cycles += 1
             if flag.stopping or (count is not None and cycles >= count):
                 break
