@@ -117,19 +117,6 @@ def _inbox_row(row: Any) -> InboxRow:
     )
 
 
-def _link_row(row: Any) -> LinkRow:
-    return LinkRow(
-        id=row.id,
-        platform_object=row.platform_object,
-        platform_id=row.platform_id,
-        crm_object=row.crm_object,
-        crm_id=row.crm_id,
-        baseline=row.baseline or {},
-        platform_modified_at=row.platform_modified_at,
-        crm_modified_at=row.crm_modified_at,
-    )
-
-
 class SyncStateStore(StoreBase):
     """Cursors, inbox, links, pending creates and the cycle lease."""
 
