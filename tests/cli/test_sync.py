@@ -163,3 +163,19 @@ def test_demo_runs_end_to_end(cli, tmp_path):
             cell.strip() for cell in row.group(1).split("│")[:5]
         )
         assert (created, updated, failed) == ("0", "0", "0"), row.group(0)
+
+
+def test_a_stop_request_ends_the_cycle_early_and_says_so(mapped):
+    from crmsync.cli._sync import StopFlag, run_one_cycle
+    from crmsync.logs import configure_logging
+
+    seed(mapped)
+    mapped.ok("integration", "resume", "acme")
+    configure_logging(level="ERROR")  # the runner's captured stream is closed by now
+    flag = StopFlag()
+    flag.stopping = True  # as the first Ctrl-C sets it
+    report = run_one_cycle(mapped.state(), "acme", dry_run=False, stop=flag)
+    assert report.status == "stopped" and "on request" in (report.message or "")
+    assert "stopped" in mapped.ok("history", "acme")
+    again = run_one_cycle(mapped.state(), "acme", dry_run=False)
+    assert again.status in {"succeeded", "partial"}

@@ -403,3 +403,34 @@ def test_a_record_found_deleted_on_write_is_unlinked_with_the_reason(make_world)
     with world.store.transaction() as tx:
         assert world.store.count_links(tx, world.integration.id) == 0
     assert world.store.open_errors(world.integration.id) == []
+
+
+def test_a_stop_request_ends_the_cycle_after_the_current_batch(make_world):
+    from crmsync.engine import SyncEngine
+
+    world = make_world(create_in_crm=CREATE_ALL)
+    for n in range(25):
+        world.prospect({"email": f"s{n}@x.io", "last_name": f"S{n}"})
+    asked = []
+
+    def should_stop():
+        asked.append(1)
+        return len(asked) > 2  # asked after each feed's page, then after each chunk
+
+    platform, crm = world.connections()
+    integration = world.store.get_integration(world.integration.name)
+    stopped = SyncEngine(
+        world.store,
+        integration,
+        platform,
+        crm,
+        chunk_size=10,
+        clock=world.clock.now,
+        should_stop=should_stop,
+    ).run_cycle()
+    assert stopped.status == "stopped" and "on request" in (stopped.message or "")
+    assert stopped.crm.created == 10, "the chunk being settled is pushed and recorded"
+    assert len(world.crm.live("Lead")) == 10
+    world.clock.advance(3600)
+    assert world.cycle().crm.created == 15
+    assert len(world.crm.live("Lead")) == 25

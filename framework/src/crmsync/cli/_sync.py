@@ -21,7 +21,10 @@ __all__ = ["StopFlag", "run_one_cycle", "sync"]
 
 
 class StopFlag:
-    """Set by the first Ctrl-C: the current cycle finishes, then ``--watch`` stops."""
+    """Set by the first Ctrl-C: the cycle stops after its current batch, keeping what
+    it read and wrote, and ``--watch`` runs no further cycle. A second Ctrl-C stops at
+    once.
+    """
 
     def __init__(self) -> None:
         self.stopping = False
@@ -37,7 +40,7 @@ class StopFlag:
                 raise KeyboardInterrupt
             self.stopping = True
             out().print(
-                "\nstopping after the current cycle (Ctrl-C again to stop now)",
+                "\nstopping after the current batch (Ctrl-C again to stop now)",
                 markup=False,
             )
 
@@ -54,6 +57,7 @@ def run_one_cycle(
     *,
     dry_run: bool,
     connections: dict[str, tuple[Connection, Connection]] | None = None,
+    stop: StopFlag | None = None,
 ) -> CycleReport:
     """Run one cycle of ``name`` with the live display, then print its summary.
 
@@ -72,14 +76,16 @@ def run_one_cycle(
     if connections is None:
         platform, crm = state.open_integration(integration)
         try:
-            return _cycle(state, store, integration, platform, crm, dry_run=dry_run)
+            return _cycle(
+                state, store, integration, platform, crm, dry_run=dry_run, stop=stop
+            )
         finally:
             platform.close()
             crm.close()
     if name not in connections:
         connections[name] = state.open_integration(integration)
     platform, crm = connections[name]
-    return _cycle(state, store, integration, platform, crm, dry_run=dry_run)
+    return _cycle(state, store, integration, platform, crm, dry_run=dry_run, stop=stop)
 
 
 def _cycle(
@@ -90,6 +96,7 @@ def _cycle(
     crm: Connection,
     *,
     dry_run: bool,
+    stop: StopFlag | None = None,
 ) -> CycleReport:
     console = out()
     with CycleProgress(console) as progress:
@@ -100,6 +107,7 @@ def _cycle(
             crm,
             settings=state.get_settings(),
             progress=progress,
+            should_stop=(lambda: stop.stopping) if stop is not None else None,
         )
         report = engine.run_cycle(dry_run=dry_run)
     if dry_run:
@@ -140,7 +148,7 @@ def sync(
         typer.Option(
             "--watch",
             help="Run a cycle every interval until "
-            "Ctrl-C (which stops after the current cycle).",
+            "Ctrl-C (which stops after the current batch).",
         ),
     ] = False,
     dry_run: Annotated[
@@ -163,19 +171,20 @@ def sync(
 ) -> None:
     """Run one sync cycle of NAME (or, with --watch, one every interval)."""
     state = state_of(ctx)
+    flag = StopFlag()
     if not watch:
-        report = run_one_cycle(state, name, dry_run=dry_run)
+        with flag.installed():
+            report = run_one_cycle(state, name, dry_run=dry_run, stop=flag)
         if report.status == "failed":
             raise typer.Exit(1)
         return
     sleep = state.sleep or time.sleep
-    flag = StopFlag()
     cycles = 0
     open_connections: dict[str, tuple[Connection, Connection]] = {}
     with flag.installed(), _closing(open_connections):
         while True:
             report = run_one_cycle(
-                state, name, dry_run=dry_run, connections=open_connections
+                state, name, dry_run=dry_run, connections=open_connections, stop=flag
             )
             cycles += 1
             if flag.stopping or (count is not None and cycles >= count):

@@ -40,6 +40,7 @@ class EngineBase:
         page_size: int | None = None,
         max_attempts: int = 8,
         clock: Callable[[], dt.datetime] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         if integration.id is None:
             raise CrmsyncError("integration must be stored before it can sync")
@@ -53,6 +54,9 @@ class EngineBase:
         self.page_size = page_size
         self.max_attempts = max_attempts
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        # Asked between pages and chunks (Ctrl-C in `crmsync sync`): the cycle stops
+        # after the current batch with everything read or written so far kept.
+        self.should_stop = should_stop or (lambda: False)
         self._dry_tx: DbConnection | None = None
         self._report = CycleReport(integration.name)
         self._in_flight: set[tuple[str, str, str]] = set()

@@ -51,6 +51,10 @@ class CycleBusy(CrmsyncError):
     """Another process is running a cycle of this integration."""
 
 
+class _StopRequested(CrmsyncError):
+    """``should_stop`` answered true: end the cycle after the current batch."""
+
+
 class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
     """Runs cycles of one integration between its platform and CRM connections."""
 
@@ -80,6 +84,9 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         except (BudgetExhausted, QuotaExhausted) as error:
             report.status, report.message = "stopped", str(error)
             log.warning("cycle_stopped_budget", reason=str(error))
+        except _StopRequested as error:
+            report.status, report.message = "stopped", str(error)
+            log.warning("cycle_stopped_on_request")
         except CrmsyncError as error:
             report.status, report.message = "failed", str(error)
             log.error("cycle_failed", error=str(error))
@@ -115,10 +122,14 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             for object_name in self._objects(side):
                 self._read_feed(side, object_name)
         queue = WriteQueue(self._flush, self._flush_threshold)
-        for side in (Side.PLATFORM, Side.CRM):
-            for object_name in self._objects(side):
-                self._settle(side, object_name, queue)
-        queue.flush_all()
+        try:
+            for side in (Side.PLATFORM, Side.CRM):
+                for object_name in self._objects(side):
+                    self._settle(side, object_name, queue)
+        finally:
+            # Decided writes are pushed and recorded even when the cycle stops early:
+            # "after the current batch" includes the batch being filled.
+            queue.flush_all()
         with self._tx() as tx:
             self.store.purge_settled(tx, self.iid)
 
@@ -164,6 +175,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             counts.read += len(page.records)
             counts.deleted += len(page.tombstones)
             self._tick("read", side, object_name, read)
+            self._check_stop()
             if page.next_page is None:
                 break
             page_token = page.next_page
@@ -209,6 +221,14 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             self._settle_chunk(side, object_name, rows, queue)
             done += len(rows)
             self._tick("decide", side, object_name, done)
+            self._check_stop()
+
+    def _check_stop(self) -> None:
+        if self.should_stop():
+            raise _StopRequested(
+                "stopped on request; what was read and written is kept, and the next "
+                "cycle resumes from there"
+            )
 
     def _settle_chunk(
         self, side: Side, object_name: str, rows: list[InboxRow], queue: WriteQueue
