@@ -434,3 +434,21 @@ def test_a_stop_request_ends_the_cycle_after_the_current_batch(make_world):
     world.clock.advance(3600)
     assert world.cycle().crm.created == 15
     assert len(world.crm.live("Lead")) == 25
+
+
+def test_a_record_re_read_in_the_overlap_window_costs_no_link_write(make_world):
+    world = make_world()
+    pid, _ = world.linked_pair(first_name="Same")
+
+    def stored_link():
+        with world.store.transaction() as tx:
+            return tx.exec_driver_sql("SELECT updated_at, baseline FROM links").one()
+
+    before = stored_link()
+    report = world.cycle()  # the overlap window re-reads the pair, unchanged
+    assert report.platform.read >= 1 and report.writes == 0
+    assert stored_link() == before
+    world.clock.advance()
+    world.prospect({"first_name": "Changed"}, record_id=pid)
+    world.cycle()
+    assert stored_link() != before

@@ -55,6 +55,19 @@ class Unit:
     failures: list[Failure] = field(default_factory=list)
     ref: str | None = None
     gone: Side | None = None  # the side whose record turned out deleted on write
+    seen_before: tuple[dt.datetime | None, dt.datetime | None] | None = None
+
+    @property
+    def unchanged(self) -> bool:
+        """A re-read of what the link already holds: nothing to store (the overlap
+        window re-reads recent records every cycle; they must not cost a write each)."""
+        link = self.link
+        return (
+            not self.is_new_link
+            and not self.writes
+            and self.seen_before == (link.platform_modified_at, link.crm_modified_at)
+            and link.baseline == self.old_baseline
+        )
 
     def record_key(self, side: Side) -> tuple[str, str, str]:
         if side is Side.PLATFORM:

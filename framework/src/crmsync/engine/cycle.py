@@ -314,7 +314,8 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 self._fail_rows(unit, retryable=False)
             else:
                 done_rows.extend(row.id for row in unit.rows if row.id > 0)
-            link_changes.append(unit.link)
+            if not unit.unchanged:
+                link_changes.append(unit.link)
         if not self._report.dry_run:
             with self._tx() as tx:
                 self.store.upsert_links(tx, self.iid, link_changes)
@@ -336,6 +337,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         self, unit: Unit, side: Side, row: InboxRow, counterpart: InboxRow | None
     ) -> None:
         link = unit.link
+        unit.seen_before = (link.platform_modified_at, link.crm_modified_at)
         own_values, own_at = row.values, row.modified_at
         other_values = counterpart.values if counterpart is not None else None
         other_at = (
