@@ -126,10 +126,12 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             for side in (Side.PLATFORM, Side.CRM):
                 for object_name in self._objects(side):
                     self._settle(side, object_name, queue)
-        finally:
-            # Decided writes are pushed and recorded even when the cycle stops early:
+        except _StopRequested:
+            # Decided writes are pushed and recorded when the cycle is asked to stop:
             # "after the current batch" includes the batch being filled.
             queue.flush_all()
+            raise
+        queue.flush_all()
         with self._tx() as tx:
             self.store.purge_settled(tx, self.iid)
 
