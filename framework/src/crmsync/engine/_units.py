@@ -272,7 +272,6 @@ def revert_failed_fields(unit: Unit, failed_side: Side) -> None:
 
 __all__ = [
     "Failure",
-    "FieldType",
     "Unit",
     "decide_fields",
     "plan_create",

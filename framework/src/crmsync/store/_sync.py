@@ -573,21 +573,6 @@ class SyncStateStore(StoreBase):
             [{"integration_id": integration_id, **row} for row in rows],
         )
 
-    def pending_refs(
-        self, tx: Connection, integration_id: int, refs: Sequence[str]
-    ) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks(list(refs)):
-            found.update(
-                tx.execute(
-                    select(pending_creates.c.ref).where(
-                        pending_creates.c.integration_id == integration_id,
-                        pending_creates.c.ref.in_(chunk),
-                    )
-                ).scalars()
-            )
-        return found
-
     def remove_pending_creates(self, tx: Connection, refs: Sequence[str]) -> None:
         for chunk in _chunks(list(refs)):
             tx.execute(delete(pending_creates).where(pending_creates.c.ref.in_(chunk)))
