@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from crmsync.errors import StateError
 from crmsync.logs import redact_text
-from crmsync.store._schema import dumps, metadata
+from crmsync.store._schema import dumps, loads, metadata
 
 HEAD_REVISION = "0001"
 
@@ -35,7 +35,9 @@ class StoreBase:
     def __init__(self, url: str, *, engine: Engine | None = None) -> None:
         self.url = url
         try:
-            self.engine = engine or create_engine(url, json_serializer=dumps)
+            self.engine = engine or create_engine(
+                url, json_serializer=dumps, json_deserializer=loads
+            )
         except (SQLAlchemyError, ImportError, ValueError) as error:
             raise StateError(
                 f"cannot open the state store {self._safe_url()}: {error}",

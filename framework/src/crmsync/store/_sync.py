@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, literal_column, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from crmsync.contract.models import ChangedRecord, Cursor, Tombstone
 from crmsync.policy.values import is_blank
@@ -27,6 +26,7 @@ from crmsync.store._schema import (
     inbox,
     leases,
     links,
+    loads,
     pending_creates,
 )
 
@@ -94,27 +94,16 @@ def _loads(raw: Any) -> dict[str, Any]:
     if raw is None:
         return {}
     if isinstance(raw, str | bytes):
-        decoded: dict[str, Any] = json.loads(raw)
+        decoded: dict[str, Any] = loads(raw)
         return decoded
     return dict(raw)
 
 
-def _inbox_row(row: Any) -> InboxRow:
-    return InboxRow(
-        id=row.id,
-        side=row.side,
-        object_name=row.object_name,
-        record_id=row.record_id,
-        modified_at=row.modified_at,
-        kind=row.kind,
-        values=row.record_values or {},
-        match_key=row.match_key,
-        converted_object=row.converted_object,
-        converted_id=row.converted_id,
-        merged_into=row.merged_into,
-        attempts=row.attempts,
-        parked=row.parked,
-    )
+# The inbox's columns in the order ``_inbox_rows`` reads them.
+_INBOX_COLUMNS = (
+    "id, side, object_name, record_id, modified_at, kind, record_values, match_key, "
+    "converted_object, converted_id, merged_into, attempts, parked"
+)
 
 
 class SyncStateStore(StoreBase):
@@ -255,7 +244,7 @@ class SyncStateStore(StoreBase):
 
     @functools.cached_property
     def _stage_sql(self) -> str:
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        mark = self._mark
         marks = ", ".join([mark] * 11)
         newer = "excluded.modified_at > inbox.modified_at"
         return (
@@ -278,6 +267,9 @@ class SyncStateStore(StoreBase):
         """A datetime as the driver must receive it for this schema's columns."""
         if self.dialect == "sqlite":
             # SQLAlchemy's SQLite DATETIME storage: naive UTC text with microseconds.
+            text = moment.isoformat(sep=" ", timespec="microseconds")
+            if text.endswith("+00:00"):  # already UTC (nearly always): one C call
+                return text[:-6]
             utc = moment.astimezone(dt.UTC).replace(tzinfo=None)
             return utc.isoformat(sep=" ", timespec="microseconds")
         return moment
@@ -295,23 +287,15 @@ class SyncStateStore(StoreBase):
         # read and sort every waiting row of the feed for each chunk: quadratic in a
         # large inbox (an initial sync). ``integration_id + 0`` keeps that index out, so
         # SQLite walks the primary key from ``after_id``: each row read once per cycle.
-        owner: Any = inbox.c.integration_id
-        if self.dialect == "sqlite":
-            owner = owner + 0
-        result = tx.execute(
-            select(inbox)
-            .where(
-                owner == integration_id,
-                inbox.c.side == side,
-                inbox.c.object_name == object_name,
-                inbox.c.parked.is_(False),
-                inbox.c.settled.is_(False),
-                inbox.c.id > after_id,
-            )
-            .order_by(inbox.c.id)
-            .limit(limit)
+        owner = "integration_id + 0" if self.dialect == "sqlite" else "integration_id"
+        mark = self._mark
+        return self._inbox_rows(
+            tx,
+            f"{owner} = {mark} AND side = {mark} AND object_name = {mark} "
+            f"AND parked = false AND settled = false AND id > {mark} "
+            f"ORDER BY id LIMIT {int(limit)}",
+            (integration_id, side, object_name, after_id),
         )
-        return [_inbox_row(row) for row in result]
 
     def inbox_for_records(
         self,
@@ -321,18 +305,18 @@ class SyncStateStore(StoreBase):
         keys: Sequence[tuple[str, str]],
     ) -> list[InboxRow]:
         """Inbox rows of ``side`` for (object, record id) pairs."""
+        mark = self._mark
         found: list[InboxRow] = []
         for object_name, chunk in _by_object(keys):
-            result = tx.execute(
-                select(inbox).where(
-                    inbox.c.integration_id == integration_id,
-                    inbox.c.side == side,
-                    inbox.c.settled.is_(False),
-                    inbox.c.object_name == object_name,
-                    inbox.c.record_id.in_(chunk),
+            found.extend(
+                self._inbox_rows(
+                    tx,
+                    f"integration_id = {mark} AND side = {mark} AND settled = false "
+                    f"AND object_name = {mark} "
+                    f"AND record_id IN ({', '.join([mark] * len(chunk))})",
+                    (integration_id, side, object_name, *chunk),
                 )
             )
-            found.extend(_inbox_row(row) for row in result)
         return found
 
     def inbox_by_match_keys(
@@ -343,31 +327,70 @@ class SyncStateStore(StoreBase):
         object_names: Sequence[str],
         keys: Sequence[str],
     ) -> list[InboxRow]:
-        found: list[InboxRow] = []
         # Without statistics SQLite prefers the (integration, side, object, record)
         # unique index here and scans every waiting row of the object for each chunk:
         # quadratic in an initial sync (a 1,000,000-record inbox stalled on it). Unary
         # ``+`` keeps that index out, so the lookup goes through ``ix_inbox_match``.
-        object_col: Any = inbox.c.object_name
-        if self.dialect == "sqlite":
-            object_col = literal_column("+inbox.object_name")
+        mark = self._mark
+        object_col = "+object_name" if self.dialect == "sqlite" else "object_name"
+        objects = ", ".join([mark] * len(object_names))
+        found: list[InboxRow] = []
         for chunk in _chunks(list(keys)):
-            result = tx.execute(
-                select(inbox).where(
-                    inbox.c.integration_id == integration_id,
-                    inbox.c.side == side,
-                    object_col.in_(object_names),
-                    inbox.c.kind == "record",
-                    inbox.c.match_key.in_(chunk),
+            found.extend(
+                self._inbox_rows(
+                    tx,
+                    f"integration_id = {mark} AND side = {mark} "
+                    f"AND {object_col} IN ({objects}) AND kind = 'record' "
+                    f"AND match_key IN ({', '.join([mark] * len(chunk))})",
+                    (integration_id, side, *object_names, *chunk),
                 )
             )
-            found.extend(_inbox_row(row) for row in result)
         return found
+
+    def _inbox_rows(
+        self, tx: Connection, where: str, parameters: tuple[Any, ...]
+    ) -> list[InboxRow]:
+        """Inbox rows read through the driver.
+
+        Every changed record is read here at least once per cycle; SQLAlchemy's
+        per-row result processing (JSON, datetimes, booleans) cost more than the query.
+        """
+        moment = self._from_db_time
+        return [
+            InboxRow(
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                moment(row[4]),
+                row[5],
+                _loads(row[6]),
+                row[7],
+                row[8],
+                row[9],
+                row[10],
+                row[11],
+                bool(row[12]),
+            )
+            for row in tx.exec_driver_sql(
+                f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE {where}", parameters
+            )
+        ]
+
+    @functools.cached_property
+    def _mark(self) -> str:
+        """The driver's parameter placeholder."""
+        return "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
 
     def settle_inbox(self, tx: Connection, ids: Sequence[int]) -> None:
         """Mark rows done; they stay visible to matching until :meth:`purge_settled`."""
+        mark = self._mark
         for chunk in _chunks(list(ids)):
-            tx.execute(update(inbox).where(inbox.c.id.in_(chunk)).values(settled=True))
+            tx.exec_driver_sql(
+                "UPDATE inbox SET settled = true "
+                f"WHERE id IN ({', '.join([mark] * len(chunk))})",
+                tuple(chunk),
+            )
 
     def purge_settled(self, tx: Connection, integration_id: int) -> int:
         """Drop the rows earlier cycles settled."""
@@ -443,7 +466,7 @@ class SyncStateStore(StoreBase):
         SQLAlchemy's per-row JSON and datetime processing cost more than the query.
         """
         prefix = "platform" if side == "platform" else "crm"
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        mark = self._mark
         moment = self._from_db_time
         found: dict[tuple[str, str], LinkRow] = {}
         for object_name, chunk in _by_object(keys):
@@ -476,7 +499,7 @@ class SyncStateStore(StoreBase):
     def _from_db_time(self, value: Any) -> dt.datetime:
         """A datetime read through the driver (SQLite: naive UTC text)."""
         if isinstance(value, str):
-            return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+            return dt.datetime.fromisoformat(value + "+00:00")
         moment: dt.datetime = value
         return moment.astimezone(dt.UTC)
 
@@ -521,7 +544,7 @@ class SyncStateStore(StoreBase):
             for r in rows
             if r.id is None
         ]
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        mark = self._mark
         if existing:
             tx.exec_driver_sql(
                 " ".join(
