@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -110,9 +111,10 @@ class Mapping(BaseModel):
         description="Overrides the integration's source of truth for this field.",
     )
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """Stable key of the mapping inside a link's baseline."""
+        """Stable key of the mapping inside a link's baseline (computed once: every
+        field decision looks it up)."""
         return f"{self.platform_field}>{self.crm_field}"
 
 

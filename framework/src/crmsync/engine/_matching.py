@@ -48,6 +48,7 @@ class MatchingMixin(EngineBase):
             else self.integration.create_in_platform
         )
         units: list[Unit] = []
+        other_side = other.value
         for row in rows:
             unit = None
             claimed = False
@@ -61,7 +62,7 @@ class MatchingMixin(EngineBase):
                 busy = [
                     c
                     for c in free
-                    if (other.value, c.object_name, c.record_id) in self._in_flight
+                    if (other_side, c.object_name, c.record_id) in self._in_flight
                 ]
                 free = [c for c in free if c not in busy]
                 linked_elsewhere = linked_elsewhere or bool(busy)
@@ -193,7 +194,6 @@ class MatchingMixin(EngineBase):
             is_new_link=True,
             rows=[r for r in (row, match) if r.id > 0],
         )
-        decisions: dict[str, int] = {}
         decide_fields(
             unit,
             self.integration,
@@ -201,10 +201,9 @@ class MatchingMixin(EngineBase):
             crm_row.values,
             platform_row.modified_at,
             crm_row.modified_at,
-            decisions=decisions,
+            decisions=self._report.decisions,
             planned=self._report.planned if self._report.dry_run else None,
         )
-        self._report.decisions.update(decisions)
         self._report.linked += 1
         self._in_flight.add((match.side, match.object_name, match.record_id))
         return unit

@@ -363,15 +363,13 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             if counterpart is not None:
                 link.platform_modified_at = counterpart.modified_at
         report = self._report
-        decisions: dict[str, int] = {}
         decide_fields(
             unit,
             self.integration,
             *args,
-            decisions=decisions,
+            decisions=report.decisions,
             planned=report.planned if report.dry_run else None,
         )
-        report.decisions.update(decisions)
 
     def _finish(self, report: CycleReport, owner: str) -> None:
         try:

@@ -74,23 +74,28 @@ def decide(
     baseline: Baseline | None,
 ) -> Decision:
     """Decide one field of one linked pair. Pure: no I/O, no clock."""
-    states = {Side.PLATFORM: platform, Side.CRM: crm}
     if _same(platform.value, crm.value):
-        return Decision(None, "in_agreement")
+        return _IN_AGREEMENT
     if direction is Direction.TO_CRM:
-        return _owner_decides(Side.PLATFORM, states, baseline, fill_blank_owner=False)
+        return _owner_decides(Side.PLATFORM, platform, baseline, fill_blank_owner=False)
     if direction is Direction.TO_PLATFORM:
-        return _owner_decides(Side.CRM, states, baseline, fill_blank_owner=False)
+        return _owner_decides(Side.CRM, crm, baseline, fill_blank_owner=False)
     if source_of_truth is SourceOfTruth.CRM:
-        return _owner_decides(Side.CRM, states, baseline, fill_blank_owner=True)
+        return _owner_decides(Side.CRM, crm, baseline, fill_blank_owner=True)
     if source_of_truth is SourceOfTruth.PLATFORM:
-        return _owner_decides(Side.PLATFORM, states, baseline, fill_blank_owner=True)
-    return _most_recent_change(states, baseline)
+        return _owner_decides(Side.PLATFORM, platform, baseline, fill_blank_owner=True)
+    return _most_recent_change(platform, crm, baseline)
+
+
+# Decided once per differing field of every changed record: the outcomes are built once.
+_IN_AGREEMENT = Decision(None, "in_agreement")
+_ONLY_PLATFORM_CHANGED = Decision(Side.PLATFORM, "only_platform_changed")
+_ONLY_CRM_CHANGED = Decision(Side.CRM, "only_crm_changed")
 
 
 def _owner_decides(
     owner: Side,
-    states: dict[Side, SideState],
+    owner_state: SideState,
     baseline: Baseline | None,
     *,
     fill_blank_owner: bool,
@@ -98,41 +103,39 @@ def _owner_decides(
     """The owner's value wins; a blank the owner never set protects the other side's
     value.
     """
-    if not is_blank(states[owner].value):
-        return Decision(owner, f"{owner.value}_wins")
+    if not is_blank(owner_state.value):
+        return Decision(owner, f"{owner}_wins")
     if baseline is not None and not is_blank(baseline.of(owner)):
-        return Decision(owner, f"{owner.value}_cleared")
+        return Decision(owner, f"{owner}_cleared")
     if fill_blank_owner:
-        return Decision(owner.other, f"{owner.value}_blank_filled")
-    return Decision(None, f"{owner.value}_blank_never_set")
+        return Decision(owner.other, f"{owner}_blank_filled")
+    return Decision(None, f"{owner}_blank_never_set")
 
 
 def _most_recent_change(
-    states: dict[Side, SideState], baseline: Baseline | None
+    platform: SideState, crm: SideState, baseline: Baseline | None
 ) -> Decision:
     if baseline is not None:
-        changed = [
-            side
-            for side in (Side.CRM, Side.PLATFORM)
-            if not _same(states[side].value, baseline.of(side))
-        ]
-        if len(changed) == 1:
-            return Decision(changed[0], f"only_{changed[0].value}_changed")
-        if len(changed) == 2:
-            return _later_wins(states, "both_changed")
+        platform_moved = not _same(platform.value, baseline.platform)
+        crm_moved = not _same(crm.value, baseline.crm)
+        if platform_moved and crm_moved:
+            return _later_wins(platform, crm, "both_changed")
+        if platform_moved:
+            return _ONLY_PLATFORM_CHANGED
+        if crm_moved:
+            return _ONLY_CRM_CHANGED
         # Neither side moved from its baseline, yet they differ (the baseline itself
         # differed, e.g. a to_crm field turned sync): settle it as a first meeting.
-    blanks = [
-        side for side in (Side.CRM, Side.PLATFORM) if is_blank(states[side].value)
-    ]
-    if len(blanks) == 1:
-        return Decision(blanks[0].other, "value_beats_blank")
-    return _later_wins(states, "first_meeting")
+    platform_blank, crm_blank = is_blank(platform.value), is_blank(crm.value)
+    if platform_blank != crm_blank:
+        return Decision(
+            Side.CRM if platform_blank else Side.PLATFORM, "value_beats_blank"
+        )
+    return _later_wins(platform, crm, "first_meeting")
 
 
-def _later_wins(states: dict[Side, SideState], why: str) -> Decision:
-    platform_at = states[Side.PLATFORM].modified_at
-    crm_at = states[Side.CRM].modified_at
+def _later_wins(platform: SideState, crm: SideState, why: str) -> Decision:
+    platform_at, crm_at = platform.modified_at, crm.modified_at
     if platform_at is not None and (crm_at is None or platform_at > crm_at):
         return Decision(Side.PLATFORM, f"{why}:platform_newer")
     if platform_at is not None and crm_at is not None and platform_at == crm_at:

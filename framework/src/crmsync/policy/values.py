@@ -117,6 +117,8 @@ def normalize(value: Any, field_type: FieldType) -> Any:
 # -- converters, one per target type
 # -------------------------------------------------------
 def _to_text(value: Any) -> str:
+    if type(value) is str:  # most values of most records: nothing to convert
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.datetime):

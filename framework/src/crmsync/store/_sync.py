@@ -588,17 +588,39 @@ class SyncStateStore(StoreBase):
     def add_pending_creates(
         self, tx: Connection, integration_id: int, rows: Sequence[dict[str, Any]]
     ) -> None:
+        """Record creates about to be pushed (driver executemany: one row per create of
+        an initial sync)."""
         if not rows:
             return
-        statement = self.insert(pending_creates)
-        tx.execute(
-            statement.on_conflict_do_nothing(index_elements=[pending_creates.c.ref]),
-            [{"integration_id": integration_id, **row} for row in rows],
+        mark = self._mark
+        now = self._db_time(dt.datetime.now(dt.UTC))
+        tx.exec_driver_sql(
+            "INSERT INTO pending_creates (integration_id, ref, target_side, "
+            "target_object, source_object, source_id, match_key, created_at) "
+            f"VALUES ({', '.join([mark] * 8)}) ON CONFLICT (ref) DO NOTHING",
+            [
+                (
+                    integration_id,
+                    row["ref"],
+                    row["target_side"],
+                    row["target_object"],
+                    row["source_object"],
+                    row["source_id"],
+                    row["match_key"],
+                    now,
+                )
+                for row in rows
+            ],
         )
 
     def remove_pending_creates(self, tx: Connection, refs: Sequence[str]) -> None:
+        mark = self._mark
         for chunk in _chunks(list(refs)):
-            tx.execute(delete(pending_creates).where(pending_creates.c.ref.in_(chunk)))
+            tx.exec_driver_sql(
+                "DELETE FROM pending_creates "
+                f"WHERE ref IN ({', '.join([mark] * len(chunk))})",
+                tuple(chunk),
+            )
 
     def has_pending_creates(self, tx: Connection, integration_id: int) -> bool:
         return (

@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -232,36 +233,48 @@ class LocalConnector:
         self, object_name: str, requests: Sequence[WriteRequest]
     ) -> list[WriteResult]:
         """All requests in one transaction, answered in order; a bad record fails
-        alone."""
-        self._check_object(object_name)
-        results: list[WriteResult] = []
-        with _translated(object_name), self.store.write() as moment:
-            for request in requests:
-                outcome = self._write_one(request, moment)
-                if isinstance(outcome, RecordError):
-                    results.append(
-                        WriteResult(
-                            ref=request.ref,
-                            ok=False,
-                            record_id=request.record_id,
-                            error=outcome,
-                        )
-                    )
-                else:
-                    results.append(
-                        WriteResult(
-                            ref=request.ref,
-                            ok=True,
-                            record_id=outcome,
-                            modified_at=moment,
-                        )
-                    )
-        return results
+        alone.
 
-    def _write_one(
-        self, request: WriteRequest, moment: dt.datetime
-    ) -> str | RecordError:
-        """The written record's id, or why this one record was refused."""
+        The batch's creates go in as one statement (an initial sync is made of them);
+        only if that fails on a constraint are they retried one by one, so the one bad
+        record can be named.
+        """
+        self._check_object(object_name)
+        outcomes: list[str | RecordError] = []
+        creates: list[int] = []
+        with _translated(object_name), self.store.write() as moment:
+            for position, request in enumerate(requests):
+                refusal = self._refusal(request)
+                if refusal is not None:
+                    outcomes.append(refusal)
+                elif request.op == "create":
+                    creates.append(position)
+                    outcomes.append("")  # its id, once the creates are inserted
+                else:
+                    outcomes.append(self._update_one(request, moment))
+            for position, created in zip(
+                creates,
+                self._create_all([requests[p].values for p in creates], moment),
+                strict=True,
+            ):
+                outcomes[position] = created
+        return [
+            WriteResult(
+                ref=request.ref,
+                ok=False,
+                record_id=request.record_id,
+                error=outcome,
+            )
+            if isinstance(outcome, RecordError)
+            else WriteResult(
+                ref=request.ref, ok=True, record_id=outcome, modified_at=moment
+            )
+            for request, outcome in zip(requests, outcomes, strict=True)
+        ]
+
+    @staticmethod
+    def _refusal(request: WriteRequest) -> RecordError | None:
+        """Why this record cannot be written at all, checked before any SQL."""
         problem = F.check_values(request.values)
         if problem is not None:
             return RecordError(
@@ -271,20 +284,43 @@ class LocalConnector:
             return RecordError(
                 code="MISSING_RECORD_ID", message="an update needs a record_id"
             )
+        return None
+
+    def _update_one(
+        self, request: WriteRequest, moment: dt.datetime
+    ) -> str | RecordError:
+        assert request.record_id is not None
         try:
-            with self.store.savepoint():
-                if request.op == "create":
-                    return self.store.insert_rows([request.values], moment)[0]
-                assert request.record_id is not None
-                if not self.store.update_row(request.record_id, request.values, moment):
-                    return RecordError(
-                        code="NOT_FOUND",
-                        message=f"no live prospect {request.record_id}",
-                        missing=True,
-                    )
-                return request.record_id
+            # One statement: SQLite undoes a failed statement alone, so the rest of
+            # the batch's transaction stands without a savepoint.
+            if not self.store.update_row(request.record_id, request.values, moment):
+                return RecordError(
+                    code="NOT_FOUND",
+                    message=f"no live prospect {request.record_id}",
+                    missing=True,
+                )
         except sqlite3.IntegrityError as error:
             return RecordError(code="CONSTRAINT", message=str(error))
+        return request.record_id
+
+    def _create_all(
+        self, rows: list[dict[str, Any]], moment: dt.datetime
+    ) -> list[str | RecordError]:
+        if not rows:
+            return []
+        try:
+            with self.store.savepoint():
+                return list(self.store.insert_rows(rows, moment))
+        except sqlite3.IntegrityError:
+            pass
+        created: list[str | RecordError] = []
+        for row in rows:
+            try:
+                with self.store.savepoint():
+                    created.append(self.store.insert_rows([row], moment)[0])
+            except sqlite3.IntegrityError as error:
+                created.append(RecordError(code="CONSTRAINT", message=str(error)))
+        return created
 
     @hookimpl
     def lookup_records(

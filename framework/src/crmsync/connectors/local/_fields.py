@@ -102,11 +102,14 @@ def utc_text(moment: dt.datetime) -> str:
     """A stored timestamp: UTC, microseconds, no offset, so text order is time order."""
     if moment.tzinfo is None:
         raise ValueError("datetime must be time-zone aware")
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    utc = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds")
 
 
 def parse_utc_text(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=dt.UTC)
+    """The inverse of :func:`utc_text` (``fromisoformat``: strptime is ten times
+    slower, and every row of every feed page passes here)."""
+    return dt.datetime.fromisoformat(text + "+00:00")
 
 
 def normalize_email(value: object) -> str | None:
