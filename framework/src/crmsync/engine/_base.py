@@ -14,6 +14,7 @@ from crmsync.engine._units import (
     Failure,
     Unit,
 )
+from crmsync.engine._writes import Pusher
 from crmsync.engine.report import CycleReport, Progress
 from crmsync.errors import CrmsyncError
 from crmsync.models import Integration, ObjectPair, Side
@@ -65,6 +66,7 @@ class EngineBase:
         self._force_lookup = False
         self._open_errors = True
         self._run_id: int | None = None
+        self._pusher: Pusher | None = None  # set while a (non-dry) cycle settles
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[DbConnection]:

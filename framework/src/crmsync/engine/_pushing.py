@@ -13,7 +13,7 @@ from crmsync.engine._units import (
     Unit,
     revert_failed_fields,
 )
-from crmsync.engine._writes import QueuedWrite, WriteQueue, push_batches
+from crmsync.engine._writes import Answered, QueuedWrite, WriteQueue
 from crmsync.models import Side
 from crmsync.store import LinkRow
 
@@ -62,9 +62,35 @@ class PushingMixin(EngineBase):
         return description.max_batch_size * description.max_concurrency
 
     def _flush(self, side: Side, object_name: str, queued: list[QueuedWrite]) -> None:
-        if self._report.dry_run:
+        """Send full batches on their way; apply whatever has already answered."""
+        if self._report.dry_run or self._pusher is None:
             return
-        answered = push_batches(self.connections[side], object_name, queued)
+        self._pusher.submit(side, object_name, queued)
+        self._collect()
+
+    def _collect(self, *, wait: bool = False) -> None:
+        """Apply the answered flushes (``wait``: all of them, waiting as needed).
+
+        If a push raised (a spent quota), the other flushes are still waited for and
+        applied before the error is raised: what was written is recorded.
+        """
+        pusher = self._pusher
+        if pusher is None:
+            return
+        error: Exception | None = None
+        while True:
+            try:
+                for side, object_name, answered in pusher.finished(
+                    wait=wait or error is not None
+                ):
+                    self._apply_answers(side, object_name, answered)
+                break
+            except Exception as raised:
+                error = error or raised
+        if error is not None:
+            raise error
+
+    def _apply_answers(self, side: Side, object_name: str, answered: Answered) -> None:
         completed: list[Unit] = []
         counts = self._report.side(side.value)
         for item, result in answered:

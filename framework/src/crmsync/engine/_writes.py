@@ -1,9 +1,17 @@
-"""Batching writes: fill full batches, push them with the connector's concurrency."""
+"""Batching writes: fill full batches, push them with the connector's concurrency.
+
+Pushes run in the background (:class:`Pusher`) while the engine decides the next chunk:
+a cycle's wall time is then the larger of deciding and the vendor's answers, not their
+sum. Results are applied by the engine's own thread, in the order the flushes were
+made, so the state store is only ever touched from one thread.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import contextvars
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from crmsync.contract.models import RecordError, WriteRequest, WriteResult
@@ -20,47 +28,128 @@ class QueuedWrite:
     side: Side
 
 
-def push_batches(
-    connection: Connection, object_name: str, queued: Sequence[QueuedWrite]
-) -> list[tuple[QueuedWrite, WriteResult]]:
-    """Push ``queued`` in batches of the connector's size, at most its concurrency at
-    once.
+Answered = list[tuple[QueuedWrite, WriteResult]]
+
+
+def push_batch(
+    connection: Connection, object_name: str, batch: Sequence[QueuedWrite]
+) -> Answered:
+    """Push one batch; each queued write paired with its result.
 
     A batch whose call fails after the core's retries is answered as failed record by
     record (retryable if the failure was), so one bad batch never stops the cycle.
+    Errors that must stop the cycle (a spent quota, refused credentials) propagate.
     """
-    size = connection.description.max_batch_size
-    batches = [
-        list(queued[start : start + size]) for start in range(0, len(queued), size)
-    ]
+    requests = [item.request for item in batch]
+    try:
+        results = connection.push_updates(object_name, requests)
+    except (ConnectorError, ContractError) as error:
+        if not _record_level(error):
+            raise
+        code = getattr(error, "code", type(error).__name__)
+        failure = RecordError(
+            code=str(code),
+            message=str(error),
+            field=getattr(error, "field", None),
+            retryable=getattr(error, "retryable", False),
+        )
+        results = [WriteResult(ref=r.ref, ok=False, error=failure) for r in requests]
+    return list(zip(batch, results, strict=True))
 
-    def push(batch: list[QueuedWrite]) -> list[tuple[QueuedWrite, WriteResult]]:
-        requests = [item.request for item in batch]
-        try:
-            results = connection.push_updates(object_name, requests)
-        except (ConnectorError, ContractError) as error:
-            if not _record_level(error):
-                raise
-            code = getattr(error, "code", type(error).__name__)
-            failure = RecordError(
-                code=str(code),
-                message=str(error),
-                field=getattr(error, "field", None),
-                retryable=getattr(error, "retryable", False),
+
+@dataclass(slots=True)
+class _Flush:
+    side: Side
+    object_name: str
+    batches: list[Future[Answered]]
+
+    def done(self) -> bool:
+        return all(batch.done() for batch in self.batches)
+
+
+class Pusher:
+    """Pushes flushes in the background, at most each connector's concurrency at once.
+
+    :meth:`submit` returns at once; :meth:`finished` hands back flushes whose batches
+    have all answered, oldest first. At most ``max_waiting`` flushes are in flight: a
+    submit beyond that waits for the oldest, which bounds memory and keeps the engine
+    from running ahead of a slow vendor.
+    """
+
+    def __init__(
+        self, connections: dict[Side, Connection], *, max_waiting: int = 2
+    ) -> None:
+        self._connections = connections
+        self._pools = {
+            side: ThreadPoolExecutor(
+                max_workers=max(1, connection.description.max_concurrency),
+                thread_name_prefix=f"crmsync-push-{side.value}",
             )
-            results = [
-                WriteResult(ref=r.ref, ok=False, error=failure) for r in requests
-            ]
-        return list(zip(batch, results, strict=True))
+            for side, connection in connections.items()
+        }
+        self._waiting: deque[_Flush] = deque()
+        self.max_waiting = max_waiting
 
-    workers = min(connection.description.max_concurrency, len(batches))
-    if workers <= 1:
-        return [pair for batch in batches for pair in push(batch)]
-    with ThreadPoolExecutor(
-        max_workers=workers, thread_name_prefix="crmsync-push"
-    ) as pool:
-        answered = list(pool.map(push, batches))
-    return [pair for batch in answered for pair in batch]
+    def submit(
+        self, side: Side, object_name: str, queued: Sequence[QueuedWrite]
+    ) -> None:
+        connection = self._connections[side]
+        size = connection.description.max_batch_size
+        pool = self._pools[side]
+        batches = [
+            # Each batch carries the cycle's log context (integration, cycle, side)
+            # into the pool's thread, so a retry logged there says whose it was.
+            pool.submit(
+                contextvars.copy_context().run,
+                push_batch,
+                connection,
+                object_name,
+                list(queued[start : start + size]),
+            )
+            for start in range(0, len(queued), size)
+        ]
+        self._waiting.append(_Flush(side, object_name, batches))
+
+    def finished(self, *, wait: bool = False) -> Iterator[tuple[Side, str, Answered]]:
+        """Flushes that have answered (``wait``: all of them), oldest first.
+
+        A batch that raised (a spent quota, say) is re-raised here once the answers of
+        its flush's other batches are handed back; the flushes after it stay waiting.
+        """
+        while self._waiting and (
+            wait or len(self._waiting) > self.max_waiting or self._waiting[0].done()
+        ):
+            flush = self._waiting.popleft()
+            answered: Answered = []
+            error: BaseException | None = None
+            for batch in flush.batches:
+                try:
+                    answered.extend(batch.result())
+                except Exception as raised:
+                    error = error or raised
+            yield flush.side, flush.object_name, answered
+            if error is not None:
+                raise error
+
+    def abandon(self) -> None:
+        """Wait for whatever is still being pushed, then stop the threads.
+
+        For a cycle that ends in an error: the answers are dropped, which is safe (an
+        update pushed but not recorded is re-read and found in agreement; a create is
+        still recorded as pending and is found, not created twice).
+        """
+        for flush in self._waiting:
+            for batch in flush.batches:
+                batch.cancel()
+        self._waiting.clear()
+        self.close()
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
+
+    def __len__(self) -> int:
+        return len(self._waiting)
 
 
 def _record_level(error: Exception) -> bool:

@@ -38,7 +38,7 @@ from crmsync.engine._units import (
     Unit,
     decide_fields,
 )
-from crmsync.engine._writes import WriteQueue
+from crmsync.engine._writes import Pusher, WriteQueue
 from crmsync.engine.report import CycleReport
 from crmsync.errors import BudgetExhausted, CrmsyncError, QuotaExhausted
 from crmsync.models import Side
@@ -122,16 +122,29 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             for object_name in self._objects(side):
                 self._read_feed(side, object_name)
         queue = WriteQueue(self._flush, self._flush_threshold)
+        pusher = None if self._report.dry_run else Pusher(self.connections)
+        self._pusher = pusher
         try:
-            for side in (Side.PLATFORM, Side.CRM):
-                for object_name in self._objects(side):
-                    self._settle(side, object_name, queue)
-        except _StopRequested:
-            # Decided writes are pushed and recorded when the cycle is asked to stop:
-            # "after the current batch" includes the batch being filled.
+            try:
+                for side in (Side.PLATFORM, Side.CRM):
+                    for object_name in self._objects(side):
+                        self._settle(side, object_name, queue)
+            except _StopRequested:
+                # Decided writes are pushed and recorded when the cycle is asked to
+                # stop: "after the current batch" includes the batch being filled.
+                queue.flush_all()
+                self._collect(wait=True)
+                raise
             queue.flush_all()
+            self._collect(wait=True)
+        except BaseException:
+            if pusher is not None:
+                pusher.abandon()
             raise
-        queue.flush_all()
+        finally:
+            self._pusher = None
+            if pusher is not None:
+                pusher.close()
         with self._tx() as tx:
             self.store.purge_settled(tx, self.iid)
 
@@ -221,6 +234,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 and (row.side, row.object_name, row.record_id) not in self._in_flight
             ]
             self._settle_chunk(side, object_name, rows, queue)
+            self._collect()  # apply pushes that answered while this chunk was decided
             done += len(rows)
             self._tick("decide", side, object_name, done)
             self._check_stop()

@@ -1,0 +1,84 @@
+"""Pushes run in the background while the engine decides; their results are applied by
+the engine's own thread, and nothing pushed is lost when a push stops the cycle.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from crmsync.contract import hookimpl
+from crmsync.errors import QuotaExhausted
+from crmsync.models import CreationMode, CreationRule
+
+CREATE_ALL = CreationRule(mode=CreationMode.ALL)
+
+
+class QuotaSpentAfter:
+    """The vendor's daily allocation runs out after ``calls`` write calls."""
+
+    def __init__(self, calls: int) -> None:
+        self.left = calls
+        self.lock = threading.Lock()
+
+    @hookimpl(wrapper=True)
+    def push_updates(self, object_name, requests):
+        with self.lock:
+            self.left -= 1
+            spent = self.left < 0
+        if spent:
+            raise QuotaExhausted("daily API allocation spent", connector="memory")
+        return (yield)
+
+
+def seed_prospects(world, count: int) -> None:
+    world.platform.store.insert(
+        {"email": f"p{n}@x.io", "last_name": f"P{n}", "company": "Acme"}
+        for n in range(count)
+    )
+
+
+def test_writes_that_answered_before_a_spent_quota_are_recorded(make_world):
+    # 1,000 creates; the memory CRM takes batches of 200, two at a time, so the
+    # engine sends flushes of 400 (two calls each) while it decides on. The quota runs
+    # out after the third call, in the middle of the second flush: the batch of that
+    # flush that went through must be recorded and linked, not lost with its sibling,
+    # and the rest created next time, once.
+    world = make_world(create_in_crm=CREATE_ALL)
+    seed_prospects(world, 1000)
+    world.extra_plugins.append(QuotaSpentAfter(calls=3))
+
+    stopped = world.cycle()
+
+    assert stopped.status == "stopped", stopped.counts()
+    assert stopped.crm.created == 600
+    assert len(world.crm.live("Lead")) == 600
+    with world.store.transaction() as tx:
+        assert world.store.count_links(tx, world.integration.id) == 600
+
+    world.extra_plugins.clear()
+    world.clock.advance()
+    resumed = world.cycle()
+    assert resumed.crm.created == 400, resumed.counts()
+    assert len(world.crm.live("Lead")) == 1000
+    world.clock.advance()
+    assert world.cycle().writes == 0
+
+
+def test_the_state_store_is_used_only_from_the_engines_thread(make_world, monkeypatch):
+    world = make_world(create_in_crm=CREATE_ALL, create_in_platform=CREATE_ALL)
+    seed_prospects(world, 450)
+    for n in range(450):
+        world.lead({"Email": f"l{n}@x.io", "LastName": f"L{n}", "Company": "Initech"})
+    threads: set[str] = set()
+    transaction = world.store.transaction
+
+    def watched():
+        threads.add(threading.current_thread().name)
+        return transaction()
+
+    monkeypatch.setattr(world.store, "transaction", watched)
+
+    report = world.cycle()
+
+    assert report.crm.created == 450 and report.platform.created == 450
+    assert threads == {threading.current_thread().name}
