@@ -53,6 +53,22 @@ def machine() -> dict[str, Any]:
     }
 
 
+def reference_seconds() -> float:
+    """Seconds for a fixed pure-Python loop (best of 3): this machine's speed *now*.
+
+    Shared and virtual machines change speed by tens of per cent from hour to hour;
+    printed beside the figures, it lets two runs (or two machines) be compared.
+    """
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for number in range(10_000_000):
+            total += number
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
+
+
 # -- the child side
 # -----------------------------------------------------------------------------
 def child(scenario: str, size: int, runs: int, parts: list[str]) -> None:
@@ -301,6 +317,11 @@ def render(results: dict[str, Any]) -> None:
         f"{info['ram_gb']} GB, "
         f"Python {info['python']}; median of {results['runs']} run(s)"
     )
+    reference = results.get("reference_seconds")
+    if reference:
+        title += "; reference loop (10M additions) " + " / ".join(
+            f"{v:.2f} s {k}" for k, v in reference.items()
+        )
     rows = rows_of(results)
     try:
         from rich.console import Console
@@ -360,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": args.runs,
         "sizes": sizes,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "reference_seconds": {"before": reference_seconds()},
     }
     linked_parts = [p for p in ("incremental", "idle") if p in only]
     linked_sizes = (
@@ -386,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         size = args.engine_size or min(sizes)
         print(f"... engine N={size:,}", file=sys.stderr, flush=True)
         results["engine"] = [spawn("engine", size, args.runs)]
+    results["reference_seconds"]["after"] = reference_seconds()
     results["rows"] = rows_of(results)
     render(results)
     if args.json:

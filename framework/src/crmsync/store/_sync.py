@@ -31,6 +31,7 @@ from crmsync.store._schema import (
 )
 
 _IN_CHUNK = 500  # ids per IN (...) clause: well under SQLite's and PostgreSQL's limits
+_STAMPS_KEPT = 20_000  # remembered timestamp texts (a few chunks' worth; ~4 MB)
 
 
 def match_key(value: Any) -> str | None:
@@ -265,14 +266,32 @@ class SyncStateStore(StoreBase):
 
     def _db_time(self, moment: dt.datetime) -> Any:
         """A datetime as the driver must receive it for this schema's columns."""
-        if self.dialect == "sqlite":
-            # SQLAlchemy's SQLite DATETIME storage: naive UTC text with microseconds.
+        if self.dialect != "sqlite":
+            return moment
+        # SQLAlchemy's SQLite DATETIME storage: naive UTC text with microseconds. Most
+        # stamps written are ones just read (a link keeps its records' times), so the
+        # text read is remembered and reused: formatting cost 7% of a cycle.
+        stamps = self._stamps
+        text = stamps.get(moment)
+        if text is None:
             text = moment.isoformat(sep=" ", timespec="microseconds")
-            if text.endswith("+00:00"):  # already UTC (nearly always): one C call
-                return text[:-6]
-            utc = moment.astimezone(dt.UTC).replace(tzinfo=None)
-            return utc.isoformat(sep=" ", timespec="microseconds")
-        return moment
+            if text.endswith("+00:00"):  # already UTC (nearly always)
+                text = text[:-6]
+            else:
+                utc = moment.astimezone(dt.UTC).replace(tzinfo=None)
+                text = utc.isoformat(sep=" ", timespec="microseconds")
+            self._remember_stamp(moment, text)
+        return text
+
+    def _remember_stamp(self, moment: dt.datetime, text: str) -> None:
+        if len(self._stamps) >= _STAMPS_KEPT:
+            self._stamps.clear()
+        self._stamps[moment] = text
+
+    @functools.cached_property
+    def _stamps(self) -> dict[dt.datetime, str]:
+        """Recently read or written SQLite stamps: datetime -> stored text."""
+        return {}
 
     def inbox_chunk(
         self,
@@ -374,7 +393,7 @@ class SyncStateStore(StoreBase):
             )
             for row in tx.exec_driver_sql(
                 f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE {where}", parameters
-            )
+            ).fetchall()
         ]
 
     @functools.cached_property
@@ -477,7 +496,7 @@ class SyncStateStore(StoreBase):
                 f"AND {prefix}_id IN ({', '.join([mark] * len(chunk))})",
                 (integration_id, object_name, *chunk),
             )
-            for row in result:
+            for row in result.fetchall():
                 link = LinkRow(
                     id=row[0],
                     platform_object=row[1],
@@ -499,7 +518,9 @@ class SyncStateStore(StoreBase):
     def _from_db_time(self, value: Any) -> dt.datetime:
         """A datetime read through the driver (SQLite: naive UTC text)."""
         if isinstance(value, str):
-            return dt.datetime.fromisoformat(value + "+00:00")
+            moment = dt.datetime.fromisoformat(value + "+00:00")
+            self._remember_stamp(moment, value)
+            return moment
         moment: dt.datetime = value
         return moment.astimezone(dt.UTC)
 

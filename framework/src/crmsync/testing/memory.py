@@ -333,11 +333,8 @@ class MemoryConnector:
                         )
                     )
                 else:
-                    # model_construct: the backend's rows are valid by construction, and
-                    # this connector stands in for a fast vendor in the engine-only
-                    # benchmark. A connector reading a vendor's answer validates it.
                     records.append(
-                        ChangedRecord.model_construct(
+                        ChangedRecord(
                             record_id=record_id,
                             modified_at=row.modified_at,
                             values={name: row.values.get(name) for name in fields},
@@ -377,7 +374,7 @@ class MemoryConnector:
             )
             row = backend.rows[object_name][record_id]
             results.append(
-                WriteResult.model_construct(
+                WriteResult(
                     ref=request.ref,
                     ok=True,
                     record_id=record_id,
