@@ -518,9 +518,9 @@ class SyncStateStore(StoreBase):
     def _from_db_time(self, value: Any) -> dt.datetime:
         """A datetime read through the driver (SQLite: naive UTC text)."""
         if isinstance(value, str):
-            moment = dt.datetime.fromisoformat(value + "+00:00")
-            self._remember_stamp(moment, value)
-            return moment
+            parsed = dt.datetime.fromisoformat(value + "+00:00")
+            self._remember_stamp(parsed, value)
+            return parsed
         moment: dt.datetime = value
         return moment.astimezone(dt.UTC)
 
