@@ -459,8 +459,114 @@ def engine(size: int, runs: int) -> dict[str, Any]:
     }
 
 
+def store_only(size: int, runs: int) -> dict[str, Any]:
+    """The state store's share of the engine-only link cycle: the same store calls the
+    engine makes for N pairs (stage both feeds, read the inbox by chunk and by match
+    key, look links up, insert links, settle, purge), with no engine logic and no
+    connector. The engine-only rate can never beat this one."""
+    from crmsync.contract import ChangedRecord, Cursor
+    from crmsync.models import Integration, ObjectPair
+    from crmsync.store import LinkRow, open_store
+
+    rates = []
+    for run in range(runs):
+        stamp = T0 + dt.timedelta(minutes=run)
+        feeds = {"platform": [], "crm": []}
+        for rows in people(size, 1 + run):
+            for r in rows:
+                values = {k: r[k] for k in ("email", "first_name", "last_name")}
+                feeds["platform"].append(
+                    ChangedRecord(
+                        record_id=f"P{len(feeds['platform'])}",
+                        modified_at=stamp,
+                        values={**values, "phone": r["phone"], "company": r["company"]},
+                    )
+                )
+                feeds["crm"].append(
+                    ChangedRecord(
+                        record_id=f"L{len(feeds['crm'])}",
+                        modified_at=stamp,
+                        values=_lead(r),
+                    )
+                )
+        with tempfile.TemporaryDirectory() as tmp:
+            store = open_store(f"sqlite:///{tmp}/state.db")
+            iid = store.create_integration(
+                Integration(
+                    name="store",
+                    platform_connector="memory_platform",
+                    crm_connector="memory",
+                    object_pairs=(
+                        ObjectPair(platform_object="prospect", crm_object="Lead"),
+                    ),
+                )
+            ).id
+            objects = {"platform": ("prospect", "email"), "crm": ("Lead", "Email")}
+            started = time.perf_counter()
+            for side, records in feeds.items():
+                name, match_field = objects[side]
+                for start in range(0, size, PAGE):
+                    page = records[start : start + PAGE]
+                    with store.transaction() as tx:
+                        store.stage(tx, iid, side, name, page, [], match_field)
+                        store.save_cursor(
+                            tx, iid, side, name, Cursor(modified_at=stamp)
+                        )
+            after = 0
+            while True:
+                with store.transaction() as tx:
+                    rows = store.inbox_chunk(
+                        tx, iid, "platform", "prospect", after, 1000
+                    )
+                    if not rows:
+                        break
+                    after = rows[-1].id
+                    store.links_for(
+                        tx,
+                        iid,
+                        "platform",
+                        [(r.object_name, r.record_id) for r in rows],
+                    )
+                    found = store.inbox_by_match_keys(
+                        tx, iid, "crm", ["Lead"], [r.match_key or "" for r in rows]
+                    )
+                    store.links_for(
+                        tx, iid, "crm", [(f.object_name, f.record_id) for f in found]
+                    )
+                by_key = {f.match_key: f for f in found}
+                links = []
+                for r in rows:
+                    match = by_key[r.match_key]
+                    links.append(
+                        LinkRow(
+                            None,
+                            "prospect",
+                            r.record_id,
+                            "Lead",
+                            match.record_id,
+                            {f"{k}>{k}": [v, v] for k, v in r.values.items()},
+                            r.modified_at,
+                            match.modified_at,
+                        )
+                    )
+                with store.transaction() as tx:
+                    store.upsert_links(tx, iid, links)
+                    store.settle_inbox(tx, [r.id for r in rows] + [f.id for f in found])
+            with store.transaction() as tx:
+                store.purge_settled(tx, iid)
+            rates.append(size / (time.perf_counter() - started))
+            store.dispose()
+    return {
+        "size": size,
+        "runs": runs,
+        "link_pairs_per_second": _median(rates),
+        "samples": [round(r) for r in rates],
+    }
+
+
 SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "initial": initial,
     "raw": raw,
     "engine": engine,
+    "store": store_only,
 }

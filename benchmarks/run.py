@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ALL = ("initial", "incremental", "idle", "raw", "engine")
+ALL = ("initial", "incremental", "idle", "raw", "engine", "store")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -307,6 +307,18 @@ def rows_of(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                 _mark(r["update_pairs_per_second"] >= 20_000),
             ),
         ]
+    for r in results.get("store", []):
+        rows.append(
+            (
+                "store only",
+                f"{r['size']:,}",
+                f"the link cycle's state-store calls alone: "
+                f"{r['link_pairs_per_second']:,.0f} pairs/s (the engine's ceiling "
+                "on this machine)",
+                "",
+                "",
+            )
+        )
     return rows
 
 
@@ -408,6 +420,10 @@ def main(argv: list[str] | None = None) -> int:
         size = args.engine_size or min(sizes)
         print(f"... engine N={size:,}", file=sys.stderr, flush=True)
         results["engine"] = [spawn("engine", size, args.runs)]
+    if "store" in only:
+        size = args.engine_size or min(sizes)
+        print(f"... store N={size:,}", file=sys.stderr, flush=True)
+        results["store"] = [spawn("store", size, args.runs)]
     results["reference_seconds"]["after"] = reference_seconds()
     results["rows"] = rows_of(results)
     render(results)

@@ -1,4 +1,5 @@
-"""The benchmark script still runs: engine-only and idle scenarios at N=500, one run.
+"""The benchmark script still runs: engine-only, store-only and idle scenarios at N=500,
+one run.
 
 The benchmark itself is never part of the test run (``uv run python -m
 benchmarks.run``); this only keeps it from rotting.
@@ -22,7 +23,7 @@ def test_engine_and_idle_scenarios_run(tmp_path):
             "-m",
             "benchmarks.run",
             "--only",
-            "engine,idle",
+            "engine,store,idle",
             "--sizes",
             "500",
             "--runs",
@@ -41,6 +42,9 @@ def test_engine_and_idle_scenarios_run(tmp_path):
     assert results["machine"]["cores"]
     (engine,) = results["engine"]
     assert engine["size"] == 500 and engine["link_pairs_per_second"] > 0
+    (store,) = results["store"]
+    assert store["link_pairs_per_second"] > 0
+    assert results["reference_seconds"]["before"] > 0
     (linked,) = results["linked"]
     idle = linked["idle"]
     # Counted from the emulator's request log: a warm idle cycle reads one page of
