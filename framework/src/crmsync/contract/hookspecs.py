@@ -127,6 +127,11 @@ def push_updates(  # type: ignore[empty-body]
     One bad record never fails the others. Only the fields in each request's ``values``
     are written.
 
+    Called from the engine's push threads: up to ``max_concurrency`` calls at once, and
+    while the engine's own thread goes on with other hooks of the same instance
+    (``lookup_records``, ``api_budget``). State shared between calls (a session, a
+    budget reading, a cache) must be safe to use from several threads.
+
     :raises RateLimited | TransientError | AuthenticationExpired: the whole call failed
         and may be repeated (the framework repeats the whole batch).
     :raises PermanentError: the whole call was refused.
