@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -321,12 +322,12 @@ class SalesforceConnector:
         body = self._json(response)
         records: list[ChangedRecord] = []
         tombstones: list[Tombstone] = []
-        last: Cursor | None = None
+        last: tuple[dt.datetime, str] | None = None
         for row in body.get("records", []):
             lowered = {str(k).lower(): v for k, v in row.items()}
             record_id = to_18(str(lowered["id"]))
             stamp = parse_datetime(str(lowered["systemmodstamp"]))
-            last = Cursor(modified_at=stamp, record_id=record_id)
+            last = (stamp, record_id)
             if lowered.get("isdeleted"):
                 master = lowered.get("masterrecordid")
                 tombstones.append(
@@ -353,8 +354,8 @@ class SalesforceConnector:
                     converted_to=converted,
                 )
             )
-        position = last or cursor or Cursor()
-        if cursor is not None and last is not None and last.sort_key() < cursor.sort_key():
+        position = Cursor(modified_at=last[0], record_id=last[1]) if last else cursor or Cursor()
+        if cursor is not None and last is not None and position.sort_key() < cursor.sort_key():
             position = cursor  # never go backwards
         next_page = body.get("nextRecordsUrl") if not body.get("done", True) else None
         return ChangePage(

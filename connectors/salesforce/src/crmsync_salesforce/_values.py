@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import re
 from typing import Any
 
@@ -55,8 +56,13 @@ def to_18(record_id: str) -> str:
     return base + "".join(letters)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_datetime(text: str) -> dt.datetime:
-    """``2024-05-01T12:00:00.000+0000`` (or ``Z`` / ``+00:00``) as an aware datetime."""
+    """``2024-05-01T12:00:00.000+0000`` (or ``Z`` / ``+00:00``) as an aware datetime.
+
+    Cached: a page of a bulk-loaded org shares a handful of stamps (Salesforce stamps to
+    the millisecond), and every record of every feed page is parsed here.
+    """
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     elif re.search(r"[+-]\d{4}$", text):
