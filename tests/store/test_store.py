@@ -135,6 +135,28 @@ def test_staging_keeps_the_newest_version_and_unparks_only_on_real_change(store)
         )
 
 
+def test_settled_rows_stay_visible_to_matching_until_purged_deleted_ones_do_not(store):
+    iid = store.create_integration(integration()).id
+    records = [
+        ChangedRecord(record_id=f"L{n}", modified_at=T0, values={"Email": f"{n}@x.io"})
+        for n in (1, 2, 3)
+    ]
+    with store.transaction() as tx:
+        store.stage(tx, iid, "crm", "Lead", records, [], "Email")
+        one, two, three = store.inbox_chunk(tx, iid, "crm", "Lead", 0, 10)
+        store.settle_inbox(tx, [one.id])
+        store.delete_inbox(tx, [two.id])
+        assert [r.id for r in store.inbox_chunk(tx, iid, "crm", "Lead", 0, 10)] == [
+            three.id
+        ]
+        keys = ["1@x.io", "2@x.io", "3@x.io"]
+        found = store.inbox_by_match_keys(tx, iid, "crm", ["Lead"], keys)
+        assert sorted(r.record_id for r in found) == ["L1", "L3"]
+        assert store.purge_settled(tx, iid) == 1
+        found = store.inbox_by_match_keys(tx, iid, "crm", ["Lead"], keys)
+        assert [r.record_id for r in found] == ["L3"]
+
+
 def test_links_are_found_by_key_from_either_side(store):
     iid = store.create_integration(integration()).id
     with store.transaction() as tx:

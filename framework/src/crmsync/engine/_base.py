@@ -67,6 +67,8 @@ class EngineBase:
         self._open_errors = True
         self._run_id: int | None = None
         self._pusher: Pusher | None = None  # set while a (non-dry) cycle settles
+        # (side, object) feeds whose settled rows are deleted at once (_settle_rows).
+        self._settle_by_deleting: set[tuple[str, str]] = set()
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[DbConnection]:
@@ -232,6 +234,23 @@ class EngineBase:
                 field=failure.field,
                 message=failure.message,
             )
+
+    def _settle_rows(self, tx: DbConnection, rows: list[InboxRow]) -> None:
+        """Done with these inbox rows: delete them, or mark them settled for now.
+
+        A settled row stays until the cycle ends only so that later rows can still find
+        its record by match key (and see it linked, not create it twice). Where matching
+        asks the vendor anyway (the feed was read from a cursor and the connector looks
+        records up), the row has no such use and is deleted at once: one write less per
+        changed record.
+        """
+        drop = self._settle_by_deleting
+        deleted = [r.id for r in rows if r.id > 0 and (r.side, r.object_name) in drop]
+        settled = [
+            r.id for r in rows if r.id > 0 and (r.side, r.object_name) not in drop
+        ]
+        self.store.delete_inbox(tx, deleted)
+        self.store.settle_inbox(tx, settled)
 
     def _release(self, unit: Unit) -> None:
         """The unit's records are settled (or failed): others may claim them again."""

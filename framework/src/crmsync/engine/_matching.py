@@ -30,7 +30,7 @@ class MatchingMixin(EngineBase):
         object_name: str,
         rows: list[InboxRow],
         failures: list[Failure],
-        done_rows: list[int],
+        done_rows: list[InboxRow],
     ) -> list[Unit]:
         """Link unlinked rows by match key; create where the rules say; else drop."""
         other = side.other
@@ -87,7 +87,7 @@ class MatchingMixin(EngineBase):
                     break
                 if linked_elsewhere:
                     claimed = True
-                    done_rows.append(row.id)
+                    done_rows.append(row)
                     break
             if claimed:
                 continue
@@ -95,7 +95,7 @@ class MatchingMixin(EngineBase):
                 units.append(unit)
                 continue
             if not pairs or not should_create(rule, row.values):
-                done_rows.append(row.id)
+                done_rows.append(row)
                 continue
             unit = self._create_unit(side, row, pairs, failures)
             if unit is None:

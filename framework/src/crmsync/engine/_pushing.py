@@ -15,7 +15,7 @@ from crmsync.engine._units import (
 )
 from crmsync.engine._writes import Answered, QueuedWrite, WriteQueue
 from crmsync.models import Side
-from crmsync.store import LinkRow
+from crmsync.store import InboxRow, LinkRow
 
 log = structlog.get_logger("crmsync.engine")
 
@@ -134,7 +134,7 @@ class PushingMixin(EngineBase):
     def _apply(self, units: list[Unit]) -> None:
         links: list[LinkRow] = []
         gone: list[int] = []
-        done_rows: list[int] = []
+        done_rows: list[InboxRow] = []
         failures: list[Failure] = []
         resolved: list[tuple[str, str, str]] = []
         refs: list[str] = []
@@ -143,7 +143,7 @@ class PushingMixin(EngineBase):
                 refs.append(unit.ref)
             if unit.gone is not None:
                 self._unlink_gone(unit, gone)
-                done_rows.extend(row.id for row in unit.rows if row.id > 0)
+                done_rows.extend(unit.rows)
                 self._release(unit)
                 continue
             create_failed = unit.creates is not None and not self._id_of(
@@ -155,7 +155,7 @@ class PushingMixin(EngineBase):
                 failures.extend(unit.failures)
                 self._fail_rows(unit, retryable=all(f.retryable for f in unit.failures))
             else:
-                done_rows.extend(row.id for row in unit.rows if row.id > 0)
+                done_rows.extend(unit.rows)
                 resolved.extend(
                     unit.record_key(side) for side in (Side.PLATFORM, Side.CRM)
                 )
@@ -163,7 +163,7 @@ class PushingMixin(EngineBase):
         with self._tx() as tx:
             self.store.upsert_links(tx, self.iid, links)
             self.store.delete_links(tx, gone)
-            self.store.settle_inbox(tx, done_rows)
+            self._settle_rows(tx, done_rows)
             self.store.remove_pending_creates(tx, refs)
             self._record_failures(tx, failures)
             if self._open_errors:

@@ -29,7 +29,7 @@ from typing import Any
 
 import structlog
 
-from crmsync.contract.models import Cursor
+from crmsync.contract.models import Capability, Cursor
 from crmsync.engine._linking import LinkingMixin
 from crmsync.engine._matching import MatchingMixin
 from crmsync.engine._pushing import PushingMixin
@@ -121,6 +121,15 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         for side in (Side.PLATFORM, Side.CRM):
             for object_name in self._objects(side):
                 self._read_feed(side, object_name)
+        self._settle_by_deleting = {
+            (side.value, object_name)
+            for side in (Side.PLATFORM, Side.CRM)
+            for object_name in self._objects(side)
+            # Matching looks such a side's records up at the vendor (_candidates), so
+            # its settled rows are never needed again this cycle.
+            if (side, object_name) not in self._full_read
+            and Capability.LOOKUP in self.connections[side].description.capabilities
+        }
         queue = WriteQueue(self._flush, self._flush_threshold)
         pusher = None if self._report.dry_run else Pusher(self.connections)
         self._pusher = pusher
@@ -267,7 +276,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 and (row.side, row.object_name, row.record_id) not in self._in_flight
             }
         units: list[Unit] = []
-        done_rows: list[int] = []
+        done_rows: list[InboxRow] = []
         link_changes: list[LinkRow] = []
         link_deletes: list[int] = []
         failures: list[Failure] = []
@@ -275,7 +284,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         for row in rows:
             link = links.get((row.object_name, row.record_id))
             if row.kind == "tombstone":
-                done_rows.append(row.id)
+                done_rows.append(row)
                 if link is not None:
                     self._on_tombstone(row, link, side, link_changes, link_deletes)
                 continue
@@ -283,7 +292,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 unlinked.append(row)
                 continue
             if row.converted_id is not None and side is Side.CRM:
-                done_rows.append(row.id)
+                done_rows.append(row)
                 self._relink(
                     link,
                     side,
@@ -296,7 +305,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 continue
             pair = self._pair(link.platform_object, link.crm_object)
             if pair is None:
-                done_rows.append(row.id)
+                done_rows.append(row)
                 continue
             counterpart = counterparts.get(self._other_key(link, side))
             if counterpart is not None and (
@@ -329,14 +338,14 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 failures.extend(unit.failures)
                 self._fail_rows(unit, retryable=False)
             else:
-                done_rows.extend(row.id for row in unit.rows if row.id > 0)
+                done_rows.extend(unit.rows)
             if not unit.unchanged:
                 link_changes.append(unit.link)
         if not self._report.dry_run:
             with self._tx() as tx:
                 self.store.upsert_links(tx, self.iid, link_changes)
                 self.store.delete_links(tx, link_deletes)
-                self.store.settle_inbox(tx, done_rows)
+                self._settle_rows(tx, done_rows)
                 self._record_failures(tx, failures)
                 # One insert for the chunk's creates, not one transaction per create.
                 self.store.add_pending_creates(

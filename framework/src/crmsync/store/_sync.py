@@ -411,6 +411,15 @@ class SyncStateStore(StoreBase):
                 tuple(chunk),
             )
 
+    def delete_inbox(self, tx: Connection, ids: Sequence[int]) -> None:
+        """Drop rows that are done and that no later matching needs."""
+        mark = self._mark
+        for chunk in _chunks(list(ids)):
+            tx.exec_driver_sql(
+                f"DELETE FROM inbox WHERE id IN ({', '.join([mark] * len(chunk))})",
+                tuple(chunk),
+            )
+
     def purge_settled(self, tx: Connection, integration_id: int) -> int:
         """Drop the rows earlier cycles settled."""
         return int(
