@@ -187,6 +187,16 @@ def test_links_are_found_by_key_from_either_side(store):
             == "C1"
         )
         assert store.count_links(tx, iid) == 1
+        # An update that keeps the link's records writes only its baseline and times.
+        (link,) = store.links_for(tx, iid, "crm", [("Contact", "C1")]).values()
+        assert link.stored_identity == link.identity
+        link.baseline = {"email>Email": ["b", "b"]}
+        link.crm_modified_at = T0 + dt.timedelta(hours=1)
+        store.upsert_links(tx, iid, [link])
+        (again,) = store.links_for(tx, iid, "platform", [("prospect", "P1")]).values()
+        assert again.baseline == {"email>Email": ["b", "b"]}
+        assert again.crm_modified_at == T0 + dt.timedelta(hours=1)
+        assert again.identity == ("prospect", "P1", "Contact", "C1")
         store.delete_links(tx, [link.id])
         assert store.count_links(tx, iid) == 0
 

@@ -68,6 +68,13 @@ class LinkRow:
     baseline: dict[str, list[Any]]
     platform_modified_at: dt.datetime | None
     crm_modified_at: dt.datetime | None
+    # (platform object, platform id, crm object, crm id) as read from the store: when an
+    # update keeps them, it rewrites neither unique index (half the cost of an update).
+    stored_identity: tuple[str, str, str, str] | None = None
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        return (self.platform_object, self.platform_id, self.crm_object, self.crm_id)
 
 
 def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
@@ -515,6 +522,7 @@ class SyncStateStore(StoreBase):
                     baseline=_loads(row[5]),
                     platform_modified_at=None if row[6] is None else moment(row[6]),
                     crm_modified_at=None if row[7] is None else moment(row[7]),
+                    stored_identity=(row[1], row[2], row[3], row[4]),
                 )
                 key = (
                     (link.platform_object, link.platform_id)
@@ -543,7 +551,7 @@ class SyncStateStore(StoreBase):
         def maybe(moment: dt.datetime | None) -> Any:
             return None if moment is None else stamp(moment)
 
-        existing = [
+        moved = [
             (
                 r.platform_object,
                 r.platform_id,
@@ -556,7 +564,18 @@ class SyncStateStore(StoreBase):
                 r.id,
             )
             for r in rows
-            if r.id is not None
+            if r.id is not None and r.stored_identity != r.identity
+        ]
+        kept = [
+            (
+                dumps(r.baseline),
+                maybe(r.platform_modified_at),
+                maybe(r.crm_modified_at),
+                now,
+                r.id,
+            )
+            for r in rows
+            if r.id is not None and r.stored_identity == r.identity
         ]
         new = [
             (
@@ -575,7 +594,7 @@ class SyncStateStore(StoreBase):
             if r.id is None
         ]
         mark = self._mark
-        if existing:
+        if moved:  # relinked (a conversion, a merge) or never read from the store
             tx.exec_driver_sql(
                 " ".join(
                     (
@@ -586,7 +605,13 @@ class SyncStateStore(StoreBase):
                         f"WHERE id = {mark}",
                     )
                 ),
-                existing,
+                moved,
+            )
+        if kept:
+            tx.exec_driver_sql(
+                f"UPDATE links SET baseline = {mark}, platform_modified_at = {mark}, "
+                f"crm_modified_at = {mark}, updated_at = {mark} WHERE id = {mark}",
+                kept,
             )
         if new:
             marks = ", ".join([mark] * 10)
