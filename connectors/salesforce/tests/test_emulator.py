@@ -565,3 +565,34 @@ def test_feed_queries_answer_the_same_from_the_stamp_index(emulator):
         parse(f"SELECT Id FROM Lead WHERE SystemModstamp > {literal} OR Email = 'x'").stamp_floor
         is None
     )
+
+
+def test_match_key_lookups_answer_the_same_from_the_email_index(emulator):
+    """The Email index is an optimization only: same rows as a full scan, after email
+    changes, across case and spaces, for leads and contacts alike."""
+    from crmsync_salesforce.emulator._soql import parse
+
+    leads = emulator.seed("Lead", count=30)
+    contacts = emulator.seed("Contact", count=5)
+    emulator.touch("Lead", leads[0], Email="moved@example.com")  # the old key goes stale
+    emulator.touch("Lead", leads[1], Email=" Seed2@Example.com ")
+    emulator.touch("Lead", leads[2], Email=None)
+    for object_name, where in (
+        ("Lead", "Email IN ('seed0@example.com', 'MOVED@example.com', 'seed2@example.com')"),
+        ("Lead", "Email = 'seed3@example.com' AND IsConverted = false"),
+        (
+            "Lead",
+            "Email IN ('seed1@example.com', 'seed4@example.com') AND Email = 'seed4@example.com'",
+        ),
+        ("Lead", "Email IN ('seed2@example.com') OR LastName = 'Seed5'"),
+        ("Contact", "Email IN ('seed1@example.com', 'seed29@example.com')"),
+    ):
+        query = parse(f"SELECT Id FROM {object_name} WHERE {where} ORDER BY Id")
+        table = emulator.records[object_name].values()
+        full = [r["Id"] for r in query.run(table)]
+        indexed = [r["Id"] for r in query.run(emulator._candidates(query))]
+        assert indexed == full, where
+    assert parse("SELECT Id FROM Lead WHERE Email IN ('a@x.io')").email_keys == {"a@x.io"}
+    assert parse("SELECT Id FROM Lead WHERE Email NOT IN ('a@x.io')").email_keys is None
+    assert parse("SELECT Id FROM Lead WHERE Email = 'a' OR Phone = '1'").email_keys is None
+    assert contacts  # both objects were seeded

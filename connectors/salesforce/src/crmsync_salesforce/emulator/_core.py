@@ -22,7 +22,7 @@ import jwt
 from crmsync_salesforce.emulator._control import EmulatorClock, Faults, LoggedRequest
 from crmsync_salesforce.emulator._ids import KEY_PREFIXES, IdMinter, is_valid_id, to_18
 from crmsync_salesforce.emulator._schema import SCHEMAS, ObjectSchema
-from crmsync_salesforce.emulator._soql import SoqlError, parse, parse_datetime
+from crmsync_salesforce.emulator._soql import SoqlError, email_key, parse, parse_datetime
 from crmsync_salesforce.emulator._writes import (
     RequestError,
     ValidationRule,
@@ -107,6 +107,9 @@ class SalesforceEmulator:
         }
         # (SystemModstamp, Id) of every stamping, sorted: the org's SystemModstamp index.
         self._stamp_index: list[tuple[str, str]] = []
+        # Email -> ids of leads and contacts that have had it, as a real org indexes
+        # Email on both. Append-only like the stamp index: a query re-checks its filter.
+        self._email_index: dict[str, list[str]] = {}
         self.daily_limit = daily_limit
         self.api_usage = 0
         self.min_version = min_version
@@ -657,6 +660,11 @@ class SalesforceEmulator:
             # Append-only: an entry whose record has since moved on (or whose staged
             # write rolled back) is filtered out when a query reads the index.
             bisect.insort(self._stamp_index, (now, record["Id"]))
+            email = record.get("Email")
+            if email:
+                ids = self._email_index.setdefault(email_key(email), [])
+                if record["Id"] not in ids:
+                    ids.append(record["Id"])
         record["LastModifiedDate"] = now
         if created:
             record["CreatedDate"] = now
@@ -821,10 +829,21 @@ class SalesforceEmulator:
         return [self._render(query.schema, r, names, version) for r in rows]
 
     def _candidates(self, query: Any) -> Iterable[dict[str, Any]]:
-        """Records a query may match: all of them, or, for a filter with a least
-        SystemModstamp (every change-feed query), those from the stamp index, so a feed
-        read costs what it returns rather than the size of the org."""
+        """Records a query may match: those with its Email values (every match-key
+        lookup) from the Email index; for a filter with a least SystemModstamp (every
+        change-feed query) those from the stamp index; otherwise all of them. A real
+        org has both indexes, so lookups and feed reads cost what they return, not the
+        size of the org; the query's own filter still decides."""
         table = self.records[query.schema.name]
+        emails = query.email_keys
+        if emails is not None:  # a match-key lookup: answered from the Email index
+            by_email: dict[str, dict[str, Any]] = {}
+            for key in emails:
+                for rid in self._email_index.get(key, ()):
+                    record = table.get(rid)
+                    if record is not None:
+                        by_email[rid] = record
+            return by_email.values()
         floor = query.stamp_floor
         if floor is None:
             return table.values()

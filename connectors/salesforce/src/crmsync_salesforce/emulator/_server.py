@@ -63,6 +63,10 @@ class EmulatorServer:
 def _make_handler(emulator: SalesforceEmulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes; with Nagle's algorithm the body waits
+        # for the client's delayed ACK of the headers (40 ms on Linux) on every request
+        # of a kept-alive connection. A real API answers without that stall.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: object) -> None:
             return

@@ -201,6 +201,19 @@ def _compare(op: str, left: Any, right: Any) -> bool:
 Predicate = Callable[[Record], bool]
 
 
+def _set_email_keys(predicate: Predicate, keys: frozenset[str] | None) -> None:
+    """Record the Email values a predicate can accept, for the emulator's Email index (a
+    real org indexes Email on leads and contacts, so a match-key lookup does not scan)."""
+    if keys is not None:
+        predicate.email_keys = keys  # type: ignore[attr-defined]
+
+
+def email_key(value: Any) -> str:
+    """An Email value as the emulator's index keeps it (coarser than SOQL's comparison,
+    so the index can only find too much, which the filter then drops)."""
+    return str(value).strip().lower()
+
+
 def _sort_key(item: FieldDef) -> Callable[[Record], Any]:
     def key(record: Record) -> Any:
         return _fold(item, wire_to_python(item, record.get(item.name)))
@@ -237,6 +250,12 @@ class Query:
         """The least SystemModstamp a matching record can have, when the filter says."""
         floor: dt.datetime | None = getattr(self.where, "stamp_floor", None)
         return floor
+
+    @property
+    def email_keys(self) -> frozenset[str] | None:
+        """The Email values a matching record must have one of, when the filter says."""
+        keys: frozenset[str] | None = getattr(self.where, "email_keys", None)
+        return keys
 
     def run(self, records: Iterable[Record]) -> list[Record]:
         rows = [r for r in records if self.where is None or self.where(r)]
@@ -388,6 +407,7 @@ class _Parser:
         if len(parts) == 1:
             return parts[0]
         floors = [getattr(part, "stamp_floor", None) for part in parts]
+        emails = [getattr(part, "email_keys", None) for part in parts]
         if joiner == "AND":
 
             def conjunction(r: Record) -> bool:
@@ -395,6 +415,8 @@ class _Parser:
 
             known = [floor for floor in floors if floor is not None]
             _set_floor(conjunction, max(known) if known else None)
+            keys = [found for found in emails if found is not None]
+            _set_email_keys(conjunction, frozenset.intersection(*keys) if keys else None)
             return conjunction
 
         def disjunction(r: Record) -> bool:
@@ -434,6 +456,8 @@ class _Parser:
                 found = _fold(item, wire_to_python(item, r.get(item.name))) in wanted
                 return found != negate
 
+            if item.name == "Email" and not negate and None not in values:
+                _set_email_keys(member, frozenset(email_key(v) for v in values))
             return member
         token = self.take()
         if token.kind != "op":
@@ -449,6 +473,8 @@ class _Parser:
 
         if item.name == "SystemModstamp" and op in {">", ">=", "="} and value is not None:
             _set_floor(comparison, value)
+        if item.name == "Email" and op == "=" and value is not None:
+            _set_email_keys(comparison, frozenset({email_key(value)}))
         return comparison
 
     def value(self, item: FieldDef) -> Any:
