@@ -148,9 +148,6 @@ class Pusher:
         for pool in self._pools.values():
             pool.shutdown(wait=True)
 
-    def __len__(self) -> int:
-        return len(self._waiting)
-
 
 def _record_level(error: Exception) -> bool:
     """Errors that fail the batch's records but not the cycle (others stop it)."""

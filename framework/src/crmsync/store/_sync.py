@@ -252,8 +252,7 @@ class SyncStateStore(StoreBase):
 
     @functools.cached_property
     def _stage_sql(self) -> str:
-        mark = self._mark
-        marks = ", ".join([mark] * 11)
+        marks = self._marks(11)
         newer = "excluded.modified_at > inbox.modified_at"
         return (
             "INSERT INTO inbox (integration_id, side, object_name, record_id, "
@@ -339,7 +338,7 @@ class SyncStateStore(StoreBase):
                     tx,
                     f"integration_id = {mark} AND side = {mark} AND settled = false "
                     f"AND object_name = {mark} "
-                    f"AND record_id IN ({', '.join([mark] * len(chunk))})",
+                    f"AND record_id IN ({self._marks(len(chunk))})",
                     (integration_id, side, object_name, *chunk),
                 )
             )
@@ -359,7 +358,7 @@ class SyncStateStore(StoreBase):
         # ``+`` keeps that index out, so the lookup goes through ``ix_inbox_match``.
         mark = self._mark
         object_col = "+object_name" if self.dialect == "sqlite" else "object_name"
-        objects = ", ".join([mark] * len(object_names))
+        objects = self._marks(len(object_names))
         found: list[InboxRow] = []
         for chunk in _chunks(list(keys)):
             found.extend(
@@ -367,7 +366,7 @@ class SyncStateStore(StoreBase):
                     tx,
                     f"integration_id = {mark} AND side = {mark} "
                     f"AND {object_col} IN ({objects}) AND kind = 'record' "
-                    f"AND match_key IN ({', '.join([mark] * len(chunk))})",
+                    f"AND match_key IN ({self._marks(len(chunk))})",
                     (integration_id, side, *object_names, *chunk),
                 )
             )
@@ -408,24 +407,22 @@ class SyncStateStore(StoreBase):
         """The driver's parameter placeholder."""
         return "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
 
+    def _marks(self, count: int) -> str:
+        """``count`` placeholders for an ``IN (...)`` list."""
+        return ", ".join([self._mark] * count)
+
+    def _for_keys(self, tx: Connection, statement: str, keys: Sequence[Any]) -> None:
+        """Run ``statement`` (ending in ``IN``) for ``keys``, one chunk at a time."""
+        for chunk in _chunks(list(keys)):
+            tx.exec_driver_sql(f"{statement} ({self._marks(len(chunk))})", tuple(chunk))
+
     def settle_inbox(self, tx: Connection, ids: Sequence[int]) -> None:
         """Mark rows done; they stay visible to matching until :meth:`purge_settled`."""
-        mark = self._mark
-        for chunk in _chunks(list(ids)):
-            tx.exec_driver_sql(
-                "UPDATE inbox SET settled = true "
-                f"WHERE id IN ({', '.join([mark] * len(chunk))})",
-                tuple(chunk),
-            )
+        self._for_keys(tx, "UPDATE inbox SET settled = true WHERE id IN", ids)
 
     def delete_inbox(self, tx: Connection, ids: Sequence[int]) -> None:
         """Drop rows that are done and that no later matching needs."""
-        mark = self._mark
-        for chunk in _chunks(list(ids)):
-            tx.exec_driver_sql(
-                f"DELETE FROM inbox WHERE id IN ({', '.join([mark] * len(chunk))})",
-                tuple(chunk),
-            )
+        self._for_keys(tx, "DELETE FROM inbox WHERE id IN", ids)
 
     def purge_settled(self, tx: Connection, integration_id: int) -> int:
         """Drop the rows earlier cycles settled."""
@@ -509,7 +506,7 @@ class SyncStateStore(StoreBase):
                 "SELECT id, platform_object, platform_id, crm_object, crm_id, "
                 "baseline, platform_modified_at, crm_modified_at FROM links "
                 f"WHERE integration_id = {mark} AND {prefix}_object = {mark} "
-                f"AND {prefix}_id IN ({', '.join([mark] * len(chunk))})",
+                f"AND {prefix}_id IN ({self._marks(len(chunk))})",
                 (integration_id, object_name, *chunk),
             )
             for row in result.fetchall():
@@ -614,7 +611,7 @@ class SyncStateStore(StoreBase):
                 kept,
             )
         if new:
-            marks = ", ".join([mark] * 10)
+            marks = self._marks(10)
             tx.exec_driver_sql(
                 "INSERT INTO links (integration_id, platform_object, platform_id, "
                 "crm_object, crm_id, baseline, platform_modified_at, crm_modified_at, "
@@ -647,12 +644,11 @@ class SyncStateStore(StoreBase):
         an initial sync)."""
         if not rows:
             return
-        mark = self._mark
         now = self._db_time(dt.datetime.now(dt.UTC))
         tx.exec_driver_sql(
             "INSERT INTO pending_creates (integration_id, ref, target_side, "
             "target_object, source_object, source_id, match_key, created_at) "
-            f"VALUES ({', '.join([mark] * 8)}) ON CONFLICT (ref) DO NOTHING",
+            f"VALUES ({self._marks(8)}) ON CONFLICT (ref) DO NOTHING",
             [
                 (
                     integration_id,
@@ -669,13 +665,7 @@ class SyncStateStore(StoreBase):
         )
 
     def remove_pending_creates(self, tx: Connection, refs: Sequence[str]) -> None:
-        mark = self._mark
-        for chunk in _chunks(list(refs)):
-            tx.exec_driver_sql(
-                "DELETE FROM pending_creates "
-                f"WHERE ref IN ({', '.join([mark] * len(chunk))})",
-                tuple(chunk),
-            )
+        self._for_keys(tx, "DELETE FROM pending_creates WHERE ref IN", refs)
 
     def has_pending_creates(self, tx: Connection, integration_id: int) -> bool:
         return (
