@@ -5,6 +5,7 @@ its peak resident memory is its own; the emulator runs in a grandchild (``_emu``
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import math
 import resource
 import statistics
@@ -392,6 +393,11 @@ def engine(size: int, runs: int) -> dict[str, Any]:
                     },
                 )
                 crm_be.put("Lead", _lead(r))
+        # The fake vendors' records live in this process, where a real vendor's live in
+        # its own: frozen, the collector stops walking them on every full collection,
+        # which cost 20% of a cycle and is no overhead of the engine's.
+        gc.collect()
+        gc.freeze()
         with tempfile.TemporaryDirectory() as tmp:
             store = open_store(f"sqlite:///{tmp}/state.db")
             store.create_integration(
@@ -442,6 +448,7 @@ def engine(size: int, runs: int) -> dict[str, Any]:
             update_rates.append(size / seconds)
             update_cpu.append(size / cpu_seconds)
             store.dispose()
+        gc.unfreeze()  # this run's vendors may go now
     return {
         "size": size,
         "runs": runs,
