@@ -214,3 +214,13 @@ def test_settings_come_from_the_environment(
     settings = LocalSettings()
     assert settings.path == tmp_path / "env.db"
     assert "not-shown-anywhere" not in repr(settings)
+
+
+def test_the_page_cache_follows_the_setting(tmp_path: Path) -> None:
+    settings = LocalSettings(path=tmp_path / "cached.db", cache_mb=5)
+    opened = LocalConnector(settings)
+    try:
+        size = opened.store._db.execute("PRAGMA cache_size").fetchone()[0]
+        assert size == -5 * 1024
+    finally:
+        opened.close()

@@ -307,3 +307,30 @@ def test_object_pairs_and_integrations_can_be_removed_while_paused(store):
     store.set_active("acme", False)
     store.delete_integration("acme")
     assert store.list_integrations() == []
+
+
+def test_sqlite_connections_get_the_page_cache_asked_for(tmp_path):
+    sized = open_store(f"sqlite:///{tmp_path}/sized.db", sqlite_cache_mb=8)
+    default = open_store(f"sqlite:///{tmp_path}/default.db")
+    try:
+        with sized.transaction() as tx:
+            assert tx.exec_driver_sql("PRAGMA cache_size").scalar() == -8 * 1024
+        with default.transaction() as tx:
+            assert tx.exec_driver_sql("PRAGMA cache_size").scalar() == -64 * 1024
+    finally:
+        sized.dispose()
+        default.dispose()
+
+
+def test_the_cache_setting_reaches_the_cli_store(tmp_path, monkeypatch):
+    from crmsync.cli._state import CliState
+    from crmsync.settings import CrmsyncSettings
+
+    monkeypatch.setenv("CRMSYNC_SQLITE_CACHE_MB", "3")
+    settings = CrmsyncSettings(database_url=f"sqlite:///{tmp_path}/cli.db")
+    store = CliState(settings=settings).get_store()
+    try:
+        with store.transaction() as tx:
+            assert tx.exec_driver_sql("PRAGMA cache_size").scalar() == -3 * 1024
+    finally:
+        store.dispose()

@@ -22,6 +22,15 @@ class CrmsyncSettings(BaseSettings):
         description="SQLAlchemy URL of the state store: SQLite file (default) or "
         "PostgreSQL.",
     )
+    sqlite_cache_mb: int = Field(
+        default=64,
+        ge=1,
+        le=65536,
+        description="Page cache of each SQLite connection to the state store, in MB "
+        "(PostgreSQL ignores it). Filled only as pages are read: a small store never "
+        "uses it all. A store of 1,000,000 links is far larger than SQLite's 2 MB "
+        "default, which made every changed record read its link from the OS.",
+    )
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     default_interval_seconds: int = Field(default=300, ge=10)

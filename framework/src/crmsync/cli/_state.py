@@ -53,7 +53,10 @@ class CliState:
 
     def get_store(self) -> StateStore:
         if self._store is None:
-            self._store = open_store(self.get_settings().database_url)
+            settings = self.get_settings()
+            self._store = open_store(
+                settings.database_url, sqlite_cache_mb=settings.sqlite_cache_mb
+            )
         return self._store
 
     def open_connection(

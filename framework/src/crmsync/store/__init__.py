@@ -9,6 +9,7 @@ events) in :mod:`._history`.
 
 from __future__ import annotations
 
+from crmsync.store._base import DEFAULT_SQLITE_CACHE_MB
 from crmsync.store._config import ConfigStore
 from crmsync.store._history import EventRow, HistoryStore, RecordErrorRow, RunRecord
 from crmsync.store._sync import InboxRow, LinkRow, SyncStateStore, match_key
@@ -18,9 +19,18 @@ class StateStore(ConfigStore, SyncStateStore, HistoryStore):
     """Everything crmsync keeps, behind one object; open with :func:`open_store`."""
 
 
-def open_store(url: str, *, migrate: bool = True) -> StateStore:
-    """Open the store at ``url`` and bring its schema up to date."""
-    store = StateStore(url)
+def open_store(
+    url: str,
+    *,
+    migrate: bool = True,
+    sqlite_cache_mb: int = DEFAULT_SQLITE_CACHE_MB,
+) -> StateStore:
+    """Open the store at ``url`` and bring its schema up to date.
+
+    ``sqlite_cache_mb`` is the page cache of each SQLite connection (the setting
+    ``CRMSYNC_SQLITE_CACHE_MB``); PostgreSQL ignores it.
+    """
+    store = StateStore(url, sqlite_cache_mb=sqlite_cache_mb)
     if migrate:
         store.ensure_schema()
     return store

@@ -59,6 +59,13 @@ class LocalSettings(BaseSettings):
         default=Path("crmsync-platform.db"),
         description="The SQLite file holding the prospects (created if missing).",
     )
+    cache_mb: int = Field(
+        default=64,
+        ge=1,
+        le=65536,
+        description="SQLite page cache for the file, in MB (filled only as pages are "
+        "read).",
+    )
     api_key: SecretStr | None = Field(
         default=None,
         description="Unused by SQLite; declared as SecretStr to show how a connector "
@@ -135,7 +142,9 @@ class LocalConnector:
         # busy_timeout=0: a locked database is reported at once as TransientError and
         # the framework's backoff decides when to try again (no waiting inside a
         # connector).
-        self.store = store or LocalStore(settings.path, clock=clock, busy_timeout=0.0)
+        self.store = store or LocalStore(
+            settings.path, clock=clock, busy_timeout=0.0, cache_mb=settings.cache_mb
+        )
 
     @staticmethod
     @hookimpl

@@ -57,6 +57,7 @@ CREATE INDEX IF NOT EXISTS prospect_email_key ON prospect (email_key)
     WHERE email_key IS NOT NULL;
 """
 _ONE_MICROSECOND = dt.timedelta(microseconds=1)
+DEFAULT_CACHE_MB = 64
 StoredRow = dict[str, Any]
 
 
@@ -76,10 +77,17 @@ class LocalStore:
     :param busy_timeout: seconds to wait for another writer's lock. People-facing code
         may wait; the connector passes ``0`` because a connector never waits on its own
         (a lock becomes a ``TransientError`` and the framework backs off).
+    :param cache_mb: SQLite's page cache for this file, in MB (filled as pages are
+        read).
     """
 
     def __init__(
-        self, path: str | Path, *, clock: Clock | None = None, busy_timeout: float = 5.0
+        self,
+        path: str | Path,
+        *,
+        clock: Clock | None = None,
+        busy_timeout: float = 5.0,
+        cache_mb: int = DEFAULT_CACHE_MB,
     ) -> None:
         self.path = Path(path)
         self.clock: Clock = clock or _system_clock
@@ -93,6 +101,9 @@ class LocalStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # In KiB when negative; SQLite's 2 MB default re-reads a large file's index
+        # pages from the OS on every lookup by id or email.
+        self._db.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
         with self._lock:
             self._db.executescript(_SCHEMA)
 
