@@ -17,7 +17,7 @@ from crmsync.engine._units import (
 from crmsync.engine._writes import Pusher
 from crmsync.engine.report import CycleReport, Progress
 from crmsync.errors import CrmsyncError
-from crmsync.models import Integration, ObjectPair, Side
+from crmsync.models import CRM, PLATFORM, Integration, ObjectPair, Side
 from crmsync.plugins import Connection
 from crmsync.settings import CrmsyncSettings
 from crmsync.store import InboxRow, LinkRow, StateStore
@@ -48,7 +48,7 @@ class EngineBase:
         self.store = store
         self.integration = integration
         self.iid: int = integration.id
-        self.connections = {Side.PLATFORM: platform, Side.CRM: crm}
+        self.connections = {PLATFORM: platform, CRM: crm}
         self.settings = settings or CrmsyncSettings()
         self.progress = progress
         self.chunk_size = chunk_size
@@ -99,33 +99,27 @@ class EngineBase:
     def _objects(self, side: Side) -> list[str]:
         seen: dict[str, None] = {}
         for pair in self.integration.pairs_in_match_order():
-            seen[pair.platform_object if side is Side.PLATFORM else pair.crm_object] = (
-                None
-            )
+            seen[pair.platform_object if side is PLATFORM else pair.crm_object] = None
         return list(seen)
 
     def _fields(self, side: Side, object_name: str) -> list[str]:
         names: dict[str, None] = {}
         for pair in self.integration.object_pairs:
             if (
-                pair.platform_object if side is Side.PLATFORM else pair.crm_object
+                pair.platform_object if side is PLATFORM else pair.crm_object
             ) != object_name:
                 continue
             names[
-                pair.platform_match_field
-                if side is Side.PLATFORM
-                else pair.crm_match_field
+                pair.platform_match_field if side is PLATFORM else pair.crm_match_field
             ] = None
             for mapping in pair.mappings:
                 names[
-                    mapping.platform_field
-                    if side is Side.PLATFORM
-                    else mapping.crm_field
+                    mapping.platform_field if side is PLATFORM else mapping.crm_field
                 ] = None
         # A creation filter may test a field no mapping moves (a lead score, say).
         rule = (
             self.integration.create_in_crm
-            if side is Side.PLATFORM
+            if side is PLATFORM
             else self.integration.create_in_platform
         )
         if rule.filter is not None and names:
@@ -134,9 +128,9 @@ class EngineBase:
 
     def _match_field(self, side: Side, object_name: str) -> str | None:
         for pair in self.integration.object_pairs:
-            if side is Side.PLATFORM and pair.platform_object == object_name:
+            if side is PLATFORM and pair.platform_object == object_name:
                 return pair.platform_match_field
-            if side is Side.CRM and pair.crm_object == object_name:
+            if side is CRM and pair.crm_object == object_name:
                 return pair.crm_match_field
         return None
 
@@ -153,7 +147,7 @@ class EngineBase:
         self, pairs: list[ObjectPair], side: Side, target_object: str | None
     ) -> ObjectPair:
         def other(pair: ObjectPair) -> str:
-            return pair.crm_object if side is Side.PLATFORM else pair.platform_object
+            return pair.crm_object if side is PLATFORM else pair.platform_object
 
         for wanted in (target_object, "Lead", "lead"):
             for pair in pairs:
@@ -163,28 +157,28 @@ class EngineBase:
 
     @staticmethod
     def _other_key(link: LinkRow, side: Side) -> tuple[str, str]:
-        if side is Side.PLATFORM:
+        if side is PLATFORM:
             return (link.crm_object, link.crm_id)
         return (link.platform_object, link.platform_id)
 
     @staticmethod
     def _object_of(link: LinkRow, side: Side) -> str:
-        return link.platform_object if side is Side.PLATFORM else link.crm_object
+        return link.platform_object if side is PLATFORM else link.crm_object
 
     @staticmethod
     def _id_of(link: LinkRow, side: Side) -> str:
-        return link.platform_id if side is Side.PLATFORM else link.crm_id
+        return link.platform_id if side is PLATFORM else link.crm_id
 
     @staticmethod
     def _set_id(link: LinkRow, side: Side, record_id: str) -> None:
-        if side is Side.PLATFORM:
+        if side is PLATFORM:
             link.platform_id = record_id
         else:
             link.crm_id = record_id
 
     @staticmethod
     def _set_modified(link: LinkRow, side: Side, at: dt.datetime) -> None:
-        if side is Side.PLATFORM:
+        if side is PLATFORM:
             link.platform_modified_at = at
         else:
             link.crm_modified_at = at
@@ -256,5 +250,5 @@ class EngineBase:
         """The unit's records are settled (or failed): others may claim them again."""
         for row in unit.rows:
             self._in_flight.discard((row.side, row.object_name, row.record_id))
-        for side in (Side.PLATFORM, Side.CRM):
+        for side in (PLATFORM, CRM):
             self._in_flight.discard(unit.record_key(side))

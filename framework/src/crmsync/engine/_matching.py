@@ -13,7 +13,7 @@ from crmsync.engine._units import (
     decide_fields,
     plan_create,
 )
-from crmsync.models import ObjectPair, Side
+from crmsync.models import CRM, PLATFORM, ObjectPair, Side
 from crmsync.policy import should_create
 from crmsync.store import InboxRow, LinkRow, match_key
 
@@ -37,14 +37,14 @@ class MatchingMixin(EngineBase):
         pairs = [
             pair
             for pair in self.integration.pairs_in_match_order()
-            if (pair.platform_object if side is Side.PLATFORM else pair.crm_object)
+            if (pair.platform_object if side is PLATFORM else pair.crm_object)
             == object_name
         ]
         keys = sorted({row.match_key for row in rows if row.match_key})
         candidates = self._candidates(tx, side, pairs, keys)
         rule = (
             self.integration.create_in_crm
-            if side is Side.PLATFORM
+            if side is PLATFORM
             else self.integration.create_in_platform
         )
         units: list[Unit] = []
@@ -54,7 +54,7 @@ class MatchingMixin(EngineBase):
             claimed = False
             for pair in pairs:
                 other_object = (
-                    pair.crm_object if side is Side.PLATFORM else pair.platform_object
+                    pair.crm_object if side is PLATFORM else pair.platform_object
                 )
                 found = candidates.get((other_object, row.match_key or ""), ([], False))
                 free, linked_elsewhere = found
@@ -115,13 +115,9 @@ class MatchingMixin(EngineBase):
         if not keys:
             return found
         for pair in pairs:
-            other_object = (
-                pair.crm_object if side is Side.PLATFORM else pair.platform_object
-            )
+            other_object = pair.crm_object if side is PLATFORM else pair.platform_object
             match_field = (
-                pair.crm_match_field
-                if side is Side.PLATFORM
-                else pair.platform_match_field
+                pair.crm_match_field if side is PLATFORM else pair.platform_match_field
             )
             rows: dict[str, InboxRow] = {
                 row.record_id: row
@@ -177,7 +173,7 @@ class MatchingMixin(EngineBase):
     def _new_link_unit(
         self, side: Side, row: InboxRow, pair: ObjectPair, match: InboxRow
     ) -> Unit:
-        platform_row, crm_row = (row, match) if side is Side.PLATFORM else (match, row)
+        platform_row, crm_row = (row, match) if side is PLATFORM else (match, row)
         link = LinkRow(
             id=None,
             platform_object=platform_row.object_name,
@@ -217,12 +213,12 @@ class MatchingMixin(EngineBase):
     ) -> Unit | None:
         rule = (
             self.integration.create_in_crm
-            if side is Side.PLATFORM
+            if side is PLATFORM
             else self.integration.create_in_platform
         )
         target = side.other
         pair = self._creation_pair(pairs, side, rule.target_object)
-        target_object = pair.crm_object if target is Side.CRM else pair.platform_object
+        target_object = pair.crm_object if target is CRM else pair.platform_object
         if row.match_key is None:
             failures.append(
                 Failure(
@@ -245,7 +241,7 @@ class MatchingMixin(EngineBase):
             platform_modified_at=None,
             crm_modified_at=None,
         )
-        if side is Side.PLATFORM:
+        if side is PLATFORM:
             link.platform_id, link.platform_modified_at = row.record_id, row.modified_at
         else:
             link.crm_id, link.crm_modified_at = row.record_id, row.modified_at

@@ -14,7 +14,7 @@ from typing import Any
 
 from crmsync.contract.models import FieldType
 from crmsync.engine.report import PlannedWrite
-from crmsync.models import Integration, Mapping, ObjectPair, Side
+from crmsync.models import CRM, PLATFORM, Integration, Mapping, ObjectPair, Side
 from crmsync.policy import (
     Baseline,
     ConversionError,
@@ -70,14 +70,14 @@ class Unit:
         )
 
     def record_key(self, side: Side) -> tuple[str, str, str]:
-        if side is Side.PLATFORM:
+        if side is PLATFORM:
             return ("platform", self.link.platform_object, self.link.platform_id)
         return ("crm", self.link.crm_object, self.link.crm_id)
 
 
 def _comparable(mapping: Mapping, side: Side, value: Any) -> Any:
     """A side's value in the CRM field's comparable form (bad conversions stay raw)."""
-    source = mapping.platform_type if side is Side.PLATFORM else None
+    source = mapping.platform_type if side is PLATFORM else None
     try:
         return _comparable_cached(source, mapping.crm_type, value)
     except TypeError:  # unhashable (a multi-select list): not cached
@@ -150,22 +150,22 @@ def decide_fields(
         baseline = None
         if base is not None:
             baseline = Baseline(
-                platform=_comparable(mapping, Side.PLATFORM, base[0]),
-                crm=_comparable(mapping, Side.CRM, base[1]),
+                platform=_comparable(mapping, PLATFORM, base[0]),
+                crm=_comparable(mapping, CRM, base[1]),
             )
             # A side still holding its baseline value (most fields of most records) has
             # the baseline's comparable form: convert it once, not twice.
             if _same(platform_value, base[0]):
                 platform_now = baseline.platform
             else:
-                platform_now = _comparable(mapping, Side.PLATFORM, platform_value)
+                platform_now = _comparable(mapping, PLATFORM, platform_value)
             if _same(crm_value, base[1]):
                 crm_now = baseline.crm
             else:
-                crm_now = _comparable(mapping, Side.CRM, crm_value)
+                crm_now = _comparable(mapping, CRM, crm_value)
         else:
-            platform_now = _comparable(mapping, Side.PLATFORM, platform_value)
-            crm_now = _comparable(mapping, Side.CRM, crm_value)
+            platform_now = _comparable(mapping, PLATFORM, platform_value)
+            crm_now = _comparable(mapping, CRM, crm_value)
         decision = decide(
             mapping.direction,
             mapping.conflict_rule or integration.source_of_truth,
@@ -181,7 +181,7 @@ def decide_fields(
             continue
         decisions[decision.rule] = decisions.get(decision.rule, 0) + 1
         try:
-            if target is Side.CRM:
+            if target is CRM:
                 value = convert(platform_value, mapping.platform_type, mapping.crm_type)
                 new_baseline[mapping.key] = [platform_value, value]
                 target_field, old = mapping.crm_field, crm_value
@@ -190,7 +190,7 @@ def decide_fields(
                 new_baseline[mapping.key] = [value, crm_value]
                 target_field, old = mapping.platform_field, platform_value
         except ConversionError as error:
-            source = Side.PLATFORM if target is Side.CRM else Side.CRM
+            source = PLATFORM if target is CRM else CRM
             side, obj, record = unit.record_key(source)
             unit.failures.append(
                 Failure(
@@ -200,7 +200,7 @@ def decide_fields(
                     "CONVERSION",
                     str(error),
                     field=mapping.platform_field
-                    if source is Side.PLATFORM
+                    if source is PLATFORM
                     else mapping.crm_field,
                 )
             )
@@ -236,7 +236,7 @@ def plan_create(
     unit.creates = target
     baseline: dict[str, list[Any]] = {}
     for mapping in unit.pair.mappings:
-        if source is Side.PLATFORM:
+        if source is PLATFORM:
             source_value = source_values.get(mapping.platform_field)
             target_value = values.get(mapping.crm_field)
             baseline[mapping.key] = [source_value, target_value]

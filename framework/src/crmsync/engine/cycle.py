@@ -41,7 +41,7 @@ from crmsync.engine._units import (
 from crmsync.engine._writes import Pusher, WriteQueue
 from crmsync.engine.report import CycleReport
 from crmsync.errors import BudgetExhausted, CrmsyncError, QuotaExhausted
-from crmsync.models import Side
+from crmsync.models import CRM, PLATFORM, Side
 from crmsync.store import InboxRow, LinkRow
 
 log = structlog.get_logger("crmsync.engine")
@@ -118,12 +118,12 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         # With no open record errors (the usual case) a success has nothing to resolve:
         # skip that UPDATE per batch until this cycle records an error of its own.
         self._open_errors = bool(self.store.open_errors(self.iid, limit=1))
-        for side in (Side.PLATFORM, Side.CRM):
+        for side in (PLATFORM, CRM):
             for object_name in self._objects(side):
                 self._read_feed(side, object_name)
         self._settle_by_deleting = {
             (side.value, object_name)
-            for side in (Side.PLATFORM, Side.CRM)
+            for side in (PLATFORM, CRM)
             for object_name in self._objects(side)
             # Matching looks such a side's records up at the vendor (_candidates), so
             # its settled rows are never needed again this cycle.
@@ -135,7 +135,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         self._pusher = pusher
         try:
             try:
-                for side in (Side.PLATFORM, Side.CRM):
+                for side in (PLATFORM, CRM):
                     for object_name in self._objects(side):
                         self._settle(side, object_name, queue)
             except _StopRequested:
@@ -291,7 +291,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             if link is None:
                 unlinked.append(row)
                 continue
-            if row.converted_id is not None and side is Side.CRM:
+            if row.converted_id is not None and side is CRM:
                 done_rows.append(row)
                 self._relink(
                     link,
@@ -369,13 +369,11 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             counterpart.modified_at
             if counterpart is not None
             else (
-                link.crm_modified_at
-                if side is Side.PLATFORM
-                else link.platform_modified_at
+                link.crm_modified_at if side is PLATFORM else link.platform_modified_at
             )
         )
         args: tuple[Any, ...]
-        if side is Side.PLATFORM:
+        if side is PLATFORM:
             args = (own_values, other_values, own_at, other_at)
             link.platform_modified_at = own_at
             if counterpart is not None:

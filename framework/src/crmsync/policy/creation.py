@@ -5,18 +5,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from crmsync.models import CreationMode, CreationRule, Direction, FieldFilter, Side
+from crmsync.models import (
+    CRM,
+    CreationMode,
+    CreationRule,
+    Direction,
+    FieldFilter,
+    Side,
+)
 from crmsync.models import Mapping as FieldMapping
 from crmsync.policy.values import ConversionError, convert, is_blank, normalize
 
 __all__ = ["creation_values", "flows_to", "passes_filter", "should_create"]
 
+# Bound once (see crmsync.models.PLATFORM): these run per field of every created record.
+_SYNC, _TO_CRM = Direction.SYNC, Direction.TO_CRM
+
 
 def flows_to(mapping: FieldMapping, target: Side) -> bool:
     """Whether the mapping moves values into ``target``."""
-    if mapping.direction is Direction.SYNC:
+    direction = mapping.direction
+    if direction is _SYNC:
         return True
-    return (mapping.direction is Direction.TO_CRM) == (target is Side.CRM)
+    return (direction is _TO_CRM) == (target is CRM)
 
 
 def passes_filter(rule: FieldFilter, values: Mapping[str, Any]) -> bool:
@@ -64,7 +75,7 @@ def creation_values(
     for mapping in mappings:
         if not flows_to(mapping, target):
             continue
-        if target is Side.CRM:
+        if target is CRM:
             source_field, source_type = mapping.platform_field, mapping.platform_type
             target_field, target_type = mapping.crm_field, mapping.crm_type
         else:
