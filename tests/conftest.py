@@ -4,6 +4,7 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -11,6 +12,16 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _unfrozen_heap() -> Iterator[None]:
+    """``crmsync sync`` freezes the heap before a cycle (a process-wide choice); undo
+    it after each test, so the test process's own garbage is collected as usual."""
+    yield
+    if gc.get_freeze_count():
+        gc.unfreeze()
+
 
 PG_ADMIN_URL = os.environ.get(
     "CRMSYNC_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 
@@ -66,6 +67,16 @@ def test_sync_links_decides_and_reports(mapped):
     assert "succeeded" in mapped.ok("history", "acme")
     second = mapped.ok("sync", "acme")
     assert "fields decided" not in second or "in_agreement" in second
+
+
+def test_sync_hides_long_lived_objects_from_the_collector(mapped):
+    """The objects of startup (modules, schemas, connections) are frozen before a
+    cycle, so that no full collection during it walks them again."""
+    seed(mapped)
+    mapped.ok("integration", "resume", "acme")
+    gc.unfreeze()
+    mapped.ok("sync", "acme")
+    assert gc.get_freeze_count() > 10_000
 
 
 def test_source_of_truth_locked_after_first_cycle(mapped):

@@ -13,7 +13,7 @@ import typer
 
 from crmsync.cli._report import CycleProgress, print_planned, print_summary
 from crmsync.cli._state import CliState, out, state_of
-from crmsync.engine import CycleReport, SyncEngine
+from crmsync.engine import CycleReport, SyncEngine, freeze_long_lived_objects
 from crmsync.errors import ConfigurationError
 from crmsync.plugins import Connection
 
@@ -99,6 +99,7 @@ def _cycle(
     stop: StopFlag | None = None,
 ) -> CycleReport:
     console = out()
+    freeze_long_lived_objects()
     with CycleProgress(console) as progress:
         engine = SyncEngine(
             store,

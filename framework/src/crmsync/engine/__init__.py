@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from crmsync.engine.cycle import CycleBusy, SyncEngine
 from crmsync.engine.report import CycleReport, PlannedWrite, Progress, SideCounts
-from crmsync.engine.runtime import open_connection, open_integration_connections
+from crmsync.engine.runtime import (
+    freeze_long_lived_objects,
+    open_connection,
+    open_integration_connections,
+)
 
 __all__ = [
     "CycleBusy",
@@ -17,6 +21,7 @@ __all__ = [
     "Progress",
     "SideCounts",
     "SyncEngine",
+    "freeze_long_lived_objects",
     "open_connection",
     "open_integration_connections",
 ]
