@@ -51,3 +51,16 @@ def test_engine_and_idle_scenarios_run(tmp_path):
     # Leads.
     assert idle["calls"]["total"] == idle["calls"].get("read", 0) == 1
     assert "idle" in done.stdout and "engine only" in done.stdout
+
+
+def test_the_sqlite_floor_script_runs():
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.sqlite_floor", "300"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "pairs/s for SQLite alone" in done.stdout
