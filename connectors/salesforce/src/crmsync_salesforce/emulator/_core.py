@@ -844,15 +844,19 @@ class SalesforceEmulator:
                     if record is not None:
                         by_email[rid] = record
             return by_email.values()
-        floor = query.stamp_floor
-        if floor is None:
+        bound = query.stamp_bound
+        if bound is None:
             return table.values()
-        low = format_datetime(floor.replace(microsecond=0))
-        start = bisect.bisect_left(self._stamp_index, (low, ""))
+        moment, after_id = bound
+        # Truncated to the second, the bound can only admit more than the filter does
+        # (the index holds milliseconds; the filter still decides).
+        low = (format_datetime(moment.replace(microsecond=0)), after_id)
+        start = bisect.bisect_right(self._stamp_index, low)
         found: dict[str, dict[str, Any]] = {}
         for _, rid in self._stamp_index[start:]:
             record = table.get(rid)
-            if record is not None and record["SystemModstamp"] >= low:
+            # An entry whose record has moved on is stale: it is found again later.
+            if record is not None and (record["SystemModstamp"], rid) > low:
                 found[rid] = record
         return found.values()
 

@@ -221,11 +221,19 @@ def _sort_key(item: FieldDef) -> Callable[[Record], Any]:
     return key
 
 
-def _set_floor(predicate: Predicate, floor: dt.datetime | None) -> None:
-    """Record the least SystemModstamp a predicate can accept, for the emulator's index
-    (a real org answers such filters from its SystemModstamp index, not a full scan)."""
-    if floor is not None:
-        predicate.stamp_floor = floor  # type: ignore[attr-defined]
+# A lower bound on ``(SystemModstamp, Id)``: every record a predicate accepts comes after
+# it in that order. ``""`` as the id admits the whole second; _AFTER_EVERY_ID none of it.
+StampBound = tuple[dt.datetime, str]
+_AFTER_EVERY_ID = "\U0010ffff"
+
+
+def _set_bound(predicate: Predicate, bound: StampBound | None) -> None:
+    """Record where in ``(SystemModstamp, Id)`` order a predicate's records start, for the
+    emulator's index. A real org answers a change feed's keyset filter
+    (``SystemModstamp > t OR (SystemModstamp = t AND Id > x)``) from its SystemModstamp
+    index: the cost is what comes after the cursor, not every record sharing its second."""
+    if bound is not None:
+        predicate.stamp_bound = bound  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -246,10 +254,11 @@ class Query:
     limit: int | None
 
     @property
-    def stamp_floor(self) -> dt.datetime | None:
-        """The least SystemModstamp a matching record can have, when the filter says."""
-        floor: dt.datetime | None = getattr(self.where, "stamp_floor", None)
-        return floor
+    def stamp_bound(self) -> StampBound | None:
+        """Where in ``(SystemModstamp, Id)`` order matching records start, when the filter
+        says."""
+        bound: StampBound | None = getattr(self.where, "stamp_bound", None)
+        return bound
 
     @property
     def email_keys(self) -> frozenset[str] | None:
@@ -406,15 +415,20 @@ class _Parser:
             parts.append(self.term())
         if len(parts) == 1:
             return parts[0]
-        floors = [getattr(part, "stamp_floor", None) for part in parts]
+        bounds = [getattr(part, "stamp_bound", None) for part in parts]
         emails = [getattr(part, "email_keys", None) for part in parts]
         if joiner == "AND":
 
             def conjunction(r: Record) -> bool:
                 return all(p(r) for p in parts)
 
-            known = [floor for floor in floors if floor is not None]
-            _set_floor(conjunction, max(known) if known else None)
+            known = [bound for bound in bounds if bound is not None]
+            # SystemModstamp = t AND Id > x: the records of second t after x.
+            equal = [getattr(part, "stamp_equals", None) for part in parts]
+            after = [getattr(part, "id_after", None) for part in parts]
+            for moment in (m for m in equal if m is not None):
+                known += [(moment, record_id) for record_id in after if record_id is not None]
+            _set_bound(conjunction, max(known) if known else None)
             keys = [found for found in emails if found is not None]
             _set_email_keys(conjunction, frozenset.intersection(*keys) if keys else None)
             return conjunction
@@ -422,8 +436,8 @@ class _Parser:
         def disjunction(r: Record) -> bool:
             return any(p(r) for p in parts)
 
-        if all(floor is not None for floor in floors):
-            _set_floor(disjunction, min(floors))  # type: ignore[type-var]
+        if all(bound is not None for bound in bounds):
+            _set_bound(disjunction, min(bounds))  # type: ignore[type-var]
         return disjunction
 
     def term(self) -> Predicate:
@@ -472,7 +486,11 @@ class _Parser:
             return _compare(op, _fold(item, wire_to_python(item, r.get(item.name))), folded)
 
         if item.name == "SystemModstamp" and op in {">", ">=", "="} and value is not None:
-            _set_floor(comparison, value)
+            _set_bound(comparison, (value, _AFTER_EVERY_ID if op == ">" else ""))
+            if op == "=":
+                comparison.stamp_equals = value  # type: ignore[attr-defined]
+        if item.name == "Id" and op == ">" and value is not None:
+            comparison.id_after = value  # type: ignore[attr-defined]
         if item.name == "Email" and op == "=" and value is not None:
             _set_email_keys(comparison, frozenset({email_key(value)}))
         return comparison
