@@ -571,9 +571,28 @@ def store_only(size: int, runs: int) -> dict[str, Any]:
     }
 
 
+def sqlite_floor(size: int, runs: int) -> dict[str, Any]:
+    """The store-only statements made with bare ``sqlite3`` (``sqlite_floor.py``): the
+    rate SQLite alone allows on this machine, with no Python of crmsync's."""
+    from benchmarks.sqlite_floor import floor
+
+    spent = [floor(size) for _ in range(runs)]
+    totals = [sum(phases.values()) for phases in spent]
+    return {
+        "size": size,
+        "runs": runs,
+        "link_pairs_per_second": _median([size / total for total in totals]),
+        "phase_seconds": {
+            phase: _median([phases[phase] for phases in spent]) for phase in spent[0]
+        },
+        "samples": [round(size / total) for total in totals],
+    }
+
+
 SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "initial": initial,
     "raw": raw,
     "engine": engine,
     "store": store_only,
+    "floor": sqlite_floor,
 }

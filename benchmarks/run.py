@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ALL = ("initial", "incremental", "idle", "raw", "engine", "store")
+ALL = ("initial", "incremental", "idle", "raw", "engine", "store", "floor")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -319,6 +319,18 @@ def rows_of(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                 "",
             )
         )
+    for r in results.get("floor", []):
+        rows.append(
+            (
+                "sqlite floor",
+                f"{r['size']:,}",
+                "the same statements with bare sqlite3: "
+                f"{r['link_pairs_per_second']:,.0f} pairs/s (no Python of crmsync's; "
+                "nothing built on this store design can go faster here)",
+                "",
+                "",
+            )
+        )
     return rows
 
 
@@ -424,6 +436,10 @@ def main(argv: list[str] | None = None) -> int:
         size = args.engine_size or min(sizes)
         print(f"... store N={size:,}", file=sys.stderr, flush=True)
         results["store"] = [spawn("store", size, args.runs)]
+    if "floor" in only:
+        size = args.engine_size or min(sizes)
+        print(f"... sqlite floor N={size:,}", file=sys.stderr, flush=True)
+        results["floor"] = [spawn("floor", size, args.runs)]
     results["reference_seconds"]["after"] = reference_seconds()
     results["rows"] = rows_of(results)
     render(results)

@@ -1,5 +1,5 @@
-"""The benchmark script still runs: engine-only, store-only and idle scenarios at N=500,
-one run.
+"""The benchmark script still runs: engine-only, store-only, SQLite-floor and idle
+scenarios at N=500, one run.
 
 The benchmark itself is never part of the test run (``uv run python -m
 benchmarks.run``); this only keeps it from rotting.
@@ -23,7 +23,7 @@ def test_engine_and_idle_scenarios_run(tmp_path):
             "-m",
             "benchmarks.run",
             "--only",
-            "engine,store,idle",
+            "engine,store,floor,idle",
             "--sizes",
             "500",
             "--runs",
@@ -44,6 +44,8 @@ def test_engine_and_idle_scenarios_run(tmp_path):
     assert engine["size"] == 500 and engine["link_pairs_per_second"] > 0
     (store,) = results["store"]
     assert store["link_pairs_per_second"] > 0
+    (floor,) = results["floor"]
+    assert floor["link_pairs_per_second"] > 0 and "stage" in floor["phase_seconds"]
     assert results["reference_seconds"]["before"] > 0
     (linked,) = results["linked"]
     idle = linked["idle"]
