@@ -28,9 +28,9 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any, *, cache_mb: int) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
-    # Negative: a size in KiB rather than in pages. With the 2 MB default, a cycle over
-    # 1,000,000 links read most index pages from the OS on every lookup; its own time
-    # grew x1.89 from 10,000 links, x1.37 with 64 MB (docs/performance.md).
+    # Negative: a size in KiB rather than in pages. With SQLite's 2 MB default, a cycle
+    # over 1,000,000 links read most index pages from the OS on every lookup
+    # (docs/performance.md, fix 25).
     cursor.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
     cursor.close()
 

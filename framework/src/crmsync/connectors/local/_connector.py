@@ -24,7 +24,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crmsync.connectors.local import _fields as F
-from crmsync.connectors.local._store import Clock, LocalStore
+from crmsync.connectors.local._store import DEFAULT_CACHE_MB, Clock, LocalStore
 from crmsync.contract import (
     CONTRACT_VERSION,
     Capability,
@@ -60,7 +60,7 @@ class LocalSettings(BaseSettings):
         description="The SQLite file holding the prospects (created if missing).",
     )
     cache_mb: int = Field(
-        default=64,
+        default=DEFAULT_CACHE_MB,
         ge=1,
         le=65536,
         description="SQLite page cache for the file, in MB (filled only as pages are "
