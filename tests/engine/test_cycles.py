@@ -187,6 +187,10 @@ def test_a_process_killed_between_push_and_commit_converges(make_world):
     assert len(world.crm.live("Lead")) == 2, "the create must not be repeated"
     assert world.crm.get("Lead", lid)["FirstName"] == "New", "the edit must not be lost"
     assert report.crm.created == 0 and report.linked == 1
+    with world.store.transaction() as tx:
+        assert not world.store.has_pending_creates(tx, world.integration.id), (
+            "the create found again is no longer pending"
+        )
     assert world.cycle().writes == 0
 
 

@@ -270,6 +270,25 @@ def test_pending_creates(store):
         assert not store.has_pending_creates(tx, iid)
 
 
+def test_pending_creates_older_than_a_moment_are_cleared(store):
+    iid = store.create_integration(integration()).id
+    row = {
+        "target_side": "crm",
+        "target_object": "Lead",
+        "source_object": "prospect",
+        "match_key": None,
+    }
+    with store.transaction() as tx:
+        store.add_pending_creates(tx, iid, [{**row, "ref": "old", "source_id": "P1"}])
+    between = dt.datetime.now(dt.UTC)
+    with store.transaction() as tx:
+        store.add_pending_creates(tx, iid, [{**row, "ref": "new", "source_id": "P2"}])
+        assert store.clear_pending_creates(tx, iid, before=between) == 1
+        assert store.has_pending_creates(tx, iid)
+        store.remove_pending_creates(tx, ["new"])
+        assert not store.has_pending_creates(tx, iid)
+
+
 def test_mapping_changes_apply_whole_or_not_at_all(store):
     store.create_integration(integration())
     phone = Mapping(

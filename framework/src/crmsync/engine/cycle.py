@@ -112,6 +112,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             # request on every cycle, idle ones included.
             if not connection.authenticated:
                 connection.authenticate()
+        started = dt.datetime.now(dt.UTC)
         with self._tx() as tx:
             self.store.purge_settled(tx, self.iid)  # left by a cycle that died
             self._force_lookup = self.store.has_pending_creates(tx, self.iid)
@@ -156,6 +157,11 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 pusher.close()
         with self._tx() as tx:
             self.store.purge_settled(tx, self.iid)
+            if self._force_lookup and not self._report.dry_run:
+                # A dead cycle's creates: this cycle read the feed past them and looked
+                # their match keys up, so each is linked (or its record parked) by now.
+                # Left in place, they would force lookups on every later full read.
+                self.store.clear_pending_creates(tx, self.iid, before=started)
 
     def _read_feed(self, side: Side, object_name: str) -> None:
         structlog.contextvars.bind_contextvars(side=side.value, object=object_name)

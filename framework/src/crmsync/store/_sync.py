@@ -667,6 +667,20 @@ class SyncStateStore(StoreBase):
     def remove_pending_creates(self, tx: Connection, refs: Sequence[str]) -> None:
         self._for_keys(tx, "DELETE FROM pending_creates WHERE ref IN", refs)
 
+    def clear_pending_creates(
+        self, tx: Connection, integration_id: int, *, before: dt.datetime
+    ) -> int:
+        """Drop the pending creates recorded before ``before`` (a dead cycle's, once a
+        later cycle has run to its end and linked what they created)."""
+        return int(
+            tx.execute(
+                delete(pending_creates).where(
+                    pending_creates.c.integration_id == integration_id,
+                    pending_creates.c.created_at < before,
+                )
+            ).rowcount
+        )
+
     def has_pending_creates(self, tx: Connection, integration_id: int) -> bool:
         return (
             tx.execute(
