@@ -190,3 +190,23 @@ def test_a_stop_request_ends_the_cycle_early_and_says_so(mapped):
     assert "stopped" in mapped.ok("history", "acme")
     again = run_one_cycle(mapped.state(), "acme", dry_run=False)
     assert again.status in {"succeeded", "partial"}
+
+
+def test_freezing_again_frees_what_died_since_the_last_freeze():
+    """A `--watch` process freezes before every cycle; a reference cycle that was alive
+    at one freeze and died before the next is collected, not kept for the process's
+    life."""
+    import weakref
+
+    from crmsync.engine import freeze_long_lived_objects
+
+    class Node:
+        pass
+
+    node = Node()
+    node.self = node  # a reference cycle: only the collector can free it
+    gone = weakref.ref(node)
+    freeze_long_lived_objects()
+    del node
+    freeze_long_lived_objects()
+    assert gone() is None
