@@ -35,7 +35,11 @@ def _marks(count: int) -> str:
 
 
 def floor(size: int) -> dict[str, float]:
-    workdir = tempfile.mkdtemp()
+    with tempfile.TemporaryDirectory() as workdir:
+        return _floor_in(workdir, size)
+
+
+def _floor_in(workdir: str, size: int) -> dict[str, float]:
     store = open_store(f"sqlite:///{workdir}/state.db")
     integration = store.create_integration(
         Integration(

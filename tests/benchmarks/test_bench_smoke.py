@@ -15,27 +15,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_engine_and_idle_scenarios_run(tmp_path):
-    out = tmp_path / "bench.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.run",
-            "--only",
-            "engine,store,floor,idle",
-            "--sizes",
-            "500",
-            "--runs",
-            "1",
-            "--json",
-            str(out),
-        ],
+def _run_module(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+    )
+
+
+def test_engine_and_idle_scenarios_run(tmp_path):
+    out = tmp_path / "bench.json"
+    done = _run_module(
+        "benchmarks.run",
+        "--only",
+        "engine,store,floor,idle",
+        "--sizes",
+        "500",
+        "--runs",
+        "1",
+        "--json",
+        str(out),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(out.read_text())
@@ -56,13 +58,6 @@ def test_engine_and_idle_scenarios_run(tmp_path):
 
 
 def test_the_sqlite_floor_script_runs():
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.sqlite_floor", "300"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _run_module("benchmarks.sqlite_floor", "300")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "pairs/s for SQLite alone" in done.stdout

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_SQLITE_CACHE_MB = 64
+
 
 class CrmsyncSettings(BaseSettings):
     """Where state lives, how to log, and the defaults a new integration starts with."""
@@ -23,7 +25,7 @@ class CrmsyncSettings(BaseSettings):
         "PostgreSQL.",
     )
     sqlite_cache_mb: int = Field(
-        default=64,
+        default=DEFAULT_SQLITE_CACHE_MB,
         ge=1,
         le=65536,
         description="Page cache of each SQLite connection to the state store, in MB "

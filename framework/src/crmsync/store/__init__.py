@@ -9,7 +9,7 @@ events) in :mod:`._history`.
 
 from __future__ import annotations
 
-from crmsync.store._base import DEFAULT_SQLITE_CACHE_MB
+from crmsync.settings import DEFAULT_SQLITE_CACHE_MB
 from crmsync.store._config import ConfigStore
 from crmsync.store._history import EventRow, HistoryStore, RecordErrorRow, RunRecord
 from crmsync.store._sync import InboxRow, LinkRow, SyncStateStore, match_key

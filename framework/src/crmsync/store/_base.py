@@ -14,10 +14,10 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from crmsync.errors import StateError
 from crmsync.logs import redact_text
+from crmsync.settings import DEFAULT_SQLITE_CACHE_MB
 from crmsync.store._schema import dumps, loads, metadata
 
 HEAD_REVISION = "0001"
-DEFAULT_SQLITE_CACHE_MB = 64
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any, *, cache_mb: int) -> None:
@@ -145,4 +145,4 @@ class StoreBase:
         self.engine.dispose()
 
 
-__all__ = ["DEFAULT_SQLITE_CACHE_MB", "HEAD_REVISION", "StoreBase", "metadata"]
+__all__ = ["HEAD_REVISION", "StoreBase", "metadata"]

@@ -548,48 +548,22 @@ class SyncStateStore(StoreBase):
         def maybe(moment: dt.datetime | None) -> Any:
             return None if moment is None else stamp(moment)
 
-        moved = [
-            (
-                r.platform_object,
-                r.platform_id,
-                r.crm_object,
-                r.crm_id,
+        moved: list[tuple[Any, ...]] = []
+        kept: list[tuple[Any, ...]] = []
+        new: list[tuple[Any, ...]] = []
+        for r in rows:
+            state = (
                 dumps(r.baseline),
                 maybe(r.platform_modified_at),
                 maybe(r.crm_modified_at),
                 now,
-                r.id,
             )
-            for r in rows
-            if r.id is not None and r.stored_identity != r.identity
-        ]
-        kept = [
-            (
-                dumps(r.baseline),
-                maybe(r.platform_modified_at),
-                maybe(r.crm_modified_at),
-                now,
-                r.id,
-            )
-            for r in rows
-            if r.id is not None and r.stored_identity == r.identity
-        ]
-        new = [
-            (
-                integration_id,
-                r.platform_object,
-                r.platform_id,
-                r.crm_object,
-                r.crm_id,
-                dumps(r.baseline),
-                maybe(r.platform_modified_at),
-                maybe(r.crm_modified_at),
-                now,
-                now,
-            )
-            for r in rows
-            if r.id is None
-        ]
+            if r.id is None:
+                new.append((integration_id, *r.identity, *state, now))
+            elif r.stored_identity == r.identity:
+                kept.append((*state, r.id))
+            else:
+                moved.append((*r.identity, *state, r.id))
         mark = self._mark
         if moved:  # relinked (a conversion, a merge) or never read from the store
             tx.exec_driver_sql(
