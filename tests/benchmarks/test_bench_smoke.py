@@ -61,3 +61,12 @@ def test_the_sqlite_floor_script_runs():
     done = _run_module("benchmarks.sqlite_floor", "300")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "pairs/s for SQLite alone" in done.stdout
+
+
+def test_the_staging_shapes_script_runs():
+    done = _run_module("benchmarks.staging_shapes", "400", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.endswith("us per row")]
+    # The store's own shape and its variants: one line each, none of them free.
+    assert len(lines) == 5
+    assert all(float(line.split()[-4]) > 0 for line in lines)
