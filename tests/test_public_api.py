@@ -70,6 +70,7 @@ PUBLIC = {
         "ContractError",
         "CrmsyncError",
         "MappingError",
+        "OutcomeUnknown",
         "PermanentError",
         "QuotaExhausted",
         "RateLimited",

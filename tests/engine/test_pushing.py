@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 from crmsync.contract import hookimpl
-from crmsync.errors import QuotaExhausted
+from crmsync.errors import OutcomeUnknown, QuotaExhausted
 from crmsync.models import CreationMode, CreationRule
 
 CREATE_ALL = CreationRule(mode=CreationMode.ALL)
@@ -28,6 +28,22 @@ class QuotaSpentAfter:
         if spent:
             raise QuotaExhausted("daily API allocation spent", connector="memory")
         return (yield)
+
+
+class AnswerLost:
+    """The vendor carries out the next ``calls`` write calls, but their answers never
+    arrive (a read timeout after the commit)."""
+
+    def __init__(self, calls: int) -> None:
+        self.left = calls
+
+    @hookimpl(wrapper=True)
+    def push_updates(self, object_name, requests):
+        results = yield
+        if self.left > 0:
+            self.left -= 1
+            raise OutcomeUnknown("answer lost", connector="memory")
+        return results
 
 
 def seed_prospects(world, count: int) -> None:
@@ -82,3 +98,31 @@ def test_the_state_store_is_used_only_from_the_engines_thread(make_world, monkey
 
     assert report.crm.created == 450 and report.platform.created == 450
     assert threads == {threading.current_thread().name}
+
+
+def test_creates_whose_answer_was_lost_are_found_not_created_again(make_world):
+    world = make_world(create_in_crm=CREATE_ALL)
+    seed_prospects(world, 3)
+    world.extra_plugins.append(AnswerLost(calls=1))
+
+    lost = world.cycle()
+
+    # Not repeated by the core's retries: a repeated create would duplicate them.
+    assert world.crm.calls["push_updates"] == 1
+    assert lost.status == "partial" and lost.crm.failed == 3, lost.counts()
+    assert len(world.crm.live("Lead")) == 3
+    codes = {e.code for e in world.store.open_errors(world.integration.id)}
+    assert codes == {"OUTCOME_UNKNOWN"}
+    with world.store.transaction() as tx:
+        assert world.store.has_pending_creates(tx, world.integration.id)
+
+    world.clock.advance()
+    found = world.cycle()
+
+    assert found.linked == 3 and found.crm.created == 0, found.counts()
+    assert len(world.crm.live("Lead")) == 3
+    # Linked without a write, the records' errors are resolved all the same.
+    assert world.store.open_errors(world.integration.id) == []
+    with world.store.transaction() as tx:
+        assert not world.store.has_pending_creates(tx, world.integration.id)
+        assert world.store.count_links(tx, world.integration.id) == 3

@@ -289,6 +289,27 @@ def test_pending_creates_older_than_a_moment_are_cleared(store):
         assert not store.has_pending_creates(tx, iid)
 
 
+def test_a_create_recorded_again_is_pending_from_its_latest_attempt(store):
+    # A create tried again (its last answer was lost) must survive the end-of-cycle
+    # clear of older pending creates.
+    iid = store.create_integration(integration()).id
+    row = {
+        "ref": "r1",
+        "target_side": "crm",
+        "target_object": "Lead",
+        "source_object": "prospect",
+        "source_id": "P1",
+        "match_key": "a@x.io",
+    }
+    with store.transaction() as tx:
+        store.add_pending_creates(tx, iid, [row])
+    between = dt.datetime.now(dt.UTC)
+    with store.transaction() as tx:
+        store.add_pending_creates(tx, iid, [row])
+        assert store.clear_pending_creates(tx, iid, before=between) == 0
+        assert store.has_pending_creates(tx, iid)
+
+
 def test_mapping_changes_apply_whole_or_not_at_all(store):
     store.create_integration(integration())
     phone = Mapping(

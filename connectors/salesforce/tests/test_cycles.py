@@ -370,6 +370,50 @@ def test_rate_limits_are_honoured_through_the_engine_retry(make_world):
     assert report.retry_waits == {"crm:rate_limited": 2}
 
 
+@pytest.mark.parametrize("lost", ["slow", "dropped_connection"])
+def test_a_create_whose_answer_is_lost_is_never_repeated_and_is_linked_later(make_world, lost):
+    """Salesforce may carry out a create after the client gave up waiting: the call is
+    not repeated (that would duplicate the leads); the next cycle finds them by email."""
+    world = make_world()
+    prospects = world.local.insert([person(n) for n in range(3)])
+    world.emulator.faults.inject(
+        lost, path_contains="/composite/sobjects", after_commit=True, timeout=True
+    )
+    first = world.cycle()
+    assert first.status == "partial" and first.crm.failed == 3, first.counts()
+    assert len(world.emulator.calls("POST", "/composite/sobjects")) == 1
+    assert len(world.emulator.records["Lead"]) == 3  # carried out, answer lost
+    errors = world.store.open_errors(world.integration.id)
+    assert {(e.record_id, e.code) for e in errors} == {(p, "OUTCOME_UNKNOWN") for p in prospects}
+    with world.store.transaction() as tx:
+        assert world.store.has_pending_creates(tx, world.integration.id)
+
+    world.advance()
+    second = world.cycle()
+    assert second.status == "succeeded", second.message
+    assert second.linked == 3 and second.crm.created == 0, second.counts()
+    assert len(world.emulator.records["Lead"]) == 3  # no duplicates
+    for lead_id in world.emulator.records["Lead"]:
+        assert world.crm_link("Lead", lead_id) is not None
+    assert world.store.open_errors(world.integration.id) == []
+    with world.store.transaction() as tx:
+        assert not world.store.has_pending_creates(tx, world.integration.id)
+
+
+def test_an_update_whose_answer_is_lost_is_repeated(make_world):
+    """Repeating an update is harmless, so a lost answer is retried at once."""
+    world = make_world()
+    pid, lid = linked_pair(world)
+    world.local.update(pid, {"first_name": "Later"})
+    world.emulator.faults.inject(
+        "slow", path_contains="/composite/sobjects", after_commit=True, timeout=True
+    )
+    report = world.cycle()
+    assert report.status == "succeeded" and report.crm.updated == 1, report.counts()
+    assert len(world.emulator.calls("PATCH", "/composite/sobjects")) == 2
+    assert world.emulator.get("Lead", lid)["FirstName"] == "Later"
+
+
 def test_a_session_expiring_mid_cycle_is_renewed_once(make_world):
     world = make_world()
     pid, lid = linked_pair(world)

@@ -12,6 +12,7 @@ The hierarchy::
     └── ConnectorError            raised by connectors, from their vendor's failures
         ├── RateLimited           back off for ``retry_after`` seconds, then retry
         ├── TransientError        a passing fault (5xx, timeout, lock): back off, retry
+        ├── OutcomeUnknown        a write was sent but never answered: never repeated
         ├── AuthenticationExpired re-authenticate once, then repeat the call
         ├── AuthenticationFailed  credentials wrong or revoked: never retried
         ├── QuotaExhausted        the vendor's allocation is spent: stop, resume later
@@ -38,6 +39,7 @@ __all__ = [
     "ContractError",
     "CrmsyncError",
     "MappingError",
+    "OutcomeUnknown",
     "PermanentError",
     "QuotaExhausted",
     "RateLimited",
@@ -158,6 +160,21 @@ class TransientError(ConnectorError):
     """A passing failure (server error, timeout, dropped connection, row lock)."""
 
     retryable = True
+
+
+class OutcomeUnknown(ConnectorError):
+    """A write that was sent but never answered (a read timeout, a dropped
+    connection): the vendor may have carried it out.
+
+    The core never repeats the call, since repeating a create can duplicate records.
+    Its records fail for this cycle (retryably, code ``OUTCOME_UNKNOWN``), and a
+    create's pending record is kept: the next cycle looks the target up by match key
+    and links what the lost call created instead of creating it again. Raise it only
+    where repeating would be unsafe; a failure before the request left (a refused
+    connection, a connect timeout) is a :class:`TransientError`.
+    """
+
+    code = "OUTCOME_UNKNOWN"
 
 
 class AuthenticationExpired(ConnectorError):

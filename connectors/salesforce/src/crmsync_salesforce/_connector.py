@@ -152,6 +152,7 @@ class SalesforceConnector:
         params: dict[str, str] | None = None,
         json: Any = None,
         headers: dict[str, str] | None = None,
+        repeatable: bool = True,
     ) -> httpx.Response:
         with self._lock:
             session = self._session
@@ -170,7 +171,7 @@ class SalesforceConnector:
                 headers=all_headers,
             )
         except httpx.TransportError as error:
-            raise_transport_error(error, object_name=object_name)
+            raise_transport_error(error, object_name=object_name, repeatable=repeatable)
         limit_info = response.headers.get("Sforce-Limit-Info")
         if limit_info:
             usage = _parse_limit_info(limit_info)
@@ -415,6 +416,8 @@ class SalesforceConnector:
                     object_name=object_name,
                     json=payload,
                     headers=headers,
+                    # A create repeated after its answer was lost duplicates records.
+                    repeatable=method == "PATCH",
                 )
                 items = self._json(response)
                 if not isinstance(items, list) or len(items) != len(chunk):

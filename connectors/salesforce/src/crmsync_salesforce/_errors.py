@@ -10,6 +10,7 @@ import httpx
 from crmsync.errors import (
     AuthenticationExpired,
     AuthenticationFailed,
+    OutcomeUnknown,
     PermanentError,
     QuotaExhausted,
     RateLimited,
@@ -143,11 +144,29 @@ def raise_for_token_response(response: httpx.Response) -> NoReturn:
     )
 
 
+# Failures after the request left: Salesforce may have carried it out (a call runs up to
+# 10 minutes server-side, long after a client's read timeout).
+_ANSWER_LOST = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+
+
 def raise_transport_error(
-    error: httpx.TransportError, *, object_name: str | None = None, what: str = "call"
+    error: httpx.TransportError,
+    *,
+    object_name: str | None = None,
+    what: str = "call",
+    repeatable: bool = True,
 ) -> NoReturn:
-    """A network failure (timeout, refused, dropped connection) as a TransientError."""
+    """A network failure (timeout, refused, dropped connection) as a TransientError;
+    for a call that must not be repeated blindly (a create), an answer lost after the
+    request was sent is an OutcomeUnknown instead."""
     kind = type(error).__name__
+    if not repeatable and isinstance(error, _ANSWER_LOST):
+        raise OutcomeUnknown(
+            f"Salesforce {what} was sent but its answer was lost: {kind}",
+            hint="the records may exist; the next cycle finds them by match key",
+            connector=CONNECTOR,
+            object_name=object_name,
+        ) from None
     raise TransientError(
         f"Salesforce {what} failed in transit: {kind}",
         connector=CONNECTOR,

@@ -11,8 +11,9 @@ Rules every hook follows:
 
 * Raise only the :mod:`crmsync.errors` ``ConnectorError`` family for vendor failures:
   ``RateLimited`` (with ``retry_after``), ``TransientError``, ``AuthenticationExpired``,
-  ``AuthenticationFailed``, ``PermanentError``. Never sleep, retry or loop on a failure:
-  the framework owns retries, backoff and re-authentication.
+  ``AuthenticationFailed``, ``PermanentError``, and from ``push_updates``
+  ``OutcomeUnknown``. Never sleep, retry or loop on a failure: the framework owns
+  retries, backoff and re-authentication.
 * Never put a secret in an exception message or a log line.
 * Values are in canonical form (see :mod:`crmsync.contract.models`).
 """
@@ -134,6 +135,10 @@ def push_updates(  # type: ignore[empty-body]
 
     :raises RateLimited | TransientError | AuthenticationExpired: the whole call failed
         and may be repeated (the framework repeats the whole batch).
+    :raises OutcomeUnknown: the call was sent but its answer was lost (a read timeout,
+        a dropped connection) and repeating it could duplicate records: raise it for
+        creates that are not idempotent. The framework does not repeat the call; the
+        next cycle looks the created records up by match key before creating again.
     :raises PermanentError: the whole call was refused.
     :since: 1.0
     """

@@ -14,6 +14,7 @@ from crmsync.engine._units import (
     revert_failed_fields,
 )
 from crmsync.engine._writes import Answered, QueuedWrite, WriteQueue
+from crmsync.errors import OutcomeUnknown
 from crmsync.models import Side
 from crmsync.store import InboxRow, LinkRow
 
@@ -139,7 +140,7 @@ class PushingMixin(EngineBase):
         resolved: list[tuple[str, str, str]] = []
         refs: list[str] = []
         for unit in units:
-            if unit.ref:
+            if unit.ref and not _create_outcome_unknown(unit):
                 refs.append(unit.ref)
             if unit.gone is not None:
                 self._unlink_gone(unit, gone)
@@ -189,3 +190,12 @@ class PushingMixin(EngineBase):
                 "other": self._id_of(unit.link, side.other),
             },
         )
+
+
+def _create_outcome_unknown(unit: Unit) -> bool:
+    """A create whose call was sent but never answered: the record may exist. Its
+    pending record stays, so the next cycle looks the target up by match key (and
+    links what the lost call made) before it would create again."""
+    return unit.creates is not None and any(
+        failure.code == OutcomeUnknown.code for failure in unit.failures
+    )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from crmsync.contract.models import RecordError, WriteRequest, WriteResult
 from crmsync.engine._units import Unit
-from crmsync.errors import ConnectorError, ContractError
+from crmsync.errors import ConnectorError, ContractError, OutcomeUnknown
 from crmsync.models import Side
 from crmsync.plugins import Connection
 
@@ -39,6 +39,9 @@ def push_batch(
     A batch whose call fails after the core's retries is answered as failed record by
     record (retryable if the failure was), so one bad batch never stops the cycle.
     Errors that must stop the cycle (a spent quota, refused credentials) propagate.
+    A call whose answer was lost (:class:`OutcomeUnknown`) was not repeated; its
+    records may be tried again in a later cycle, after a lookup (``_apply`` keeps a
+    create's pending record for that).
     """
     requests = [item.request for item in batch]
     try:
@@ -51,7 +54,8 @@ def push_batch(
             code=str(code),
             message=str(error),
             field=getattr(error, "field", None),
-            retryable=getattr(error, "retryable", False),
+            retryable=getattr(error, "retryable", False)
+            or isinstance(error, OutcomeUnknown),
         )
         results = [WriteResult(ref=r.ref, ok=False, error=failure) for r in requests]
     return list(zip(batch, results, strict=True))

@@ -340,12 +340,15 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         # other bookkeeping; the rest wait in the queue for full batches.
         writing = [unit for unit in units if unit.writes]
         settled = [unit for unit in units if not unit.writes]
+        resolved: list[tuple[str, str, str]] = []
         for unit in settled:
             if unit.failures:
                 failures.extend(unit.failures)
                 self._fail_rows(unit, retryable=False)
             else:
                 done_rows.extend(unit.rows)
+                if self._open_errors:  # a record that failed before may agree now
+                    resolved.extend(unit.record_key(side) for side in (PLATFORM, CRM))
             if not unit.unchanged:
                 link_changes.append(unit.link)
         if not self._report.dry_run:
@@ -354,6 +357,8 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 self.store.delete_links(tx, link_deletes)
                 self._settle_rows(tx, done_rows)
                 self._record_failures(tx, failures)
+                if resolved:
+                    self.store.resolve_failures(tx, self.iid, resolved)
                 # One insert for the chunk's creates, not one transaction per create.
                 self.store.add_pending_creates(
                     tx,

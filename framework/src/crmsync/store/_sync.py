@@ -622,7 +622,10 @@ class SyncStateStore(StoreBase):
         tx.exec_driver_sql(
             "INSERT INTO pending_creates (integration_id, ref, target_side, "
             "target_object, source_object, source_id, match_key, created_at) "
-            f"VALUES ({self._marks(8)}) ON CONFLICT (ref) DO NOTHING",
+            # A create tried again (its last answer was lost) is pending from now on:
+            # the end-of-cycle clear must not take it for a dead cycle's.
+            f"VALUES ({self._marks(8)}) ON CONFLICT (ref) DO UPDATE SET "
+            "created_at = excluded.created_at",
             [
                 (
                     integration_id,

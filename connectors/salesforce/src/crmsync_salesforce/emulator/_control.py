@@ -76,6 +76,10 @@ class Fault:
       in-process the delay is only recorded, unless ``timeout=True`` which raises
       ``httpx.ReadTimeout``).
     * ``dropped_connection``: the connection closes without an answer.
+    * ``after_commit=True`` (with ``slow`` and ``timeout=True``, or with
+      ``dropped_connection``): the call is carried out first and only its answer is
+      lost, as when a long write commits after the client gave up. A client must not
+      repeat such a create blindly.
     * ``expired_session``: the session used is invalidated and the call answers 401.
     * ``row_lock``: ``mode`` ``"item"`` (default, first record of the next write gets
       ``UNABLE_TO_LOCK_ROW``) or ``"request"`` (the whole call answers 400).

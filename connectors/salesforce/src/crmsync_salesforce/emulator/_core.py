@@ -76,6 +76,14 @@ class _Reply:
     raw: bytes | None = None
 
 
+class _LostAnswer(Exception):
+    """The call was carried out, but its answer never reaches the client."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
 class _Drop(Exception):
     """Close the connection without answering."""
 
@@ -299,6 +307,13 @@ class SalesforceEmulator:
             raise httpx.RemoteProtocolError(
                 "Server disconnected without sending a response.", request=request
             ) from None
+        except _LostAnswer as lost:
+            self._log(request, body, 0)
+            if lost.kind == "slow":
+                raise httpx.ReadTimeout("timed out", request=request) from None
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            ) from None
         headers = {"Content-Type": _JSON, **reply.headers}
         if reply.raw is not None:
             content = reply.raw
@@ -423,6 +438,7 @@ class SalesforceEmulator:
         write = method in {"POST", "PATCH"} and rest.startswith("composite/sobjects")
         fault = self.faults.take(path, write=write)
         item_lock = False
+        lost_answer: str | None = None
         if fault is not None:
             if fault.kind == "expired_session":
                 with self._lock:
@@ -438,6 +454,8 @@ class SalesforceEmulator:
                 )
             if fault.kind == "row_lock" and fault.options.get("mode", "item") == "item":
                 item_lock = True
+            elif fault.options.get("after_commit"):
+                lost_answer = fault.kind
             else:
                 early = self._fire(fault, request)
                 if early is not None:
@@ -450,11 +468,14 @@ class SalesforceEmulator:
             )
         try:
             with self._lock:
-                return self._route(method, rest, request, body, version, item_lock)
+                reply = self._route(method, rest, request, body, version, item_lock)
         except RequestError as error:
-            return _Reply(error.status, error.body(), self._usage_header())
+            reply = _Reply(error.status, error.body(), self._usage_header())
         except SoqlError as error:
-            return self._error(400, error.code, error.message)
+            reply = self._error(400, error.code, error.message)
+        if lost_answer is not None:  # carried out; only the answer goes astray
+            raise _LostAnswer(lost_answer)
+        return reply
 
     def _targets_token(self) -> bool:
         return any(
