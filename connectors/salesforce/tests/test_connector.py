@@ -496,6 +496,78 @@ def test_refresh_token_flow(emulator):
     assert connector.list_fields(object_name="Contact")
 
 
+def test_a_rotated_refresh_token_is_used_for_the_next_renewal(emulator):
+    emulator.register_app(CLIENT_ID, client_secret=CLIENT_SECRET, rotate_refresh_tokens=True)
+    first = emulator.issue_refresh_token(CLIENT_ID, USER)
+    connector = SalesforceConnector(
+        settings=make_settings(auth_flow="refresh_token", refresh_token=first, client_secret=None),
+        transport=emulator.transport(),
+    )
+    for _ in range(3):  # each renewal revokes the token it used
+        emulator.expire_sessions()
+        connector.authenticate()
+        assert connector.list_fields(object_name="Lead")
+    assert emulator.token_requests == 3
+
+
+def test_a_rotated_refresh_token_is_saved_to_its_file(emulator, tmp_path):
+    emulator.register_app(CLIENT_ID, client_secret=CLIENT_SECRET, rotate_refresh_tokens=True)
+    token_file = tmp_path / "salesforce.token"
+    token_file.write_text(emulator.issue_refresh_token(CLIENT_ID, USER) + "\n")
+    settings = make_settings(
+        auth_flow="refresh_token", refresh_token_file=str(token_file), client_secret=None
+    )
+    SalesforceConnector(settings=settings, transport=emulator.transport()).authenticate()
+    saved = token_file.read_text().strip()
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    # A restarted process reads the rotated token and renews with it.
+    restarted = SalesforceConnector(settings=settings, transport=emulator.transport())
+    restarted.authenticate()
+    assert restarted.list_fields(object_name="Lead")
+    assert token_file.read_text().strip() != saved
+    assert [p.name for p in tmp_path.iterdir()] == ["salesforce.token"]  # no temp left
+
+
+def test_an_unreadable_refresh_token_file_is_a_clear_error(emulator, tmp_path):
+    missing = tmp_path / "nope.token"
+    connector = SalesforceConnector(
+        settings=make_settings(
+            auth_flow="refresh_token", refresh_token_file=str(missing), client_secret=None
+        ),
+        transport=emulator.transport(),
+    )
+    with pytest.raises(AuthenticationFailed, match="cannot read refresh_token_file"):
+        connector.authenticate()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"login_url": "http://login.example.com"}, "must use https"),
+        (
+            {"login_url": "https://login.salesforce.com"},
+            "needs your org's My Domain login url",
+        ),
+        (
+            {"login_url": "https://test.salesforce.com"},
+            "needs your org's My Domain login url",
+        ),
+    ],
+)
+def test_login_urls_salesforce_would_refuse_are_refused_early(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        make_settings(**overrides)
+
+
+def test_plain_http_is_accepted_for_a_loopback_emulator():
+    assert make_settings(login_url="http://127.0.0.1:8080").login_url == "http://127.0.0.1:8080"
+
+
+def test_the_request_log_keeps_no_token_request_secret(emulator, connector):
+    form = emulator.calls("POST", "/oauth2/token")[-1].body.decode()
+    assert CLIENT_SECRET not in form and "client_secret=%2A%2A%2A" in form
+
+
 def test_refused_credentials(emulator):
     connector = SalesforceConnector(
         settings=make_settings(client_secret="wrong-secret-value"), transport=emulator.transport()
@@ -534,6 +606,7 @@ def test_settings_come_from_a_dotenv_file_too(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text(
         "CRMSYNC_SALESFORCE_AUTH_FLOW=client_credentials\n"
+        "CRMSYNC_SALESFORCE_LOGIN_URL=https://acme.my.salesforce.com\n"
         "CRMSYNC_SALESFORCE_CLIENT_ID=from-dotenv\n"
         "CRMSYNC_SALESFORCE_CLIENT_SECRET=s3cret-from-dotenv\n"
     )

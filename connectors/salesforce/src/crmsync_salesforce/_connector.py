@@ -34,7 +34,7 @@ from crmsync.errors import (
     PermanentError,
 )
 from crmsync_salesforce import _soql
-from crmsync_salesforce._auth import Session, fetch_session
+from crmsync_salesforce._auth import RefreshToken, Session, fetch_session
 from crmsync_salesforce._errors import (
     CONNECTOR,
     MISSING_ITEM_CODES,
@@ -126,6 +126,7 @@ class SalesforceConnector:
         self._lock = threading.Lock()  # guards the session, the budget and the describe cache
         self._auth_lock = threading.Lock()  # one token request at a time (no stampede)
         self._session: Session | None = None
+        self._refresh = RefreshToken(settings) if settings.auth_flow == "refresh_token" else None
         self._expired_generation = -1
         self._generation = 0
         self._usage: tuple[int, int] | None = None
@@ -239,7 +240,9 @@ class SalesforceConnector:
                     return
                 self._generation += 1
                 generation = self._generation
-            session = fetch_session(self._client, self.settings, self._clock, generation)
+            session = fetch_session(
+                self._client, self.settings, self._clock, generation, self._refresh
+            )
             with self._lock:
                 self._session = session
 

@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = ["SalesforceSettings"]
 
 _VERSION = re.compile(r"^v\d{2,3}\.\d$")
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_GENERIC_LOGIN_HOSTS = {"login.salesforce.com", "test.salesforce.com"}
 
 
 class SalesforceSettings(BaseSettings):
@@ -39,6 +41,12 @@ class SalesforceSettings(BaseSettings):
         "https://login.salesforce.com for other *.salesforce.com hosts, else the login url.",
     )
     refresh_token: SecretStr | None = None
+    refresh_token_file: Path | None = Field(
+        default=None,
+        description="Refresh-token flow: a file holding the refresh token. With refresh "
+        "token rotation on, crmsync writes each new token back to it (owner-only), so a "
+        "restart still has a valid one. Takes precedence over refresh_token.",
+    )
     api_version: str = "v60.0"
     page_size: int = Field(default=2000, ge=200, le=2000)
     api_budget_share: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -60,6 +68,13 @@ class SalesforceSettings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in {"https", "http"} or not parts.netloc:
             raise ValueError("must be an absolute URL such as https://login.salesforce.com")
+        # Credentials go to this host: Salesforce's OAuth endpoints require https, and
+        # plain http is for an emulator on this machine only.
+        if parts.scheme == "http" and (parts.hostname or "") not in _LOOPBACK:
+            raise ValueError(
+                "must use https (plain http is accepted only for an emulator on a "
+                "loopback address such as http://127.0.0.1:8080)"
+            )
         return f"{parts.scheme}://{parts.netloc}"
 
     @field_validator("api_version")
@@ -84,8 +99,15 @@ class SalesforceSettings(BaseSettings):
         elif self.auth_flow == "client_credentials":
             if self.client_secret is None:
                 raise ValueError("the client_credentials flow needs client_secret")
-        elif self.refresh_token is None:
-            raise ValueError("the refresh_token flow needs refresh_token")
+            if urlsplit(self.login_url).netloc.lower() in _GENERIC_LOGIN_HOSTS:
+                # Salesforce answers "request not supported on this domain".
+                raise ValueError(
+                    "the client_credentials flow needs your org's My Domain login url "
+                    "(https://<domain>.my.salesforce.com), not "
+                    f"{self.login_url}"
+                )
+        elif self.refresh_token is None and self.refresh_token_file is None:
+            raise ValueError("the refresh_token flow needs refresh_token or refresh_token_file")
         return self
 
     def audience(self) -> str:

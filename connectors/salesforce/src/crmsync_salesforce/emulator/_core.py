@@ -54,6 +54,7 @@ class _App:
     public_key: Any
     users: set[str]
     run_as: str | None
+    rotate_refresh_tokens: bool = False
 
 
 @dataclass
@@ -74,6 +75,19 @@ class _Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None
+
+
+_SECRET_FORM_FIELDS = {"client_secret", "refresh_token", "assertion", "password"}
+
+
+def _redact_form(body: bytes) -> bytes:
+    """A token request's form with its secrets masked, as the request log keeps it."""
+    from urllib.parse import parse_qsl, urlencode
+
+    pairs = parse_qsl(body.decode(errors="replace"), keep_blank_values=True)
+    return urlencode(
+        [(key, "***" if key in _SECRET_FORM_FIELDS else value) for key, value in pairs]
+    ).encode()
 
 
 class _LostAnswer(Exception):
@@ -148,9 +162,12 @@ class SalesforceEmulator:
         public_key: str | bytes | None = None,
         users: Iterable[str] = ("integration@example.com",),
         run_as: str | None = "integration@example.com",
+        rotate_refresh_tokens: bool = False,
     ) -> None:
         """A connected app: JWT assertions are verified with ``public_key`` (PEM) if
-        given; ``run_as`` enables the client-credentials flow."""
+        given; ``run_as`` enables the client-credentials flow; with
+        ``rotate_refresh_tokens`` every refresh answers a new refresh token and revokes
+        the one it used (the app setting Salesforce recommends)."""
         key = None
         if public_key is not None:
             from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -158,7 +175,9 @@ class SalesforceEmulator:
             key = load_pem_public_key(
                 public_key if isinstance(public_key, bytes) else public_key.encode()
             )
-        self._apps[client_id] = _App(client_id, client_secret, key, set(users), run_as)
+        self._apps[client_id] = _App(
+            client_id, client_secret, key, set(users), run_as, rotate_refresh_tokens
+        )
 
     def issue_refresh_token(self, client_id: str, username: str) -> str:
         """A refresh token, as an interactive web-server flow would have handed out."""
@@ -328,7 +347,10 @@ class SalesforceEmulator:
     def _log(self, request: httpx.Request, body: bytes, status: int) -> None:
         headers = {k.lower(): v for k, v in request.headers.items()}
         if "authorization" in headers:
-            headers["authorization"] = "Bearer ***"
+            scheme = headers["authorization"].partition(" ")[0] or "Bearer"
+            headers["authorization"] = f"{scheme} ***"
+        if request.url.path.rstrip("/").endswith("/oauth2/token"):
+            body = _redact_form(body)
         entry = LoggedRequest(
             request.method,
             request.url.path,
@@ -624,10 +646,18 @@ class SalesforceEmulator:
                 return fail("invalid_client_id", "client identifier invalid")
             if "client_secret" in form and form["client_secret"] != app.client_secret:
                 return fail("invalid_client", "invalid client credentials")
-            known = self._refresh_tokens.get(form.get("refresh_token", ""))
+            used = form.get("refresh_token", "")
+            known = self._refresh_tokens.get(used)
             if known is None or known.client_id != app.client_id:
                 return fail("invalid_grant", "expired access/refresh token")
-            return self._grant(origin, app.client_id, known.username, jwt_flow=False)
+            reply = self._grant(origin, app.client_id, known.username, jwt_flow=False)
+            if app.rotate_refresh_tokens:
+                del self._refresh_tokens[used]
+                assert isinstance(reply.body, dict)
+                reply.body["refresh_token"] = self.issue_refresh_token(
+                    app.client_id, known.username
+                )
+            return reply
         return fail("unsupported_grant_type", "grant type not supported")
 
     def _grant(self, origin: str, client_id: str, username: str, *, jwt_flow: bool) -> _Reply:
