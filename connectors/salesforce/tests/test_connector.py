@@ -250,6 +250,37 @@ def test_push_mix_is_two_calls_in_input_order_with_item_errors(emulator, connect
     assert emulator.get("Lead", a)["Title"] == "CTO"
 
 
+def test_a_value_salesforce_could_not_read_fails_only_its_own_record(emulator, connector):
+    # Salesforce refuses a whole sObject Collections call for one unreadable value;
+    # the connector refuses that record alone and sends the others.
+    requests = [
+        WriteRequest(ref="ok", op="create", values={"LastName": "A", "Company": "C"}),
+        WriteRequest(
+            ref="text-for-int",
+            op="create",
+            values={"LastName": "B", "Company": "C", "NumberOfEmployees": "many"},
+        ),
+        WriteRequest(ref="no-such-field", op="create", values={"LastName": "C", "Bogus__c": "x"}),
+        WriteRequest(
+            ref="numeric-text",
+            op="create",
+            values={"LastName": "D", "Company": "C", "NumberOfEmployees": "12"},
+        ),
+    ]
+    results = connector.push_updates(object_name="Lead", requests=requests)
+    assert [r.ref for r in results] == [r.ref for r in requests]
+    assert results[0].ok and results[3].ok
+    assert (results[1].error.code, results[1].error.field) == (
+        "JSON_PARSER_ERROR",
+        "NumberOfEmployees",
+    )
+    assert (results[2].error.code, results[2].error.field) == ("INVALID_FIELD", "Bogus__c")
+    assert not results[1].error.retryable and not results[2].error.retryable
+    (sent,) = emulator.calls("POST", "/composite/sobjects")
+    assert len(sent.json_body()["records"]) == 2
+    assert len(emulator.records["Lead"]) == 2
+
+
 @pytest.fixture
 def reading_back(emulator):
     conn = SalesforceConnector(

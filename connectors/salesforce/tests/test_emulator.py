@@ -384,6 +384,15 @@ def test_collection_limits_and_request_errors(api):
     assert unknown.status_code == 400 and unknown.json()[0]["errorCode"] == "INVALID_FIELD"
 
 
+def test_a_value_salesforce_cannot_read_fails_the_whole_call_and_writes_nothing(emulator, api):
+    lead = {"attributes": {"type": "Lead"}, "LastName": "A", "Company": "X"}
+    for bad in ({"NumberOfEmployees": "many"}, {"Nope__c": 1}):
+        answer = collection(api, "POST", [lead, {**lead, **bad}])
+        assert answer.status_code == 400
+        assert answer.json()[0]["errorCode"] in {"JSON_PARSER_ERROR", "INVALID_FIELD"}
+    assert emulator.records["Lead"] == {}  # the good record before it was not saved
+
+
 def test_single_record_crud_and_upsert(emulator, api):
     created = api.post(f"{V}/sobjects/Lead", json={"LastName": "Ito", "Company": "Kestrel"})
     assert created.status_code == 201 and created.headers["Location"].endswith(created.json()["id"])

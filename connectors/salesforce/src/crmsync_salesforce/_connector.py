@@ -49,6 +49,7 @@ from crmsync_salesforce._values import (
     parse_datetime,
     to_18,
     to_wire,
+    wire_type_problem,
 )
 
 __all__ = ["SalesforceConnector"]
@@ -404,6 +405,16 @@ class SalesforceConnector:
                     error=RecordError(code="MISSING_ID", message="an update needs the record id"),
                 )
         headers = {} if self.settings.auto_assign else {"Sforce-Auto-Assign": "FALSE"}
+        wire: dict[int, dict[str, Any]] = {}
+        field_types = self._field_types(object_name)
+        for index in updates + creates:
+            record, error = self._checked_wire_record(object_name, requests[index], field_types)
+            if error is None:
+                wire[index] = record
+            else:
+                results[index] = WriteResult(ref=requests[index].ref, ok=False, error=error)
+        updates = [i for i in updates if i in wire]
+        creates = [i for i in creates if i in wire]
         # Updates go first: if the create call then fails as a whole, the framework repeats
         # the batch, and repeating updates is harmless while repeating creates duplicates.
         for method, indexes in (("PATCH", updates), ("POST", creates)):
@@ -411,7 +422,7 @@ class SalesforceConnector:
                 chunk = indexes[start : start + MAX_BATCH]
                 payload = {
                     "allOrNone": False,
-                    "records": [self._wire_record(object_name, requests[i]) for i in chunk],
+                    "records": [wire[i] for i in chunk],
                 }
                 response = self._request(
                     method,
@@ -489,6 +500,36 @@ class SalesforceConnector:
         if request.op == "update":
             record["Id"] = request.record_id
         return record
+
+    @classmethod
+    def _checked_wire_record(
+        cls,
+        object_name: str,
+        request: WriteRequest,
+        field_types: dict[str, tuple[str, str]],
+    ) -> tuple[dict[str, Any], RecordError | None]:
+        """The request as a wire record, or the error of its first value Salesforce
+        could not read (an unknown field, a value of the wrong JSON type): such a value
+        fails the whole call there, so it is refused here, for its own record only."""
+        record = cls._wire_record(object_name, request)
+        for name, value in record.items():
+            if name in {"attributes", "Id"}:
+                continue
+            known = field_types.get(name.lower())
+            if known is None:
+                return record, RecordError(
+                    code="INVALID_FIELD",
+                    message=f"No such column '{name}' on sobject of type {object_name}",
+                    field=name,
+                )
+            problem = wire_type_problem(value, known[1])
+            if problem is not None:
+                return record, RecordError(
+                    code="JSON_PARSER_ERROR",
+                    message=f"{object_name}.{known[0]}: {problem}",
+                    field=known[0],
+                )
+        return record, None
 
     @staticmethod
     def _write_result(request: WriteRequest, item: dict[str, Any]) -> WriteResult:

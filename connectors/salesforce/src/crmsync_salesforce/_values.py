@@ -17,6 +17,7 @@ __all__ = [
     "parse_datetime",
     "to_18",
     "to_wire",
+    "wire_type_problem",
 ]
 
 FIELD_TYPES: dict[str, FieldType] = {
@@ -113,3 +114,62 @@ def to_wire(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return ";".join(str(item) for item in value)
     return str(value)
+
+
+_STRINGY = {"string", "textarea", "email", "phone", "url", "picklist", "combobox"}
+_STRINGY |= {"multipicklist", "encryptedstring"}
+_NUMBERS = {"int", "long", "double", "currency", "percent"}
+_WIRE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def wire_type_problem(value: Any, sf_type: str) -> str | None:
+    """Why Salesforce's JSON reader would refuse ``value`` (a wire value) for a field of
+    describe ``sf_type``, or ``None`` if it fits.
+
+    Salesforce parses a whole sObject Collections request before it saves any record:
+    one value it cannot read fails every record of the call (``JSON_PARSER_ERROR``).
+    Checking first turns that into an error of the one record.
+    """
+    if value is None:
+        return None
+    if sf_type in _STRINGY:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            return f"a {sf_type} field takes text, not {type(value).__name__}"
+        return None
+    if sf_type in {"id", "reference"}:
+        return None if isinstance(value, str) else f"a {sf_type} field takes an id"
+    if sf_type == "boolean":
+        if isinstance(value, bool) or (
+            isinstance(value, str) and value.lower() in {"true", "false"}
+        ):
+            return None
+        return "a boolean field takes true or false"
+    if sf_type in _NUMBERS:
+        number: Any = value
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                return f"a {sf_type} field takes a number, not text"
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            return f"a {sf_type} field takes a number"
+        if sf_type in {"int", "long"} and float(number) != int(number):
+            return f"an {sf_type} field takes a whole number"
+        return None
+    if sf_type == "date":
+        if isinstance(value, str) and _WIRE_DATE.match(value):
+            try:
+                dt.date.fromisoformat(value)
+                return None
+            except ValueError:
+                pass
+        return "a date field takes YYYY-MM-DD"
+    if sf_type == "datetime":
+        if isinstance(value, str):
+            try:
+                parse_datetime(value)
+                return None
+            except ValueError:
+                pass
+        return "a datetime field takes an ISO 8601 date and time"
+    return None  # compound and rarer types: Salesforce decides

@@ -11,7 +11,7 @@ import httpx
 from crmsync_salesforce.emulator._ids import KEY_PREFIXES, is_valid_id, to_18
 from crmsync_salesforce.emulator._schema import SCHEMAS, describe_json
 from crmsync_salesforce.emulator._soql import parse_datetime
-from crmsync_salesforce.emulator._writes import RequestError, format_datetime
+from crmsync_salesforce.emulator._writes import RequestError, coerce_values, format_datetime
 
 if TYPE_CHECKING:
     from crmsync_salesforce.emulator._core import SalesforceEmulator, _Reply
@@ -307,6 +307,10 @@ def _collection(
                 "specify the type of each record in its attributes",
             )
         schemas.append(schema)
+    # Salesforce reads the whole request before it saves anything: a column it does not
+    # know or a value of the wrong JSON type fails the call, and no record is written.
+    for schema, record in zip(schemas, records, strict=True):
+        coerce_values(schema, {k: v for k, v in record.items() if k.lower() != "id"})
     stage: dict[str, dict[str, Any]] | None = {} if all_or_none else None
     results: list[dict[str, Any]] = []
     for index, (schema, record) in enumerate(zip(schemas, records, strict=True)):
