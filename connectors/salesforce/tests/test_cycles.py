@@ -486,7 +486,7 @@ def test_a_merge_relinks_to_the_survivor_and_a_deletion_unlinks(make_world):
 
 def test_the_api_budget_share_stops_the_cycle_and_the_next_one_resumes(make_world):
     world = make_world(crm_settings={"api_budget_share": 0.5}, page_size=2)
-    world.emulator.daily_limit = 24  # crmsync may use 12 calls
+    world.emulator.daily_limit = 24  # crmsync stops once the org has used 12 calls
     world.emulator.server_page_limit = 2
     world.emulator.seed(
         "Lead",

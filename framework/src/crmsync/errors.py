@@ -93,7 +93,7 @@ class StateError(CrmsyncError):
 
 
 class BudgetExhausted(CrmsyncError):
-    """The share of the CRM's API allocation that crmsync may use is spent."""
+    """The CRM's API usage reached the share of its allocation where crmsync stops."""
 
     def __init__(self, message: str, *, used: int, limit: int, allowed: int) -> None:
         super().__init__(message)

@@ -49,7 +49,14 @@ class SalesforceSettings(BaseSettings):
     )
     api_version: str = "v60.0"
     page_size: int = Field(default=2000, ge=200, le=2000)
-    api_budget_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    api_budget_share: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="crmsync stops a cycle once the org's API usage (every app's calls, as "
+        "Sforce-Limit-Info reports it) reaches this share of the daily allocation, leaving "
+        "the rest to the org's other integrations and users.",
+    )
     timeout: float = Field(default=60.0, gt=0)
     auto_assign: bool = Field(
         default=True,

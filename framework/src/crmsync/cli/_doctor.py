@@ -138,13 +138,13 @@ def _side(
         checks.fail(
             f"{side} API budget",
             f"spent: {budget.used} of {budget.limit} calls used; "
-            f"crmsync may use {budget.allowed}",
+            f"crmsync stops at {budget.allowed}",
         )
     else:
         checks.ok(
             f"{side} API budget",
-            f"{budget.allowed - budget.used:,} calls left for "
-            f"crmsync ({budget.used:,} of {budget.limit:,} used)",
+            f"{budget.allowed - budget.used:,} calls left before "
+            f"crmsync stops ({budget.used:,} of {budget.limit:,} used)",
         )
     return connection, fields
 

@@ -226,19 +226,24 @@ class WriteResult(_Frozen):
 
 
 class ApiBudget(_Frozen):
-    """The vendor's API allocation as last reported, and the share crmsync may use of
-    it.
+    """The vendor's API allocation as last reported, and the usage at which crmsync
+    stops.
+
+    ``used`` is what the vendor counts against the allocation. Most vendors report it
+    for the whole account (every integration's calls, crmsync's among them), so
+    ``allowed`` is a ceiling on everyone's usage that leaves the rest of the allocation
+    to the account's other users; crmsync cannot count only its own calls there.
     """
 
     used: int = Field(ge=0)
     limit: int = Field(ge=0)
     allowed: int = Field(
-        ge=0, description="Calls crmsync may have used before it stops."
+        ge=0, description="The usage at which crmsync stops its cycle."
     )
 
     @property
     def exhausted(self) -> bool:
-        """Whether crmsync has used its share of the allocation."""
+        """Whether the usage has reached the point where crmsync stops."""
         return self.used >= self.allowed
 
 

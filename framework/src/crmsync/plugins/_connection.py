@@ -244,8 +244,8 @@ class Connection:
         budget = self.api_budget()
         if budget is not None and budget.exhausted:
             raise BudgetExhausted(
-                f"{self.id} API budget share used: {budget.used} of {budget.limit} "
-                f"calls (crmsync may use {budget.allowed}); the cycle stops and "
+                f"{self.id} API budget reached: {budget.used} of {budget.limit} "
+                f"calls used (crmsync stops at {budget.allowed}); the cycle stops and "
                 "resumes next time",
                 used=budget.used,
                 limit=budget.limit,
