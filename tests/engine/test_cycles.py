@@ -292,6 +292,29 @@ def test_the_source_of_truth_locks_after_the_first_cycle(make_world):
     )
 
 
+def test_after_a_rebaseline_an_edit_on_one_side_still_moves(make_world):
+    # The links' baselines are cleared; the next cycle re-reads both sides and decides
+    # every field afresh, so an edit made on one side only is not left waiting.
+    world = make_world()
+    pid, lid = world.linked_pair(first_name="John")
+    world.clock.advance()
+    assert world.cycle().writes == 0
+    world.store.rebaseline(world.integration.name, SourceOfTruth.PLATFORM)
+    world.clock.advance()
+    world.prospect({"first_name": "Steve"}, record_id=pid)
+    world.clock.advance()
+
+    report = world.cycle()
+
+    assert world.crm.get("Lead", lid)["FirstName"] == "Steve"
+    assert report.crm.updated == 1, report.counts()
+    with world.store.transaction() as tx:
+        link = world.store.links_for(tx, world.integration.id, "crm", [("Lead", lid)])
+    assert link[("Lead", lid)].baseline  # agreed again, field by field
+    world.clock.advance()
+    assert world.cycle().writes == 0
+
+
 def test_a_new_mapping_back_fills_existing_links(make_world):
     from crmsync.models import Direction, Mapping
 

@@ -240,12 +240,16 @@ def test_rebaseline_clears_baselines_and_is_logged(store):
             iid,
             [LinkRow(None, "prospect", "P1", "Lead", "L1", {"k": [1, 1]}, T0, T0)],
         )
+        store.save_cursor(tx, iid, "crm", "Lead", Cursor(modified_at=T0))
         store.lock_source_of_truth(tx, iid, T0)
     store.rebaseline("acme", SourceOfTruth.BOTH)
     with store.transaction() as tx:
         link = store.links_for(tx, iid, "crm", [("Lead", "L1")])[("Lead", "L1")]
     assert link.baseline == {}
     assert store.list_events(iid)[0].kind == "rebaselined"
+    # Both sides are read again from the start, to decide every link afresh.
+    with store.transaction() as tx:
+        assert store.get_cursor(tx, iid, "crm", "Lead") == (None, None)
 
 
 def test_pending_creates(store):

@@ -168,6 +168,13 @@ class ConfigStore(StoreBase):
     def rebaseline(self, name: str, source_of_truth: SourceOfTruth) -> Integration:
         """Change a locked source of truth deliberately: every link starts a fresh
         baseline.
+
+        The integration's cursors restart too. A link with no baseline can only be
+        decided with both sides' values in hand, so the next cycle re-reads both sides
+        (as it does to back-fill a new mapping) and decides every mapped field of every
+        link under the new source of truth; without that re-read, a link changed on one
+        side only would wait for the other side's next change, and its edit would not
+        move.
         """
         integration = self.get_integration(name)
         with self.transaction() as tx:
@@ -184,6 +191,9 @@ class ConfigStore(StoreBase):
                 .where(links.c.integration_id == integration.id)
                 .values(baseline={})
             ).rowcount
+            tx.execute(
+                delete(cursors).where(cursors.c.integration_id == integration.id)
+            )
             self._event(
                 tx,
                 integration.id,
