@@ -88,6 +88,29 @@ def test_an_ambiguous_match_is_an_error_never_a_guess(make_world):
     assert error.record_id == pid and error.code == "AMBIGUOUS_MATCH"
 
 
+def test_two_records_sharing_one_candidates_key_are_an_error_never_a_guess(
+    make_world,
+):
+    # One lead, two prospects with its email: linking either one is a guess that
+    # depends on feed order. Both are recorded as ambiguous; nothing is linked, and
+    # nothing is created (a third record with that email would be a duplicate).
+    world = make_world(create_in_crm=CREATE_ALL, create_in_platform=CREATE_ALL)
+    first = world.prospect({"email": "twin@x.io", "last_name": "A"})
+    second = world.prospect({"email": "Twin@x.io ", "last_name": "B"})
+    lead = world.lead({"Email": "twin@x.io", "LastName": "L", "Company": "C"})
+    report = world.cycle()
+    assert report.linked == 0 and report.writes == 0, report.counts()
+    assert report.ambiguous == 2
+    errors = world.store.open_errors(world.integration.id)
+    assert {(e.record_id, e.code) for e in errors} == {
+        (first, "AMBIGUOUS_MATCH"),
+        (second, "AMBIGUOUS_MATCH"),
+    }
+    assert lead in errors[0].message or lead in errors[1].message
+    assert world.crm.get("Lead", lead)["LastName"] == "L"
+    assert len(world.crm.live("Lead")) == 1 and world.platform.store.count() == 2
+
+
 def test_contacts_match_before_leads(make_world, pairs):
     world = make_world(pairs=pairs("Contact", "Lead"))
     world.prospect({"email": "p@x.io", "last_name": "P"})

@@ -42,6 +42,7 @@ class MatchingMixin(EngineBase):
         ]
         keys = sorted({row.match_key for row in rows if row.match_key})
         candidates = self._candidates(tx, side, pairs, keys)
+        rivals = self._rivals(tx, side, object_name, rows, keys)
         rule = (
             self.integration.create_in_crm
             if side is PLATFORM
@@ -83,6 +84,26 @@ class MatchingMixin(EngineBase):
                     claimed = True
                     break
                 if len(free) == 1:
+                    # One candidate, but is this row its only one? Another record of
+                    # this side with the same key makes it a guess either way.
+                    others = rivals.get(row.match_key or "", set()) - {row.record_id}
+                    if others:
+                        ids = ", ".join(sorted({row.record_id, *others})[:5])
+                        failures.append(
+                            Failure(
+                                side.value,
+                                row.object_name,
+                                row.record_id,
+                                "AMBIGUOUS_MATCH",
+                                f"{len(others) + 1} {row.object_name} records share "
+                                f"the match key of {other_object} "
+                                f"{free[0].record_id}: {ids}",
+                            )
+                        )
+                        self._report.ambiguous += 1
+                        self._park(tx, row, "ambiguous match")
+                        claimed = True
+                        break
                     unit = self._new_link_unit(side, row, pair, free[0])
                     break
                 if linked_elsewhere:
@@ -103,6 +124,42 @@ class MatchingMixin(EngineBase):
             else:
                 units.append(unit)
         return units
+
+    def _rivals(
+        self,
+        tx: DbConnection,
+        side: Side,
+        object_name: str,
+        rows: list[InboxRow],
+        keys: list[str],
+    ) -> dict[str, set[str]]:
+        """Per match key, the unlinked records of this side and object that carry it
+        (among the records this cycle read or that wait in the inbox).
+
+        Two of them sharing the key of one candidate make linking either a guess: both
+        are recorded as ambiguous instead. Records of another object of this side are
+        no rivals: the object pairs' match order settles those.
+        """
+        if not keys:
+            return {}
+        unlinked = {row.record_id for row in rows}  # the caller's rows have no link
+        in_flight, side_name = self._in_flight, side.value
+        found = [
+            (record_id, key)
+            for record_id, key in self.store.inbox_ids_by_match_keys(
+                tx, self.iid, side_name, object_name, keys
+            )
+            if (side_name, object_name, record_id) not in in_flight
+        ]
+        unknown = [(object_name, rid) for rid, _ in found if rid not in unlinked]
+        linked = (
+            self.store.links_for(tx, self.iid, side_name, unknown) if unknown else {}
+        )
+        rivals: dict[str, set[str]] = {}
+        for record_id, key in found:
+            if (object_name, record_id) not in linked:
+                rivals.setdefault(key, set()).add(record_id)
+        return rivals
 
     def _candidates(
         self, tx: DbConnection, side: Side, pairs: list[ObjectPair], keys: list[str]

@@ -372,6 +372,32 @@ class SyncStateStore(StoreBase):
             )
         return found
 
+    def inbox_ids_by_match_keys(
+        self,
+        tx: Connection,
+        integration_id: int,
+        side: str,
+        object_name: str,
+        keys: Sequence[str],
+    ) -> list[tuple[str, str]]:
+        """(record id, match key) of ``side``'s inbox records of ``object_name`` that
+        carry one of ``keys``: :meth:`inbox_by_match_keys` without the rows' values."""
+        mark = self._mark
+        object_col = "+object_name" if self.dialect == "sqlite" else "object_name"
+        found: list[tuple[str, str]] = []
+        for chunk in _chunks(list(keys)):
+            found.extend(
+                (row[0], row[1])
+                for row in tx.exec_driver_sql(
+                    "SELECT record_id, match_key FROM inbox "
+                    f"WHERE integration_id = {mark} AND side = {mark} "
+                    f"AND {object_col} = {mark} AND kind = 'record' "
+                    f"AND match_key IN ({self._marks(len(chunk))})",
+                    (integration_id, side, object_name, *chunk),
+                ).fetchall()
+            )
+        return found
+
     def _inbox_rows(
         self, tx: Connection, where: str, parameters: tuple[Any, ...]
     ) -> list[InboxRow]:
