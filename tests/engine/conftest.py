@@ -23,7 +23,7 @@ from crmsync.models import (
     SourceOfTruth,
 )
 from crmsync.plugins import Connection, InstalledConnector, RetryPolicy, describe
-from crmsync.store import StateStore, open_store
+from crmsync.store import LinkRow, StateStore, open_store
 from crmsync.testing.memory import (
     MemoryBackend,
     MemoryConnector,
@@ -219,6 +219,36 @@ class World:
         )
         report = self.cycle()
         assert report.linked == 1 and report.writes == 0, report.counts()
+        self.clock.advance()
+        return pid, lid
+
+    def linked_as(
+        self, platform: dict[str, Any], crm: dict[str, Any]
+    ) -> tuple[str, str]:
+        """A prospect and a lead already linked, each side's baseline being the values
+        it holds now, even where the two sides differ (a worked example's starting
+        state, such as prospect "John" linked to lead "Johnny", that no cycle of these
+        mappings leaves behind).
+        """
+        pid = self.prospect(dict(platform))
+        lid = self.lead(dict(crm))
+        pair = next(p for p in self.integration.object_pairs if p.crm_object == "Lead")
+        seen = self.clock.now()
+        link = LinkRow(
+            id=None,
+            platform_object=pair.platform_object,
+            platform_id=pid,
+            crm_object=pair.crm_object,
+            crm_id=lid,
+            baseline={
+                m.key: [platform.get(m.platform_field), crm.get(m.crm_field)]
+                for m in pair.mappings
+            },
+            platform_modified_at=seen,
+            crm_modified_at=seen,
+        )
+        with self.store.transaction() as tx:
+            self.store.upsert_links(tx, self.integration.id, [link])
         self.clock.advance()
         return pid, lid
 
