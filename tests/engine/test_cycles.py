@@ -229,6 +229,35 @@ def test_a_converted_lead_moves_the_link_to_its_contact(make_world, pairs):
     assert world.crm.get("Contact", contact)["FirstName"] == "Converted"
 
 
+@pytest.mark.parametrize("order", [("Contact", "Lead"), ("Lead", "Contact")])
+def test_a_crm_edit_made_around_a_conversion_reaches_the_platform(
+    make_world, pairs, order
+):
+    # The contact a lead became is read in the same cycle as the conversion, before
+    # the lead when contacts match first: the link must already be on the contact
+    # when the contact is decided, or the edit is dropped as "linked elsewhere".
+    world = make_world(pairs=pairs(*order))
+    pid, lid = world.linked_pair(first_name="John")
+    world.lead({"FirstName": "Jon"}, record_id=lid)  # edited, then converted
+    contact = world.crm.convert(lid)
+    world.clock.advance()
+    world.lead({"Phone": "555-0199"}, record_id=contact, object_name="Contact")
+    world.clock.advance()
+
+    report = world.cycle()
+
+    assert report.relinked == 1 and report.platform.updated == 1, report.counts()
+    prospect = world.platform.get("prospect", pid)
+    assert (prospect["first_name"], prospect["phone"]) == ("Jon", "555-0199")
+    with world.store.transaction() as tx:
+        found = world.store.links_for(
+            tx, world.integration.id, "crm", [("Contact", contact)]
+        )
+    assert found[("Contact", contact)].platform_id == pid
+    world.clock.advance()
+    assert world.cycle().writes == 0
+
+
 def test_a_merged_record_relinks_to_the_survivor_and_a_deleted_one_unlinks(make_world):
     world = make_world()
     _, lid = world.linked_pair(first_name="M")

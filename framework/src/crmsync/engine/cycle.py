@@ -132,6 +132,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             if (side, object_name) not in self._full_read
             and Capability.LOOKUP in self.connections[side].description.capabilities
         }
+        self._relink_conversions()
         queue = WriteQueue(self._flush, self._flush_threshold)
         pusher = None if self._report.dry_run else Pusher(self.connections)
         self._pusher = pusher
@@ -163,6 +164,51 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 # their match keys up, so each is linked (or its record parked) by now.
                 # Left in place, they would force lookups on every later full read.
                 self.store.clear_pending_creates(tx, self.iid, before=started)
+
+    def _relink_conversions(self) -> None:
+        """Move the links of converted CRM records to what they became, before any
+        record is decided.
+
+        The record a lead became (a contact) is read in the same cycle, often before
+        the lead (contacts match first), and carries the lead's last values. Its link
+        must be in place when it is decided, or it would look linked elsewhere, be
+        dropped, and an edit made in the CRM around the conversion would never reach
+        the platform.
+        """
+        with self._tx() as tx:
+            rows = self.store.inbox_conversions(tx, self.iid, CRM.value)
+        for start in range(0, len(rows), self.chunk_size):
+            chunk = rows[start : start + self.chunk_size]
+            with self._tx() as tx:
+                links = self.store.links_for(
+                    tx,
+                    self.iid,
+                    CRM.value,
+                    [(r.object_name, r.record_id) for r in chunk],
+                )
+            done: list[InboxRow] = []
+            changes: list[LinkRow] = []
+            deletes: list[int] = []
+            for row in chunk:
+                link = links.get((row.object_name, row.record_id))
+                if link is None or row.converted_id is None:
+                    continue  # unlinked: settled with the other unlinked records
+                done.append(row)
+                self._relink(
+                    link,
+                    CRM,
+                    row.converted_object or row.object_name,
+                    row.converted_id,
+                    changes,
+                    deletes,
+                    "converted",
+                )
+            if not self._report.dry_run and done:
+                with self._tx() as tx:
+                    self.store.upsert_links(tx, self.iid, changes)
+                    self.store.delete_links(tx, deletes)
+                    self._settle_rows(tx, done)
+            self._skip_rows.update(row.id for row in done)
 
     def _read_feed(self, side: Side, object_name: str) -> None:
         structlog.contextvars.bind_contextvars(side=side.value, object=object_name)
