@@ -143,6 +143,7 @@ class World:
     sleeps: list[float] = field(default_factory=list)
     extra_plugins: list[object] = field(default_factory=list)
     page_size: int | None = None
+    crm_connector: Any = MemoryConnector  # a subclass may describe another vendor
 
     def connections(self) -> tuple[Connection, Connection]:
         retry = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)
@@ -163,7 +164,7 @@ class World:
                 sleep=self.sleeps.append,
             )
         crm = Connection(
-            installed(MemoryConnector),
+            installed(self.crm_connector),
             MemorySettings(),
             retry=retry,
             factory_kwargs={"backend": self.crm},

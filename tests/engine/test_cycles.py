@@ -4,10 +4,13 @@ runs.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from crmsync.contract import ApiBudget, RecordError, hookimpl
 from crmsync.models import CreationMode, CreationRule, FieldFilter, SourceOfTruth
+from crmsync.testing.memory import MemoryConnector
 
 CREATE_ALL = CreationRule(mode=CreationMode.ALL)
 
@@ -501,6 +504,38 @@ def test_a_stop_request_ends_the_cycle_after_the_current_batch(make_world):
     world.clock.advance(3600)
     assert world.cycle().crm.created == 15
     assert len(world.crm.live("Lead")) == 25
+
+
+class LateCommittingCrm(MemoryConnector):
+    """A vendor that may commit a change up to ten minutes after stamping it."""
+
+    @staticmethod
+    def describe_connector():
+        return MemoryConnector.describe_connector().model_copy(
+            update={"late_commit_seconds": 600.0}
+        )
+
+
+@pytest.mark.parametrize(
+    ("crm", "seen"), [(MemoryConnector, False), (LateCommittingCrm, True)]
+)
+def test_a_vendors_late_commit_window_is_re_read_whatever_the_overlap_setting(
+    make_world, crm, seen
+):
+    world = make_world()
+    world.crm_connector = crm
+    pid, lid = world.linked_pair(first_name="Early")
+    read_at = world.clock.now() - dt.timedelta(seconds=60)  # linked_pair's cycle
+    # Committed after that read, stamped four minutes before it: outside the 60 s
+    # default overlap, inside the vendor's declared ten minutes.
+    world.lead(
+        {"FirstName": "Late"}, record_id=lid, at=read_at - dt.timedelta(minutes=4)
+    )
+    world.clock.advance()
+
+    world.cycle()
+
+    assert (world.platform.get("prospect", pid)["first_name"] == "Late") is seen
 
 
 def test_a_record_re_read_in_the_overlap_window_costs_no_link_write(make_world):

@@ -39,5 +39,7 @@ class CrmsyncSettings(BaseSettings):
     overlap_seconds: float = Field(
         default=60.0,
         ge=0,
-        description="How far back each cycle re-reads a change feed, for late commits.",
+        description="How far back each cycle re-reads a change feed, for late commits. "
+        "A connector that declares a longer late-commit window (Salesforce: 300 s) "
+        "gets that one.",
     )

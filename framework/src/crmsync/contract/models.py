@@ -271,3 +271,10 @@ class ConnectorDescription(_Frozen):
     capabilities: frozenset[Capability] = frozenset()
     settings_model: type[BaseSettings]
     role: Literal["crm", "platform", "any"] = "any"
+    late_commit_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="How long after stamping a change the vendor may still commit it "
+        "(a long transaction, a batch job). The engine re-reads at least this far back "
+        "on every cycle, whatever the operator's overlap setting.",
+    )

@@ -219,7 +219,9 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             saved, read_at = self.store.get_cursor(
                 tx, self.iid, side.value, object_name
             )
-        start = self._resume_from(saved, read_at)
+        start = self._resume_from(
+            saved, read_at, late_commit=connection.description.late_commit_seconds
+        )
         if saved is None:
             self._full_read.add((side, object_name))
         started = self.clock()
@@ -259,18 +261,24 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         log.info("feed_read", records=read)
 
     def _resume_from(
-        self, saved: Cursor | None, read_at: dt.datetime | None
+        self,
+        saved: Cursor | None,
+        read_at: dt.datetime | None,
+        *,
+        late_commit: float = 0.0,
     ) -> Cursor | None:
         """Where the next read starts: the saved position, or the overlap window before
         it.
 
         A record committed late can carry a modification time earlier than records the
-        last read already saw. Only records stamped within ``overlap_seconds`` before
-        that read started can be such, so only that window is read again; a feed whose
+        last read already saw. Only records stamped within ``overlap_seconds`` (or the
+        connector's ``late_commit_seconds``, if longer) before that read started can be
+        such, so only that window is read again; a feed whose
         last record is older than the window resumes exactly where it stopped (an idle
         cycle reads nothing).
         """
-        overlap = dt.timedelta(seconds=self.settings.overlap_seconds)
+        # The operator's window, never shorter than the vendor's own late-commit window.
+        overlap = dt.timedelta(seconds=max(self.settings.overlap_seconds, late_commit))
         if saved is None or saved.modified_at is None or not overlap:
             return saved
         window_start = (read_at or saved.modified_at) - overlap
