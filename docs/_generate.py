@@ -60,7 +60,8 @@ def render_cli() -> str:
         "# CLI reference\n\n",
         "Every command of `crmsync`, with its arguments and options, as `--help` shows "
         "them. Expected failures print one line, `error: <what> (<how to fix it>)`, on "
-        "stderr and exit with status 1.\n\n",
+        "stderr and exit with status 1; a command line that cannot be parsed (an "
+        "unknown option, a bad choice) exits with status 2.\n\n",
     ]
     for path, command, ctx in _commands():
         level = "#" * min(2 + path.count(" "), 4)

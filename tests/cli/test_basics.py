@@ -77,3 +77,69 @@ def test_database_url_option_overrides_settings(cli, tmp_path):
     cli.create("one")
     output = cli.ok("--database-url", other, "integration", "list")
     assert "No integrations yet" in output
+
+
+def test_a_damaged_state_file_is_one_line_and_left_as_it_was(cli, tmp_path):
+    cli.create()
+    state = tmp_path / "state.db"
+    whole = state.read_bytes()
+    for damaged in (bytes(range(256)) * 16, whole[:8192]):  # not SQLite; truncated
+        state.write_bytes(damaged)
+        for args in (
+            ("integration", "list"),
+            ("status", "acme"),
+            ("sync", "acme"),
+            ("integration", "create", "other", "--crm", "memory"),
+        ):
+            line = cli.fails(*args)
+            assert line == (
+                f"error: {state} is not a crmsync state database or is damaged "
+                "(restore it from a backup or point --database-url elsewhere)"
+            ), args
+        result = cli("doctor", "acme")
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "✗ state store" in result.output and "is damaged" in result.output
+        assert state.read_bytes() == damaged
+
+
+def test_an_env_file_that_is_not_utf8_is_one_line(cli, tmp_path):
+    for content in (
+        "CRMSYNC_LOG_LEVEL=INFO\n# café\n".encode("latin-1"),
+        "CRMSYNC_LOG_LEVEL=INFO\n".encode("utf-16"),
+    ):
+        (tmp_path / ".env").unlink(missing_ok=True)
+        bare, injected = cli.state(), cli.state()  # built before .env is spoilt
+        bare.settings = None  # so that the root command reads .env itself
+        (tmp_path / ".env").write_bytes(content)
+        # The root command's settings read .env, and so do a connector's.
+        for args, state in (
+            (["connectors"], bare),
+            (["fields", "local", "prospect"], injected),
+        ):
+            result = cli.runner.invoke(app, args, obj=state)
+            assert result.exit_code == 1, result.output
+            assert "Traceback" not in result.output
+            assert result.stderr.startswith(
+                "error: cannot read .env: it must be UTF-8 text, and byte "
+            ), result.output
+            assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_password_in_the_database_urls_query_is_masked(cli):
+    url = "postgresql+psycopg://user@127.0.0.1:1/db?sslmode=disable&password=SEKRITPW5"
+    line = cli.fails("--database-url", url, "integration", "list")
+    assert "SEKRITPW5" not in line and "password=***" in line
+    assert "sslmode=disable" in line
+    result = cli("--database-url", url + "&sslpassword=OTHERPW77", "doctor", "acme")
+    assert result.exit_code == 1
+    assert "SEKRITPW5" not in result.output and "OTHERPW77" not in result.output
+    assert "sslpassword=***" in result.output
+
+
+def test_exit_status_is_1_for_crmsync_errors_and_2_for_usage(cli):
+    assert cli("integration", "show", "ghost").exit_code == 1
+    assert cli("connectors", "--bogus").exit_code == 2
+    assert cli("integration", "create", "x").exit_code == 2  # --crm is missing
+    help_text = " ".join(cli.ok("--help").split())
+    assert "1 when crmsync reports an error" in help_text
+    assert "2 when it cannot parse the command line" in help_text

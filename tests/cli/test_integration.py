@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+
+from crmsync.cli import CliState, app
+from crmsync.settings import CrmsyncSettings
 
 
 def test_create_with_default_pairs_contact_before_lead(cli):
@@ -139,3 +143,80 @@ def test_delete_refuses_while_active_and_asks_first(cli):
     assert "not confirmed" in cli.fails("integration", "delete", "acme", input="n\n")
     assert "deleted" in cli.ok("integration", "delete", "acme", "--yes")
     assert "unknown integration 'acme'" in cli.fails("integration", "show", "acme")
+
+
+def test_a_pair_given_twice_is_refused_before_anything_is_stored(cli):
+    line = cli.fails(
+        "integration",
+        "create",
+        "dp",
+        "--crm",
+        "memory",
+        "--pair",
+        "prospect:Contact",
+        "--pair",
+        "prospect:Contact",
+    )
+    assert line.startswith("error: object pair prospect:Contact given twice")
+    assert "No integrations yet" in cli.ok("integration", "list")
+
+
+def test_a_settings_error_of_no_one_field_names_the_prefix(cli, monkeypatch):
+    for variable in list(os.environ):
+        if variable.startswith("CRMSYNC_SALESFORCE_"):
+            monkeypatch.delenv(variable)
+    # The real catalog: the check that fails is the salesforce settings' own.
+    state = CliState(settings=CrmsyncSettings(database_url=cli.db_url))
+    result = cli.runner.invoke(app, ["fields", "salesforce", "Lead"], obj=state)
+    assert result.exit_code == 1, result.output
+    line = result.stderr.strip()
+    assert "client_id" in line and "is required for the jwt flow" in line
+    assert "CRMSYNC_SALESFORCE_SETTINGS" not in line
+    assert line.endswith(
+        "(set the connector's settings in the environment or .env with the prefix "
+        "CRMSYNC_SALESFORCE_)"
+    )
+    # An error of one field still names its variable.
+    monkeypatch.setenv("CRMSYNC_LOCAL_CACHE_MB", "lots")
+    assert "as CRMSYNC_LOCAL_CACHE_MB)" in cli.fails("fields", "local", "prospect")
+
+
+def test_a_local_platform_file_that_cannot_be_opened_is_one_line(
+    cli, tmp_path, monkeypatch
+):
+    not_sqlite = tmp_path / "text.db"
+    not_sqlite.write_text("prospects, but not in SQLite\n")
+    cases = {
+        not_sqlite: "file is not a database",
+        tmp_path: "it is a directory",
+        tmp_path / "missing" / "x.db": f"its folder {tmp_path / 'missing'} does not",
+    }
+    for path, reason in cases.items():
+        monkeypatch.setenv("CRMSYNC_LOCAL_PATH", str(path))
+        line = cli.fails("fields", "local", "prospect")
+        assert line.startswith(
+            f"error: cannot open the local platform file {path}: {reason}"
+        ), line
+        assert line.endswith("(check CRMSYNC_LOCAL_PATH)")
+    assert not (tmp_path / "missing").exists()
+    # The same through an integration whose stored setting names the file.
+    cli.ok(
+        "integration",
+        "create",
+        "acme",
+        "--crm",
+        "memory",
+        "--platform-setting",
+        f"path={not_sqlite}",
+    )
+    for args in (
+        ("sync", "acme", "--dry-run"),
+        ("mapping", "add", "acme", "email", "Email", "--direction", "sync"),
+    ):
+        assert "cannot open the local platform file" in cli.fails(*args)
+    result = cli("doctor", "acme")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "✗ platform connection opens: cannot open the local platform" in (
+        result.output
+    )
+    assert not_sqlite.read_text() == "prospects, but not in SQLite\n"

@@ -173,3 +173,26 @@ def test_malformed_files_are_one_line(mapped, tmp_path):
     assert "No such file" in mapped.fails(
         "mapping", "apply", "acme", str(tmp_path / "no.json")
     )
+
+
+def test_a_mapping_file_that_is_not_utf8_is_one_line(mapped, tmp_path):
+    text = (
+        "pairs:\n- platform_object: prospect\n  crm_object: Contact\n"
+        "  mappings:\n  - {platform_field: first_name, crm_field: Prénom, "
+        "direction: sync}\n"
+    )
+    cases = {
+        "latin1.yaml": (text.encode("latin-1"), "byte 0xe9 on line 5"),
+        "utf16.json": ('{"pairs": []}'.encode("utf-16"), "byte 0xff on line 1"),
+        "binary.yaml": (bytes(range(128, 256)), "byte 0x80 on line 1"),
+    }
+    before = pairs(mapped)
+    for name, (content, where) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        line = mapped.fails("mapping", "apply", "acme", str(path), "--yes")
+        assert line == (
+            f"error: cannot read {path}: it must be UTF-8 text, and {where} is not "
+            "(save the file as UTF-8)"
+        )
+    assert pairs(mapped) == before

@@ -210,3 +210,33 @@ def test_freezing_again_frees_what_died_since_the_last_freeze():
     del node
     freeze_long_lived_objects()
     assert gone() is None
+
+
+def test_doctor_reports_an_unreachable_database_server_as_a_check(cli):
+    url = "postgresql+psycopg://user:S3CRETPW9@127.0.0.1:1/db"
+    result = cli("--database-url", url, "doctor", "acme")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "✗ state store reachable and at the newest schema: cannot reach" in (
+        result.output
+    )
+    assert "user:***@127.0.0.1" in result.output
+    assert "S3CRETPW9" not in result.output
+    assert result.stderr.strip() == "error: doctor found 1 problem with 'acme'"
+
+
+def test_a_failed_cycle_ends_with_one_error_line(mapped):
+    seed(mapped)
+    mapped.ok("integration", "resume", "acme")
+    mapped.backend.inject("permanent", hook="authenticate")
+    result = mapped("sync", "acme")
+    assert result.exit_code == 1
+    assert "cycle of acme: failed" in result.stdout  # the summary is kept
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "bad request" in last
+    assert "memory-secret-key" not in result.output
+    assert [
+        line for line in result.output.splitlines() if line.startswith("error:")
+    ] == [last]
+    assert "failed" in mapped.ok("history", "acme")

@@ -25,6 +25,18 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=!-]+")
+# A URL's password may sit in its user info (``scheme://user:pw@host``) or in its query
+# string (``?password=...``, ``sslpassword``, ``access_token``, ``api_key``): a database
+# URL or a vendor's request URL quoted in an error must not carry either into output.
+_URL_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s:/?#@]*:)([^\s/?#@]+)(@)")
+# The value stops short of a trailing ``:``, ``,``, ``.`` or ``)`` before a space: the
+# URL's end in a sentence ("... ?password=x: connection refused"), not the secret's.
+_URL_PARAM = re.compile(
+    r"([?&;]([^\s=&;#?]+)=)([^\s&;#'\"]+?)(?=[:,.)]?(?:[\s&;#'\"]|$))"
+)
+_SECRET_PARAM = re.compile(
+    r"pass|secret|token|key|authorization|assertion|cookie|credential", re.IGNORECASE
+)
 _known_secrets: set[str] = set()
 _lock = threading.Lock()
 
@@ -46,14 +58,26 @@ def register_secrets(model: BaseModel) -> None:
             register_secrets(value)
 
 
+def _mask_param(match: re.Match[str]) -> str:
+    if _SECRET_PARAM.search(match.group(2)):
+        return f"{match.group(1)}{REDACTED}"
+    return match.group(0)
+
+
 def redact_text(text: str) -> str:
-    """``text`` with every registered secret and every bearer token masked."""
+    """``text`` with every registered secret, every bearer token and every password or
+    credential-like query parameter of a URL masked."""
     with _lock:
         secrets = sorted(_known_secrets, key=len, reverse=True)
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    return _BEARER.sub(rf"\g<1>{REDACTED}", text)
+    text = _BEARER.sub(rf"\g<1>{REDACTED}", text)
+    if "=" in text:
+        text = _URL_PARAM.sub(_mask_param, text)
+    if "://" in text:
+        text = _URL_USERINFO.sub(rf"\g<1>{REDACTED}\g<3>", text)
+    return text
 
 
 def _redact_value(key: str, value: Any) -> Any:

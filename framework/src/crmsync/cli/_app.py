@@ -16,6 +16,7 @@ from crmsync.cli import (
     _status,
     _sync,
 )
+from crmsync.cli._errors import env_file_error
 from crmsync.cli._group import RootGroup
 from crmsync.cli._state import CliState
 from crmsync.logs import configure_logging
@@ -27,7 +28,13 @@ app = typer.Typer(
     name="crmsync",
     cls=RootGroup,
     help="Keep a marketing platform's prospects and a CRM's leads and contacts "
-    "in agreement.",
+    "in agreement.\n\n"
+    # Click's own status for a command line it cannot parse is 2 (the POSIX usage
+    # convention), kept so that scripts can tell a typo from a failed operation.
+    "Exit status: 0 on success; 1 when crmsync reports an error (one line "
+    "`error: ...` on stderr: bad input, settings, credentials, files, a failed "
+    "cycle); 2 when it cannot parse the command line (unknown command or option, "
+    "bad choice, missing argument or option).",
     no_args_is_help=True,
     add_completion=False,
     # Locals may hold credentials: a crash shows the stack, never variable values.
@@ -80,7 +87,10 @@ def _root(
         overrides["log_format"] = log_format.lower()
     if log_level is not None:
         overrides["log_level"] = log_level.upper()
-    base = state.settings or CrmsyncSettings()
+    try:
+        base = state.settings or CrmsyncSettings()
+    except UnicodeDecodeError:
+        raise env_file_error(CrmsyncSettings) from None
     explicit_level = log_level is not None or "log_level" in base.model_fields_set
     if overrides:
         # Validate the overrides as settings, so a bad level is one clear line.

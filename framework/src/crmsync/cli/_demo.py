@@ -25,7 +25,7 @@ from crmsync.cli._state import CliState, out
 from crmsync.cli._sync import run_one_cycle
 from crmsync.cli._validate import LiveFields
 from crmsync.connectors.local import LocalStore
-from crmsync.logs import configure_logging
+from crmsync.logs import configure_logging, redact_text
 from crmsync.models import (
     CreationMode,
     CreationRule,
@@ -393,7 +393,10 @@ def run_demo(state: CliState, *, prospects: int, directory: Path, fresh: bool) -
 
 
 def _explore(console: Console, settings: CrmsyncSettings, name: str) -> None:
-    url = settings.database_url.replace(f"sqlite:///{Path.cwd()}/", "sqlite:///")
+    # The commands are printed for copying, but a password in the URL never is.
+    url = redact_text(
+        settings.database_url.replace(f"sqlite:///{Path.cwd()}/", "sqlite:///")
+    )
     prefix = (
         "crmsync"
         if url == CrmsyncSettings().database_url

@@ -9,13 +9,15 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from crmsync.cli._errors import one_line
-from crmsync.cli._state import CliState, out, state_of
+from crmsync.cli._state import CliState, connector_settings, out, state_of
 from crmsync.cli._validate import build_mapping
 from crmsync.errors import CrmsyncError, StateError
+from crmsync.logs import redact_text
 from crmsync.models import Integration
-from crmsync.plugins import Connection, build_settings
+from crmsync.plugins import Connection
 from crmsync.store import StateStore, open_store
 
 __all__ = ["doctor"]
@@ -44,6 +46,11 @@ class _Checks:
         except (CrmsyncError, OSError, ValueError) as error:
             self.fail(what, one_line(error))
             return None
+        except SQLAlchemyError as error:
+            # A driver's own text; SQLAlchemy's wrapper adds the SQL and a docs link.
+            reason = error.orig if isinstance(error, DBAPIError) else error
+            self.fail(what, one_line(StateError(f"state store error: {reason}")))
+            return None
         self.ok(what, detail(value))
         return value
 
@@ -67,15 +74,31 @@ def _open_store(url: str) -> StateStore:
                 hint="create an integration first, or check --database-url",
             )
     store = open_store(url, migrate=False)
-    with store.engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
-    if not store.is_current():
-        raise StateError(
-            "the state store is not at the newest schema",
-            hint="any crmsync command that writes (e.g. `crmsync integration list`)"
-            " migrates it",
-        )
+    try:
+        try:
+            with store.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except DBAPIError as error:
+            raise StateError(
+                f"cannot reach the state store {_shown_url(store)}: {error.orig}",
+                hint="is the database server running and reachable? "
+                "check --database-url",
+            ) from None
+        if not store.is_current():
+            raise StateError(
+                "the state store is not at the newest schema",
+                hint="any crmsync command that writes "
+                "(e.g. `crmsync integration list`) migrates it",
+            )
+    except BaseException:
+        store.dispose()  # the caller gets no store, so it could not dispose of it
+        raise
     return store
+
+
+def _shown_url(store: StateStore) -> str:
+    """The store's URL with its password masked, wherever in the URL it is given."""
+    return redact_text(store.engine.url.render_as_string(hide_password=True))
 
 
 def _side(
@@ -101,7 +124,7 @@ def _side(
     if (
         checks.attempt(
             f"{side} settings load",
-            lambda: build_settings(installed, stored),
+            lambda: connector_settings(installed, stored),
             lambda _: "from the environment, .env and the stored settings",
         )
         is None
@@ -165,7 +188,7 @@ def doctor(
     store = checks.attempt(
         "state store reachable and at the newest schema",
         lambda: _open_store(url),
-        lambda s: s.engine.url.render_as_string(hide_password=True),
+        _shown_url,
     )
     integration = None
     if store is not None:

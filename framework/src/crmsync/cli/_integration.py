@@ -71,6 +71,18 @@ def _check_objects(
             )
 
 
+def _check_unique(pairs: list[tuple[str, str]]) -> None:
+    # The store keeps one row per pair; a repeat would reach it as a constraint error.
+    seen: set[tuple[str, str]] = set()
+    for pair in pairs:
+        if pair in seen:
+            raise ConfigurationError(
+                f"object pair {pair[0]}:{pair[1]} given twice",
+                hint="give each --pair once",
+            )
+        seen.add(pair)
+
+
 @app.command("create")
 def create(
     ctx: typer.Context,
@@ -162,6 +174,7 @@ def create(
         if pair
         else default_pairs(platform_connector, crm_connector)
     )
+    _check_unique(pairs)
     _check_objects(platform_connector, [p for p, _ in pairs], "platform")
     _check_objects(crm_connector, [c for _, c in pairs], "crm")
     crm_objects = crm_connector.description.objects

@@ -23,6 +23,7 @@ import typer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.text import Text
 
+from crmsync.cli._errors import not_utf8_text
 from crmsync.cli._render import mapping_dict, mapping_text
 from crmsync.cli._state import out
 from crmsync.cli._validate import LiveFields
@@ -118,7 +119,11 @@ def _compact(data: dict[str, Any]) -> dict[str, Any]:
 def read_file(path: Path) -> MappingFile:
     """Parse and check a mapping file; any problem is one ConfigurationError line."""
     is_yaml = _is_yaml(path)
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    not_text = not_utf8_text(path, data)
+    if not_text is not None:
+        raise not_text
+    text = data.decode("utf-8")
     try:
         raw = _yaml().safe_load(text) if is_yaml else json.loads(text)
     except json.JSONDecodeError as error:

@@ -13,14 +13,37 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import typer
+from pydantic_settings import BaseSettings
 from rich.console import Console
 
+from crmsync.cli._errors import env_file_error
 from crmsync.models import Integration
-from crmsync.plugins import Connection, ConnectorCatalog, discover_connectors
+from crmsync.plugins import (
+    Connection,
+    ConnectorCatalog,
+    InstalledConnector,
+    build_settings,
+    discover_connectors,
+)
 from crmsync.settings import CrmsyncSettings
 from crmsync.store import StateStore, open_store
 
-__all__ = ["CliState", "err_console", "out", "state_of"]
+__all__ = ["CliState", "connector_settings", "err_console", "out", "state_of"]
+
+
+def connector_settings(
+    installed: InstalledConnector, values: Mapping[str, Any] | None = None
+) -> BaseSettings:
+    """A connector's settings (``values`` over the environment and .env), or one
+    :class:`ConfigurationError` line: :func:`crmsync.plugins.build_settings` names the
+    variable to set; an undecodable .env is named here.
+    """
+    try:
+        return build_settings(installed, values)
+    except UnicodeDecodeError:
+        raise env_file_error(
+            installed.description.settings_model, f"{installed.id} settings"
+        ) from None
 
 
 @dataclass
@@ -65,6 +88,7 @@ class CliState:
         """A connection to ``connector_id``; closed when the command ends."""
         from crmsync.engine.runtime import open_connection
 
+        connector_settings(self.get_catalog().get(connector_id), settings)
         connection = open_connection(
             self.get_catalog(),
             connector_id,

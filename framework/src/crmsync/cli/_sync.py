@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from crmsync.cli._errors import clean_line
 from crmsync.cli._report import CycleProgress, print_planned, print_summary
 from crmsync.cli._state import CliState, out, state_of
 from crmsync.engine import CycleReport, SyncEngine, freeze_long_lived_objects
@@ -177,6 +178,10 @@ def sync(
         with flag.installed():
             report = run_one_cycle(state, name, dry_run=dry_run, stop=flag)
         if report.status == "failed":
+            # The summary went to stdout; the cause is the one line a script or an
+            # operator's terminal shows on stderr, as for every other failed command.
+            message = report.message or f"the cycle of {name!r} failed"
+            typer.echo(f"error: {clean_line(message)}", err=True)
             raise typer.Exit(1)
         return
     sleep = state.sleep or time.sleep

@@ -69,6 +69,28 @@ class CallStats:
         self.seconds[name] += time.perf_counter() - started
 
 
+def _settings_error(
+    connector_id: str, model: type[BaseSettings], error: ValidationError
+) -> ConfigurationError:
+    """The first validation error as one line that says which variable to set."""
+    first = error.errors()[0]
+    loc = [str(part) for part in first["loc"]]
+    prefix = str(model.model_config.get("env_prefix") or "")
+    if not loc:
+        # A model validator's complaint (one setting needs another) belongs to no one
+        # field, so there is no single variable to name: name the family instead.
+        message = str(first["msg"]).removeprefix("Value error, ")
+        hint = "set the connector's settings in the environment or .env" + (
+            f" with the prefix {prefix}" if prefix else ""
+        )
+        return ConfigurationError(f"{connector_id} settings: {message}", hint=hint)
+    # A nested value is set as JSON in its top-level field's variable.
+    return ConfigurationError(
+        f"{connector_id} settings: {'.'.join(loc)}: {first['msg']}",
+        hint=f"set it in the environment or .env as {prefix}{loc[0].upper()}",
+    )
+
+
 def build_settings(
     connector: InstalledConnector, values: Mapping[str, Any] | None = None
 ) -> BaseSettings:
@@ -77,13 +99,7 @@ def build_settings(
     try:
         settings = model(**dict(values or {}))
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "settings"
-        prefix = model.model_config.get("env_prefix", "")
-        raise ConfigurationError(
-            f"{connector.id} settings: {where}: {first['msg']}",
-            hint=f"set it in the environment or .env as {prefix}{where.upper()}",
-        ) from None
+        raise _settings_error(connector.id, model, error) from None
     register_secrets(settings)
     return settings
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -10,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from crmsync.errors import StateError
@@ -33,6 +35,32 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any, *, cache_mb: int) -> None:
     # (docs/performance.md, fix 25).
     cursor.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
     cursor.close()
+
+
+# SQLite's primary result codes for a file that is not a database, or one whose pages
+# are damaged (truncated, overwritten); the extended codes carry them in the low byte.
+_DAMAGED = frozenset({sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT})
+
+
+def _refuse_damaged_sqlite(context: ExceptionContext, *, path: str) -> None:
+    """Raise a one-line :class:`StateError` for a file SQLite cannot read as a
+    database.
+
+    SQLAlchemy calls this for every failure of this engine, also while connecting, so
+    no query anywhere (migrations, the CLI, the engine) surfaces such a file as a raw
+    driver error.
+    """
+    original = context.original_exception
+    code = getattr(original, "sqlite_errorcode", None)
+    if (
+        isinstance(original, sqlite3.DatabaseError)
+        and code is not None
+        and code & 0xFF in _DAMAGED
+    ):
+        raise StateError(
+            f"{path} is not a crmsync state database or is damaged",
+            hint="restore it from a backup or point --database-url elsewhere",
+        ) from None
 
 
 class StoreBase:
@@ -61,6 +89,14 @@ class StoreBase:
                 self.engine,
                 "connect",
                 functools.partial(_tune_sqlite, cache_mb=sqlite_cache_mb),
+            )
+            event.listen(
+                self.engine,
+                "handle_error",
+                functools.partial(
+                    _refuse_damaged_sqlite,
+                    path=self.engine.url.database or ":memory:",
+                ),
             )
 
     def _safe_url(self) -> str:

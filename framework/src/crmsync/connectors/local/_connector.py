@@ -39,7 +39,7 @@ from crmsync.contract import (
     WriteResult,
     hookimpl,
 )
-from crmsync.errors import PermanentError, TransientError
+from crmsync.errors import ConfigurationError, PermanentError, TransientError
 
 __all__ = ["LocalConnector", "LocalSettings"]
 
@@ -102,6 +102,30 @@ def _translated(object_name: str) -> Iterator[None]:
         ) from None
 
 
+def _open_store(settings: LocalSettings, clock: Clock | None) -> LocalStore:
+    """Open ``settings.path``; a file SQLite cannot open or read is one clear line."""
+    path = settings.path
+    try:
+        # busy_timeout=0: a locked database is reported at once as TransientError and
+        # the framework's backoff decides when to try again (no waiting inside a
+        # connector).
+        return LocalStore(
+            path, clock=clock, busy_timeout=0.0, cache_mb=settings.cache_mb
+        )
+    except sqlite3.Error as error:
+        # SQLite says "unable to open database file" for both of these; name the cause.
+        if path.is_dir():
+            reason = "it is a directory"
+        elif not path.parent.is_dir():
+            reason = f"its folder {path.parent} does not exist"
+        else:
+            reason = str(error)
+        raise ConfigurationError(
+            f"cannot open the local platform file {path}: {reason}",
+            hint="check CRMSYNC_LOCAL_PATH",
+        ) from None
+
+
 def _encode_page(modified_at: str, record_id: str) -> str:
     raw = json.dumps([modified_at, record_id]).encode()
     return "v1." + base64.urlsafe_b64encode(raw).decode()
@@ -139,12 +163,7 @@ class LocalConnector:
     ) -> None:
         self.settings = settings
         self._owns_store = store is None
-        # busy_timeout=0: a locked database is reported at once as TransientError and
-        # the framework's backoff decides when to try again (no waiting inside a
-        # connector).
-        self.store = store or LocalStore(
-            settings.path, clock=clock, busy_timeout=0.0, cache_mb=settings.cache_mb
-        )
+        self.store = store or _open_store(settings, clock)
 
     @staticmethod
     @hookimpl

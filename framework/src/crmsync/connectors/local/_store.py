@@ -99,13 +99,18 @@ class LocalStore:
             check_same_thread=False,
         )
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        # In KiB when negative; SQLite's 2 MB default re-reads a large file's index
-        # pages from the OS on every lookup by id or email.
-        self._db.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
-        with self._lock:
-            self._db.executescript(_SCHEMA)
+        try:
+            # The first statements are where SQLite finds the file is no database.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            # In KiB when negative; SQLite's 2 MB default re-reads a large file's index
+            # pages from the OS on every lookup by id or email.
+            self._db.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
+            with self._lock:
+                self._db.executescript(_SCHEMA)
+        except BaseException:
+            self._db.close()
+            raise
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
