@@ -232,6 +232,18 @@ def test_a_converted_lead_moves_the_link_to_its_contact(make_world, pairs):
     assert world.crm.get("Contact", contact)["FirstName"] == "Converted"
 
 
+def test_a_lead_converted_into_an_unpaired_object_says_its_sync_stops(make_world):
+    world = make_world()  # prospect <-> Lead only
+    _, lid = world.linked_pair(first_name="C")
+    contact = world.crm.convert(lid)
+    assert world.cycle().relinked == 1
+    (event,) = [
+        e for e in world.store.list_events(world.integration.id) if e.kind == "relinked"
+    ]
+    assert contact in event.detail["reason"]
+    assert "no object pair" in event.detail["reason"]
+
+
 @pytest.mark.parametrize("order", [("Contact", "Lead"), ("Lead", "Contact")])
 def test_a_crm_edit_made_around_a_conversion_reaches_the_platform(
     make_world, pairs, order

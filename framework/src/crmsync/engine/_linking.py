@@ -62,6 +62,7 @@ class LinkingMixin(EngineBase):
             taken = self.store.links_for(
                 tx, self.iid, side.value, [(object_name, record_id)]
             )
+        unpaired = False
         if taken:
             # The surviving record already has its own link: this one has nothing left
             # to sync.
@@ -77,7 +78,16 @@ class LinkingMixin(EngineBase):
             changes.append(link)
             self._report.relinked += 1
             reason = f"{why}: {old} -> {record_id}"
-        log.info("relinked" if not taken else "unlinked", reason=reason)
+            unpaired = self._pair(link.platform_object, link.crm_object) is None
+            if unpaired:
+                # Kept, so that adding the pair later resumes this record's sync; said
+                # aloud, because until then nothing of it moves.
+                reason += (
+                    f" ({link.platform_object} <-> {link.crm_object} is no object pair "
+                    "of this integration: not synced until one is added)"
+                )
+        say = log.warning if not taken and unpaired else log.info
+        say("relinked" if not taken else "unlinked", reason=reason)
         if not self._report.dry_run:
             self.store.log_event(
                 self.iid,
