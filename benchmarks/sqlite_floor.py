@@ -30,6 +30,20 @@ COLUMNS = (
 )
 
 
+def person_values(i: int) -> str:
+    """Record ``i``'s values as the store keeps them (JSON text), as the engine-only
+    scenario's people look."""
+    return orjson.dumps(
+        {
+            "email": f"user{i}@example.com",
+            "first_name": "Ann",
+            "last_name": f"Smith{i}",
+            "phone": "+1 555 0100",
+            "company": "Acme Inc",
+        }
+    ).decode()
+
+
 def _marks(count: int) -> str:
     return ",".join("?" * count)
 
@@ -56,16 +70,7 @@ def _floor_in(workdir: str, size: int) -> dict[str, float]:
         db.execute(f"PRAGMA {pragma}")
     spent: Counter[str] = Counter()
 
-    def values(i: int) -> str:
-        return orjson.dumps(
-            {
-                "email": f"user{i}@example.com",
-                "first_name": "Ann",
-                "last_name": f"Smith{i}",
-                "phone": "+1 555 0100",
-                "company": "Acme Inc",
-            }
-        ).decode()
+    values = person_values
 
     started = time.perf_counter()
     for side, name in (("platform", "prospect"), ("crm", "Lead")):

@@ -23,8 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from benchmarks.sqlite_floor import person_values
 from crmsync.models import Integration, ObjectPair
 from crmsync.store import open_store
 
@@ -61,17 +60,7 @@ def _store_ddl(workdir: Path) -> tuple[list[str], str]:
 
 def _rows(count: int, *, with_values: bool) -> list[list[tuple[Any, ...]]]:
     def values(i: int) -> str | None:
-        if not with_values:
-            return None
-        return orjson.dumps(
-            {
-                "email": f"user{i}@example.com",
-                "first_name": "Ann",
-                "last_name": f"Smith{i}",
-                "phone": "+1 555 0100",
-                "company": "Acme Inc",
-            }
-        ).decode()
+        return person_values(i) if with_values else None
 
     rows = [
         (

@@ -68,19 +68,14 @@ class MatchingMixin(EngineBase):
                 free = [c for c in free if c not in busy]
                 linked_elsewhere = linked_elsewhere or bool(busy)
                 if len(free) >= 2:
-                    ids = ", ".join(sorted(c.record_id for c in free)[:5])
-                    failures.append(
-                        Failure(
-                            side.value,
-                            row.object_name,
-                            row.record_id,
-                            "AMBIGUOUS_MATCH",
-                            f"{len(free)} {other_object} records share the "
-                            f"match key: {ids}",
-                        )
+                    ids = sorted(c.record_id for c in free)
+                    self._ambiguous(
+                        tx,
+                        row,
+                        failures,
+                        f"{len(ids)} {other_object} records share the match key",
+                        ids,
                     )
-                    self._report.ambiguous += 1
-                    self._park(tx, row, "ambiguous match")
                     claimed = True
                     break
                 if len(free) == 1:
@@ -88,20 +83,15 @@ class MatchingMixin(EngineBase):
                     # this side with the same key makes it a guess either way.
                     others = rivals.get(row.match_key or "", set()) - {row.record_id}
                     if others:
-                        ids = ", ".join(sorted({row.record_id, *others})[:5])
-                        failures.append(
-                            Failure(
-                                side.value,
-                                row.object_name,
-                                row.record_id,
-                                "AMBIGUOUS_MATCH",
-                                f"{len(others) + 1} {row.object_name} records share "
-                                f"the match key of {other_object} "
-                                f"{free[0].record_id}: {ids}",
-                            )
+                        ids = sorted({row.record_id, *others})
+                        self._ambiguous(
+                            tx,
+                            row,
+                            failures,
+                            f"{len(ids)} {row.object_name} records share the match "
+                            f"key of {other_object} {free[0].record_id}",
+                            ids,
                         )
-                        self._report.ambiguous += 1
-                        self._park(tx, row, "ambiguous match")
                         claimed = True
                         break
                     unit = self._new_link_unit(side, row, pair, free[0])
@@ -124,6 +114,27 @@ class MatchingMixin(EngineBase):
             else:
                 units.append(unit)
         return units
+
+    def _ambiguous(
+        self,
+        tx: DbConnection,
+        row: InboxRow,
+        failures: list[Failure],
+        what: str,
+        ids: list[str],
+    ) -> None:
+        """Record ``row`` as an ambiguous match and park it: never a guess."""
+        failures.append(
+            Failure(
+                row.side,
+                row.object_name,
+                row.record_id,
+                "AMBIGUOUS_MATCH",
+                f"{what}: {', '.join(ids[:5])}",
+            )
+        )
+        self._report.ambiguous += 1
+        self._park(tx, row, "ambiguous match")
 
     def _rivals(
         self,
