@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from crmsync.cli import app
+from crmsync.cli import CliState, app
 
 
 def test_help_lists_every_command(cli):
@@ -63,7 +63,8 @@ def test_unknown_option_is_one_line(cli):
 
 
 def test_bad_log_level_is_one_line(cli):
-    assert "log_level" in cli.fails("--log-level", "LOUD", "connectors")
+    line = cli.fails("--log-level", "LOUD", "connectors")
+    assert line.startswith("error: --log-level 'LOUD': Input should be 'DEBUG'")
 
 
 def test_bad_database_url_is_one_line(cli):
@@ -75,8 +76,9 @@ def test_bad_database_url_is_one_line(cli):
 def test_database_url_option_overrides_settings(cli, tmp_path):
     other = f"sqlite:///{tmp_path / 'other.db'}"
     cli.create("one")
-    output = cli.ok("--database-url", other, "integration", "list")
-    assert "No integrations yet" in output
+    cli.ok("--database-url", other, "integration", "create", "two", "--crm", "memory")
+    output = cli.ok("--database-url", other, "integration", "list", "--json")
+    assert [row["name"] for row in json.loads(output)] == ["two"]
 
 
 def test_a_damaged_state_file_is_one_line_and_left_as_it_was(cli, tmp_path):
@@ -143,3 +145,89 @@ def test_exit_status_is_1_for_crmsync_errors_and_2_for_usage(cli):
     help_text = " ".join(cli.ok("--help").split())
     assert "1 when crmsync reports an error" in help_text
     assert "2 when it cannot parse the command line" in help_text
+
+
+def test_a_group_without_a_command_prints_its_help_once():
+    for args in ([], ["integration"], ["mapping"], ["errors"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, args
+        assert result.output.count("Usage:") == 1, (args, result.output)
+
+
+BAD_SETTINGS = {
+    "sqlite_cache_mb": ("abc", "Input should be a valid integer"),
+    "log_format": ("xml", "Input should be 'console' or 'json'"),
+    "log_level": ("loud", "Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
+    "default_interval_seconds": ("5", "Input should be greater than or equal to 10"),
+    "overlap_seconds": ("-1", "Input should be greater than or equal to 0"),
+}
+
+
+def test_a_bad_settings_variable_is_named_with_a_hint(cli, monkeypatch):
+    from crmsync.settings import CrmsyncSettings
+
+    # database_url takes any text; every other setting is covered here.
+    assert set(BAD_SETTINGS) == set(CrmsyncSettings.model_fields) - {"database_url"}
+    for field_name, (value, message) in BAD_SETTINGS.items():
+        variable = f"CRMSYNC_{field_name.upper()}"
+        monkeypatch.setenv(variable, value)
+        result = cli.runner.invoke(app, ["connectors"], obj=CliState())
+        monkeypatch.delenv(variable)
+        assert result.exit_code == 1, result.output
+        line = result.stderr.strip()
+        assert line.startswith(f"error: {variable}: {message}"), line
+        assert line.endswith("(fix it in the environment or .env)"), line
+        assert field_name not in line
+
+
+def test_log_level_and_format_variables_take_any_case(cli, monkeypatch):
+    monkeypatch.setenv("CRMSYNC_LOG_LEVEL", "debug")
+    monkeypatch.setenv("CRMSYNC_LOG_FORMAT", "JSON")
+    result = cli.runner.invoke(app, ["connectors", "--json"], obj=CliState())
+    assert result.exit_code == 0, result.output
+
+
+def test_read_only_commands_create_no_state_database(cli, tmp_path):
+    missing = tmp_path / "typo.db"
+    for args in (
+        ("status", "acme"),
+        ("history", "acme"),
+        ("errors", "acme"),
+        ("integration", "list"),
+        ("integration", "show", "acme"),
+        ("mapping", "list", "acme"),
+    ):
+        line = cli.fails("--database-url", f"sqlite:///{missing}", *args)
+        assert line == (
+            f"error: no state database at {missing} (check --database-url or "
+            "CRMSYNC_DATABASE_URL; `crmsync integration create` makes one)"
+        ), args
+    assert not missing.exists()
+
+
+def test_a_database_of_another_application_is_refused_and_left_alone(cli):
+    import sqlite3
+
+    cli.create()
+    cli.ok("mapping", "add", "acme", "email", "Email")  # makes the platform file
+    path = cli.platform_path
+
+    def tables() -> list[str]:
+        with sqlite3.connect(path) as db:
+            return sorted(
+                row[0] for row in db.execute("SELECT name FROM sqlite_master")
+            )
+
+    before = tables()
+    for args in (
+        ("integration", "list"),
+        ("integration", "create", "x", "--crm", "memory"),
+    ):
+        line = cli.fails("--database-url", f"sqlite:///{path}", *args)
+        assert line == (
+            f"error: {path} is not a crmsync state database: it has other tables "
+            "(prospect) and no crmsync schema "
+            "(point --database-url or CRMSYNC_DATABASE_URL at crmsync's own "
+            "database, or at a new file)"
+        ), args
+    assert tables() == before

@@ -158,7 +158,7 @@ def test_a_pair_given_twice_is_refused_before_anything_is_stored(cli):
         "prospect:Contact",
     )
     assert line.startswith("error: object pair prospect:Contact given twice")
-    assert "No integrations yet" in cli.ok("integration", "list")
+    assert "no state database" in cli.fails("integration", "list")
 
 
 def test_a_settings_error_of_no_one_field_names_the_prefix(cli, monkeypatch):
@@ -220,3 +220,166 @@ def test_a_local_platform_file_that_cannot_be_opened_is_one_line(
         result.output
     )
     assert not_sqlite.read_text() == "prospects, but not in SQLite\n"
+
+
+def test_connector_settings_are_checked_when_given(cli):
+    bad = {
+        ("--platform-setting", "cache_mb=lots"): "error: --platform-setting "
+        "cache_mb='lots': Input should be a valid integer",
+        ("--platform-setting", "colour=blue"): "error: --platform-setting colour: "
+        "connector 'local' has no setting 'colour' (its settings: path, cache_mb)",
+        ("--crm-setting", "colour=blue"): "error: --crm-setting colour: connector "
+        "'memory' has no setting 'colour' (its settings: connector_id)",
+    }
+    for option, expected in bad.items():
+        line = cli.fails("integration", "create", "x", "--crm", "memory", *option)
+        assert line.startswith(expected), line
+    assert "CRMSYNC_LOCAL_CACHE_MB or the default 64)" in cli.fails(
+        "integration", "create", "x", "--crm", "memory", *next(iter(bad))
+    )
+    assert "no state database" in cli.fails("integration", "list")  # nothing stored
+
+
+def test_update_sets_and_removes_stored_connector_settings(cli):
+    cli.create()
+    cli.ok("integration", "update", "acme", "--platform-setting", "cache_mb=8")
+    data = json.loads(cli.ok("integration", "show", "acme", "--json"))
+    assert data["platform_settings"]["cache_mb"] == "8"
+    assert "cache_mb='0': Input should be greater than or equal to 1" in cli.fails(
+        "integration", "update", "acme", "--platform-setting", "cache_mb=0"
+    )
+    assert "has no setting 'colour'" in cli.fails(
+        "integration", "update", "acme", "--crm-setting", "colour=blue"
+    )
+    assert "looks like a secret" in cli.fails(
+        "integration", "update", "acme", "--crm-setting", "api_key=hunter22"
+    )
+    assert "both given" in cli.fails(
+        "integration",
+        "update",
+        "acme",
+        "--platform-setting",
+        "cache_mb=9",
+        "--unset-platform-setting",
+        "cache_mb",
+    )
+    assert "no crm setting 'colour' is stored" in cli.fails(
+        "integration", "update", "acme", "--unset-crm-setting", "colour"
+    )
+    cli.ok("integration", "update", "acme", "--unset-platform-setting", "cache_mb")
+    data = json.loads(cli.ok("integration", "show", "acme", "--json"))
+    assert "cache_mb" not in data["platform_settings"]
+    assert "path" in data["platform_settings"]  # the others stay
+
+
+def test_a_bad_stored_setting_names_the_update_command(cli):
+    from crmsync.store import open_store
+
+    cli.create()
+    # As an earlier crmsync stored them, unchecked.
+    store = open_store(cli.db_url)
+    store.update_integration(
+        "acme", platform_settings={"cache_mb": "lots", "colour": "blue"}
+    )
+    store.dispose()
+    line = cli.fails("fields", "local", "prospect", "--integration", "acme")
+    assert line == (
+        "error: platform setting 'colour' stored with integration 'acme' is not a "
+        "setting of connector 'local' (remove it with `crmsync integration update "
+        "acme --unset-platform-setting colour`)"
+    )
+    cli.ok("integration", "update", "acme", "--unset-platform-setting", "colour")
+    line = cli.fails("mapping", "add", "acme", "email", "Email")
+    assert line.startswith(
+        "error: platform setting cache_mb='lots' stored with integration 'acme': "
+        "Input should be a valid integer"
+    )
+    assert line.endswith(
+        "(change it with `crmsync integration update acme --platform-setting "
+        "cache_mb=VALUE`, or remove it with `crmsync integration update acme "
+        "--unset-platform-setting cache_mb`)"
+    )
+    assert "CRMSYNC_LOCAL_CACHE_MB" not in line
+    cli.ok("integration", "update", "acme", "--platform-setting", "cache_mb=16")
+    cli.ok("mapping", "add", "acme", "email", "Email")
+
+
+def test_create_refuses_an_interval_of_zero_as_update_does(cli):
+    for command in (("create", "x", "--crm", "memory"), ("update", "acme")):
+        if command[0] == "update":
+            cli.create()
+        for interval in ("0", "-5", "9"):
+            line = cli.fails("integration", *command, "--interval", interval)
+            assert line == f"error: --interval {interval} is too short (use 10 or more)"
+    data = json.loads(cli.ok("integration", "list", "--json"))
+    assert [(i["name"], i["interval_seconds"]) for i in data] == [("acme", 300)]
+
+
+def test_a_malformed_filter_is_refused(cli):
+    for text in ("score>>", "score=>5", "score<>5", "score===5", "score>= "):
+        line = cli.fails(
+            "integration",
+            "create",
+            "x",
+            "--crm",
+            "memory",
+            "--create-in-crm",
+            "filter",
+            "--crm-filter",
+            text,
+        )
+        assert line.startswith(f"error: --crm-filter {text!r} is not a filter"), line
+    cli.create("acme", "--create-in-crm", "filter", "--crm-filter", "status=='>'")
+    data = json.loads(cli.ok("integration", "show", "acme", "--json"))
+    assert data["create_in_crm"] == "when status == '>' as Lead"  # quoted: a value
+    assert "'score>>' is not a filter" in cli.fails(
+        "integration", "update", "acme", "--crm-filter", "score>>"
+    )
+
+
+def test_update_with_a_filter_alone_changes_the_stored_rules_filter(cli):
+    cli.create("acme", "--create-in-crm", "filter", "--crm-filter", "score>=50")
+    cli.ok("integration", "update", "acme", "--crm-filter", "score>=5")
+    data = json.loads(cli.ok("integration", "show", "acme", "--json"))
+    assert data["create_in_crm"] == "when score >= 5 as Lead"
+    # A rule that takes no filter refuses one, with create's own line.
+    create_line = cli.fails(
+        "integration", "create", "x", "--crm", "memory", "--platform-filter", "x>1"
+    )
+    update_line = cli.fails("integration", "update", "acme", "--platform-filter", "x>1")
+    assert (
+        update_line
+        == create_line
+        == (
+            "error: a filter was given but --create-in-platform is 'never' "
+            "(use --create-in-platform filter)"
+        )
+    )
+
+
+def test_a_connector_on_the_wrong_side_is_refused(cli):
+    line = cli.fails("integration", "create", "x", "--crm", "local")
+    assert line == (
+        "error: connector 'local' serves the platform side, not the crm side "
+        "(give --crm one of: memory)"
+    )
+    # The real catalog: salesforce is a CRM connector.
+    state = CliState(settings=CrmsyncSettings(database_url=cli.db_url))
+    result = cli.runner.invoke(
+        app,
+        [
+            "integration",
+            "create",
+            "y",
+            "--crm",
+            "salesforce",
+            "--platform",
+            "salesforce",
+        ],
+        obj=state,
+    )
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == (
+        "error: connector 'salesforce' serves the crm side, not the platform side "
+        "(give --platform one of: local)"
+    )

@@ -196,3 +196,27 @@ def test_a_mapping_file_that_is_not_utf8_is_one_line(mapped, tmp_path):
             "(save the file as UTF-8)"
         )
     assert pairs(mapped) == before
+
+
+def test_a_file_that_lists_a_pair_twice_is_refused(mapped, tmp_path):
+    path = tmp_path / "m.json"
+    mapped.ok("mapping", "export", "acme", str(path))
+    document = json.loads(path.read_text())
+    contact = document["pairs"][0]
+    document["pairs"].append(
+        {
+            "platform_object": contact["platform_object"],
+            "crm_object": contact["crm_object"],
+            "mappings": [
+                {"platform_field": "phone", "crm_field": "Phone", "direction": "sync"}
+            ],
+        }
+    )
+    path.write_text(json.dumps(document))
+    before = pairs(mapped)
+    line = mapped.fails("mapping", "apply", "acme", str(path), "--yes")
+    assert line == (
+        f"error: {path}: object pair prospect:Contact is listed twice "
+        "(list each pair once, with all of its mappings)"
+    )
+    assert pairs(mapped) == before

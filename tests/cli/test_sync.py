@@ -240,3 +240,61 @@ def test_a_failed_cycle_ends_with_one_error_line(mapped):
         line for line in result.output.splitlines() if line.startswith("error:")
     ] == [last]
     assert "failed" in mapped.ok("history", "acme")
+
+
+def test_doctor_creates_no_platform_file(cli):
+    cli.create()
+    assert not cli.platform_path.exists()
+    result = cli("doctor", "acme")
+    assert result.exit_code == 1, result.output
+    assert (
+        "✗ platform connection opens: cannot open the local platform file "
+        f"{cli.platform_path}: it does not exist (check CRMSYNC_LOCAL_PATH; a sync "
+        "creates a missing file, empty)"
+    ) in result.output
+    assert not cli.platform_path.exists()
+    assert sorted(path.name for path in cli.tmp.iterdir()) == ["state.db"]
+
+
+def test_a_filter_on_a_field_the_object_lacks_is_refused_by_sync_and_doctor(cli):
+    cli.create(
+        "acme",
+        "--create-in-crm",
+        "filter",
+        "--crm-filter",
+        "nosuchfield>=50",
+        "--create-in-platform",
+        "filter",
+        "--platform-filter",
+        "Ratng not_blank",
+    )
+    cli.ok("mapping", "add", "acme", "email", "Email")
+    seed(cli)
+    cli.ok("integration", "resume", "acme")
+    line = cli.fails("sync", "acme")
+    assert line == (
+        "error: the --crm-filter of integration 'acme' tests field 'nosuchfield', "
+        "which platform object 'prospect' does not have (change it with "
+        "`crmsync integration update acme --crm-filter EXPR`)"
+    )
+    assert "no cycle has run yet" in cli.ok("status", "acme")
+    result = cli("doctor", "acme")
+    assert result.exit_code == 1
+    assert "✗ creation filters: the --crm-filter" in result.output
+    assert "which crm object 'Contact' does not have (did you mean Rating?" in (
+        result.output
+    )
+    cli.ok("integration", "update", "acme", "--crm-filter", "score>=50")
+    cli.ok("integration", "update", "acme", "--platform-filter", "Rating not_blank")
+    assert "✓ creation filters" in cli.ok("doctor", "acme")
+    assert "cycle of acme: succeeded" in cli.ok("sync", "acme")
+
+
+def test_count_without_watch_is_refused(mapped):
+    mapped.ok("integration", "resume", "acme")
+    line = mapped.fails("sync", "acme", "--count", "2")
+    assert line == (
+        "error: --count needs --watch: without it one cycle runs "
+        "(add --watch, or drop --count 2)"
+    )
+    assert "no cycle has run yet" in mapped.ok("status", "acme")

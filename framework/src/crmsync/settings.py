@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_CACHE_MB = 64
@@ -33,8 +33,14 @@ class CrmsyncSettings(BaseSettings):
         "uses it all. A store of 1,000,000 links is far larger than SQLite's 2 MB "
         "default, which made every changed record read its link from the OS.",
     )
-    log_format: Literal["console", "json"] = "console"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["console", "json"] = Field(
+        default="console", description="console or json, in any case."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO",
+        description="DEBUG, INFO, WARNING or ERROR, in any case. The CLI logs at "
+        "WARNING unless this or `--log-level` is set.",
+    )
     default_interval_seconds: int = Field(default=300, ge=10)
     overlap_seconds: float = Field(
         default=60.0,
@@ -43,3 +49,14 @@ class CrmsyncSettings(BaseSettings):
         "A connector that declares a longer late-commit window (Salesforce: 300 s) "
         "gets that one.",
     )
+
+    # The command-line options take any case; the variables behind them do too.
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format_in_any_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value

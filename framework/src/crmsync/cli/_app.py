@@ -16,11 +16,9 @@ from crmsync.cli import (
     _status,
     _sync,
 )
-from crmsync.cli._errors import env_file_error
 from crmsync.cli._group import RootGroup
-from crmsync.cli._state import CliState
+from crmsync.cli._state import CliState, load_settings
 from crmsync.logs import configure_logging
-from crmsync.settings import CrmsyncSettings
 
 __all__ = ["app", "main"]
 
@@ -84,17 +82,13 @@ def _root(
     if database_url is not None:
         overrides["database_url"] = database_url
     if log_format is not None:
-        overrides["log_format"] = log_format.lower()
+        overrides["log_format"] = log_format
     if log_level is not None:
-        overrides["log_level"] = log_level.upper()
-    try:
-        base = state.settings or CrmsyncSettings()
-    except UnicodeDecodeError:
-        raise env_file_error(CrmsyncSettings) from None
+        overrides["log_level"] = log_level
+    base = load_settings(state.settings)
     explicit_level = log_level is not None or "log_level" in base.model_fields_set
-    if overrides:
-        # Validate the overrides as settings, so a bad level is one clear line.
-        base = CrmsyncSettings.model_validate({**base.model_dump(), **overrides})
+    # Validated as settings, so a bad level is one clear line.
+    base = load_settings(base, overrides)
     state.settings = base
     configure_logging(
         fmt=base.log_format, level=base.log_level if explicit_level else "WARNING"

@@ -13,7 +13,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from crmsync.cli._errors import one_line
 from crmsync.cli._state import CliState, connector_settings, out, state_of
-from crmsync.cli._validate import build_mapping
+from crmsync.cli._validate import build_mapping, filter_problems
+from crmsync.connectors.local import LocalConnector
 from crmsync.errors import CrmsyncError, StateError
 from crmsync.logs import redact_text
 from crmsync.models import Integration
@@ -124,15 +125,25 @@ def _side(
     if (
         checks.attempt(
             f"{side} settings load",
-            lambda: connector_settings(installed, stored),
+            lambda: connector_settings(
+                installed, stored, integration=integration.name, side=side
+            ),
             lambda _: "from the environment, .env and the stored settings",
         )
         is None
     ):
         return None, {}
+    # The local connector creates its file when it opens; doctor writes nothing, so
+    # it opens only a file that exists (and reports one that does not).
+    no_create = (
+        {"create": False}
+        if isinstance(installed.factory, type)
+        and issubclass(installed.factory, LocalConnector)
+        else {}
+    )
     connection = checks.attempt(
         f"{side} connection opens",
-        lambda: state.open_connection(connector_id, stored),
+        lambda: state.open_connection(connector_id, stored, factory_kwargs=no_create),
         lambda _: "",
     )
     if connection is None:
@@ -233,6 +244,17 @@ def doctor(
                     f"mappings of {where}",
                     f"{len(pair.mappings)} valid against live fields",
                 )
+        if integration.create_in_crm.filter or integration.create_in_platform.filter:
+            fields_by_side = {"platform": platform_fields, "crm": crm_fields}
+            wrong = filter_problems(
+                integration, lambda side, name: fields_by_side[side].get(name)
+            )
+            if wrong:
+                checks.fail("creation filters", "; ".join(one_line(e) for e in wrong))
+            elif platform is None or crm is None:
+                checks.warn("creation filters", "not checked: a side is unreachable")
+            else:
+                checks.ok("creation filters", "their fields exist")
         del platform, crm
     if store is not None:
         store.dispose()

@@ -31,18 +31,21 @@ def fields(
     """Show the fields of CONNECTOR's OBJECT: type, length, required, read-only."""
     state = state_of(ctx)
     settings = None
+    side = ""
     if integration is not None:
-        stored = state.get_store().get_integration(integration)
+        stored = state.existing_store().get_integration(integration)
         if connector == stored.platform_connector:
-            settings = stored.platform_settings
+            settings, side = stored.platform_settings, "platform"
         elif connector == stored.crm_connector:
-            settings = stored.crm_settings
+            settings, side = stored.crm_settings, "crm"
         else:
             raise ConfigurationError(
                 f"integration {integration!r} does not use connector {connector!r}",
                 hint=f"it uses {stored.platform_connector} and {stored.crm_connector}",
             )
-    connection = state.open_connection(connector, settings)
+    connection = state.open_connection(
+        connector, settings, integration=integration, side=side
+    )
     specs = connection.list_fields(object_name)
     table = Table(
         title=f"{connector} {object_name}: {len(specs)} fields", title_justify="left"

@@ -45,8 +45,11 @@ class RootGroup(TyperGroup):
                 **extra,
             )
         except NoArgsIsHelpError as error:
-            if error.ctx is not None:
-                typer.echo(error.ctx.get_help())
+            # Building the error rendered the help already: rich prints it then and
+            # leaves the message empty; plain click returns it as the message.
+            message = error.format_message()
+            if message:
+                typer.echo(message)
             code = error.exit_code
         except ClickException as error:
             typer.echo(f"error: {one_line(error)}", err=True)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from crmsync.cli._parse import parse_filter, parse_pair, parse_settings
 from crmsync.cli._render import integration_dict, print_integration
-from crmsync.cli._state import CliState, out, state_of
+from crmsync.cli._state import CliState, check_given_settings, out, state_of
 from crmsync.errors import ConfigurationError
 from crmsync.models import (
     CreationMode,
@@ -18,7 +18,7 @@ from crmsync.models import (
     ObjectPair,
     SourceOfTruth,
 )
-from crmsync.plugins import InstalledConnector
+from crmsync.plugins import ConnectorCatalog, InstalledConnector
 
 __all__ = ["app", "creation_rule", "default_pairs"]
 
@@ -56,7 +56,8 @@ def creation_rule(
             f"a filter was given but {option} is {mode.value!r}",
             hint=f"use {option} filter",
         )
-    condition = parse_filter(filter_text, option=option) if filter_text else None
+    filter_option = f"--{option.removeprefix('--create-in-')}-filter"
+    condition = parse_filter(filter_text, option=filter_option) if filter_text else None
     return CreationRule(mode=mode, target_object=target, filter=condition)
 
 
@@ -69,6 +70,74 @@ def _check_objects(
                 f"{side} connector {connector.id!r} has no object {name!r}",
                 hint=f"its objects: {', '.join(connector.description.objects)}",
             )
+
+
+def _check_role(
+    catalog: ConnectorCatalog, connector: InstalledConnector, side: str
+) -> None:
+    role = connector.description.role
+    if role in (side, "any"):
+        return
+    fitting = sorted(
+        key
+        for key, other in catalog.loaded.items()
+        if other.description.role in (side, "any")
+    )
+    raise ConfigurationError(
+        f"connector {connector.id!r} serves the {role} side, not the {side} side",
+        hint=f"give --{side} one of: {', '.join(fitting)}"
+        if fitting
+        else f"install a {side} connector",
+    )
+
+
+def _check_interval(interval: int | None) -> None:
+    # Checked here rather than left to the model, so that 0 is not read as "unset"
+    # and every short interval gets the same line.
+    if interval is not None and interval < 10:
+        raise ConfigurationError(
+            f"--interval {interval} is too short", hint="use 10 or more"
+        )
+
+
+def _settings_option(
+    connector: InstalledConnector, items: list[str] | None, *, option: str
+) -> dict[str, Any]:
+    values = parse_settings(items, option=option)
+    check_given_settings(connector, values, option=option)
+    return values
+
+
+def _changed_settings(
+    connector: InstalledConnector,
+    current: dict[str, Any],
+    items: list[str] | None,
+    unset: list[str] | None,
+    *,
+    side: str,
+) -> dict[str, Any] | None:
+    """The stored settings of ``side`` after ``--SIDE-setting`` and
+    ``--unset-SIDE-setting``, or ``None`` when neither was given."""
+    if not items and not unset:
+        return None
+    option, unset_option = f"--{side}-setting", f"--unset-{side}-setting"
+    given = _settings_option(connector, items, option=option)
+    settings = dict(current)
+    for key in unset or []:
+        if key in given:
+            raise ConfigurationError(
+                f"{option} {key} and {unset_option} {key} both given",
+                hint="give one of them",
+            )
+        if key not in settings:
+            stored = ", ".join(sorted(settings)) or "none"
+            raise ConfigurationError(
+                f"{unset_option} {key}: no {side} setting {key!r} is stored",
+                hint=f"stored {side} settings: {stored}",
+            )
+        del settings[key]
+    settings.update(given)
+    return settings
 
 
 def _check_unique(pairs: list[tuple[str, str]]) -> None:
@@ -169,6 +238,9 @@ def create(
     state = state_of(ctx)
     catalog = state.get_catalog()
     platform_connector, crm_connector = catalog.get(platform), catalog.get(crm)
+    _check_role(catalog, platform_connector, "platform")
+    _check_role(catalog, crm_connector, "crm")
+    _check_interval(interval)
     pairs = (
         [parse_pair(text) for text in pair]
         if pair
@@ -184,10 +256,16 @@ def create(
         name=name,
         platform_connector=platform,
         crm_connector=crm,
-        platform_settings=parse_settings(platform_setting, option="--platform-setting"),
-        crm_settings=parse_settings(crm_setting, option="--crm-setting"),
+        platform_settings=_settings_option(
+            platform_connector, platform_setting, option="--platform-setting"
+        ),
+        crm_settings=_settings_option(
+            crm_connector, crm_setting, option="--crm-setting"
+        ),
         source_of_truth=source_of_truth,
-        interval_seconds=interval or state.get_settings().default_interval_seconds,
+        interval_seconds=state.get_settings().default_interval_seconds
+        if interval is None
+        else interval,
         create_in_crm=creation_rule(
             create_in_crm, crm_filter, target, option="--create-in-crm"
         ),
@@ -219,7 +297,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List integrations."""
-    integrations = state_of(ctx).get_store().list_integrations()
+    integrations = state_of(ctx).existing_store().list_integrations()
     if as_json:
         typer.echo(json.dumps([integration_dict(i) for i in integrations], indent=2))
         return
@@ -265,7 +343,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show an integration's settings, object pairs and mappings."""
-    integration = state_of(ctx).get_store().get_integration(name)
+    integration = state_of(ctx).existing_store().get_integration(name)
     if as_json:
         typer.echo(json.dumps(integration_dict(integration), indent=2, default=str))
         return
@@ -288,48 +366,122 @@ def update(
         ),
     ] = None,
     create_in_crm: Annotated[
-        CreationMode | None, typer.Option("--create-in-crm")
+        CreationMode | None,
+        typer.Option(
+            "--create-in-crm", help="Which unlinked prospects to create in the CRM."
+        ),
     ] = None,
-    crm_filter: Annotated[str | None, typer.Option("--crm-filter")] = None,
+    crm_filter: Annotated[
+        str | None,
+        typer.Option(
+            "--crm-filter",
+            help="With --create-in-crm filter: a condition on the platform record; "
+            "alone, it replaces the condition of a stored filter rule.",
+        ),
+    ] = None,
     create_in_platform: Annotated[
-        CreationMode | None, typer.Option("--create-in-platform")
+        CreationMode | None,
+        typer.Option(
+            "--create-in-platform",
+            help="Which unlinked CRM records to create in the platform.",
+        ),
     ] = None,
-    platform_filter: Annotated[str | None, typer.Option("--platform-filter")] = None,
+    platform_filter: Annotated[
+        str | None,
+        typer.Option(
+            "--platform-filter",
+            help="With --create-in-platform filter: a condition on the CRM record; "
+            "alone, it replaces the condition of a stored filter rule.",
+        ),
+    ] = None,
+    platform_setting: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--platform-setting",
+            help="KEY=VALUE: store or change a non-secret platform connector setting "
+            "(repeatable).",
+        ),
+    ] = None,
+    crm_setting: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--crm-setting",
+            help="KEY=VALUE: store or change a non-secret CRM connector setting "
+            "(repeatable).",
+        ),
+    ] = None,
+    unset_platform_setting: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--unset-platform-setting",
+            metavar="KEY",
+            help="Remove a stored platform connector setting, so the environment's "
+            "or the default applies (repeatable).",
+        ),
+    ] = None,
+    unset_crm_setting: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--unset-crm-setting",
+            metavar="KEY",
+            help="Remove a stored CRM connector setting (repeatable).",
+        ),
+    ] = None,
 ) -> None:
-    """Change interval, creation rules or (before the first cycle) source of truth."""
-    store = state_of(ctx).get_store()
+    """Change interval, creation rules, stored connector settings, source of truth.
+
+    The source of truth only before the first cycle; `integration rebaseline` after.
+    """
+    state = state_of(ctx)
+    store = state.existing_store()
     current = store.get_integration(name)
+    _check_interval(interval)
     crm_rule = platform_rule = None
-    if create_in_crm is not None:
+    if create_in_crm is not None or crm_filter is not None:
+        # A filter alone changes the stored rule's condition; a rule that takes no
+        # filter refuses it as `create` does.
         crm_rule = creation_rule(
-            create_in_crm,
+            create_in_crm or current.create_in_crm.mode,
             crm_filter,
             current.create_in_crm.target_object,
             option="--create-in-crm",
         )
-    if create_in_platform is not None:
+    if create_in_platform is not None or platform_filter is not None:
         platform_rule = creation_rule(
-            create_in_platform,
+            create_in_platform or current.create_in_platform.mode,
             platform_filter,
             current.create_in_platform.target_object,
             option="--create-in-platform",
         )
-    if interval is not None and interval < 10:
-        raise ConfigurationError(
-            f"--interval {interval} is too short", hint="use 10 or more"
-        )
+    catalog = state.get_catalog()
+    platform_settings = _changed_settings(
+        catalog.get(current.platform_connector),
+        current.platform_settings,
+        platform_setting,
+        unset_platform_setting,
+        side="platform",
+    )
+    crm_settings = _changed_settings(
+        catalog.get(current.crm_connector),
+        current.crm_settings,
+        crm_setting,
+        unset_crm_setting,
+        side="crm",
+    )
     store.update_integration(
         name,
         interval_seconds=interval,
         create_in_crm=crm_rule,
         create_in_platform=platform_rule,
         source_of_truth=source_of_truth,
+        platform_settings=platform_settings,
+        crm_settings=crm_settings,
     )
     out().print(f"updated integration {name!r}", markup=False)
 
 
 def _set_active(state: CliState, name: str, active: bool) -> None:
-    integration = state.get_store().set_active(name, active)
+    integration = state.existing_store().set_active(name, active)
     word = "resumed" if integration.active else "paused"
     out().print(f"{word} integration {name!r}", markup=False)
 
@@ -359,7 +511,7 @@ def rebaseline(
     ] = False,
 ) -> None:
     """Change a locked source of truth: every link starts a fresh baseline (logged)."""
-    store = state_of(ctx).get_store()
+    store = state_of(ctx).existing_store()
     integration = store.get_integration(name)
     console = out()
     console.print(
@@ -391,7 +543,7 @@ def delete(
     ] = False,
 ) -> None:
     """Delete a paused integration with its mappings, links, cursors and history."""
-    store = state_of(ctx).get_store()
+    store = state_of(ctx).existing_store()
     integration = store.get_integration(name)
     if integration.active:
         store.delete_integration(name)  # refuses, naming the pause command

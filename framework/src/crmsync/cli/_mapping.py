@@ -60,7 +60,7 @@ RuleOption = Annotated[
 
 def paused_integration(state: CliState, name: str, action: str) -> Integration:
     """The integration, or the refusal that names how to pause it."""
-    integration = state.get_store().get_integration(name)
+    integration = state.existing_store().get_integration(name)
     if integration.active:
         raise MappingError(
             f"cannot {action} while integration {name!r} is active",
@@ -147,7 +147,7 @@ def _put(
             else (existing.conflict_rule if existing else None),
         }
         planned.append((pair, live.build(pair, **spec)))
-    store = state.get_store()
+    store = state.existing_store()
     console = out()
     for pair, mapping in planned:  # everything validated before anything is stored
         store.put_mapping(name, pair.platform_object, pair.crm_object, mapping)
@@ -239,7 +239,7 @@ def delete(
             hint=f"list them with `crmsync mapping list {name}`",
         )
     for chosen in pairs:
-        state.get_store().delete_mapping(
+        state.existing_store().delete_mapping(
             name, chosen.platform_object, chosen.crm_object, platform_field, crm_field
         )
         out().print(
@@ -256,7 +256,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the mappings of every object pair."""
-    integration = state_of(ctx).get_store().get_integration(name)
+    integration = state_of(ctx).existing_store().get_integration(name)
     pairs = integration.pairs_in_match_order()
     if as_json:
         typer.echo(
@@ -284,7 +284,7 @@ def export(
     file: Annotated[Path, typer.Argument(help="Target .yaml, .yml or .json file.")],
 ) -> None:
     """Write the integration's mappings to FILE (mappings as code)."""
-    integration = state_of(ctx).get_store().get_integration(name)
+    integration = state_of(ctx).existing_store().get_integration(name)
     count = export_file(integration, file)
     out().print(f"exported {count} mappings of {name!r} to {file}", markup=False)
 

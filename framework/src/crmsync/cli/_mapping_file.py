@@ -158,6 +158,16 @@ def read_file(path: Path) -> MappingFile:
             f"{path}: mapping file version {document.version} is not supported",
             hint=f"this crmsync reads version {FORMAT_VERSION}",
         )
+    # Two entries for one pair would otherwise merge, the last one silently winning.
+    seen: set[tuple[str, str]] = set()
+    for pair in document.pairs:
+        key = (pair.platform_object, pair.crm_object)
+        if key in seen:
+            raise ConfigurationError(
+                f"{path}: object pair {key[0]}:{key[1]} is listed twice",
+                hint="list each pair once, with all of its mappings",
+            )
+        seen.add(key)
     return document
 
 
@@ -254,7 +264,7 @@ def apply_file(
             hint="pass --yes to apply without a prompt",
         )
     # One transaction: a file is applied whole or not at all.
-    state.get_store().change_mappings(
+    state.existing_store().change_mappings(
         integration.name,
         puts=[(p.platform_object, p.crm_object, new) for p, new, _ in puts],
         deletes=[

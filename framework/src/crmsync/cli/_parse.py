@@ -36,7 +36,9 @@ def parse_filter(text: str, *, option: str) -> FieldFilter:
     if match:
         return FieldFilter(field=match.group(1), op="not_blank")
     match = _FILTER.match(text)
-    if not match or not match.group(3):
+    # A value that starts with an operator character is a mistyped operator
+    # ('score>>', 'score=>5'); a value meant to start with one can be quoted.
+    if not match or not match.group(3) or match.group(3)[0] in "<>=!":
         raise ConfigurationError(
             f"{option} {text!r} is not a filter",
             hint="write FIELD OP VALUE with OP one of >= <= > < == !=, "

@@ -8,15 +8,17 @@ connectors without installing them; the CLI itself builds one from the global op
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import typer
+from pydantic import SecretBytes, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 from rich.console import Console
 
 from crmsync.cli._errors import env_file_error
+from crmsync.errors import ConfigurationError
 from crmsync.models import Integration
 from crmsync.plugins import (
     Connection,
@@ -28,16 +30,179 @@ from crmsync.plugins import (
 from crmsync.settings import CrmsyncSettings
 from crmsync.store import StateStore, open_store
 
-__all__ = ["CliState", "connector_settings", "err_console", "out", "state_of"]
+__all__ = [
+    "CliState",
+    "check_given_settings",
+    "check_stored_settings",
+    "connector_settings",
+    "err_console",
+    "load_settings",
+    "out",
+    "state_of",
+]
+
+
+# The global options that set a framework setting, to name the option at fault.
+_OPTIONS = {
+    "database_url": "--database-url",
+    "log_format": "--log-format",
+    "log_level": "--log-level",
+}
+
+
+def _settings_error(
+    error: ValidationError, options: Collection[str] = ()
+) -> ConfigurationError:
+    """One line naming what the operator set: the option or the variable, never the
+    model's field name."""
+    prefix = str(CrmsyncSettings.model_config.get("env_prefix") or "")
+    named: list[tuple[str, str]] = []
+    for problem in error.errors():
+        field_name = str(problem["loc"][0]) if problem["loc"] else ""
+        if field_name in options:
+            shown = f"{_OPTIONS[field_name]} {problem['input']!r}"
+        elif field_name:
+            shown = f"{prefix}{field_name.upper()}"
+        else:
+            shown = "crmsync settings"
+        named.append((shown, str(problem["msg"])))
+    (first, message), rest = named[0], named[1:]
+    text = f"{first}: {message}"
+    if rest:
+        text += f"; also invalid: {', '.join(shown for shown, _ in rest)}"
+    hint = (
+        "see `crmsync --help`"
+        if first.startswith("--")
+        else f"fix {'them' if rest else 'it'} in the environment or .env"
+    )
+    return ConfigurationError(text, hint=hint)
+
+
+def load_settings(
+    base: CrmsyncSettings | None = None, overrides: Mapping[str, Any] | None = None
+) -> CrmsyncSettings:
+    """The framework settings: ``base`` (else the environment and .env) with the
+    global options' ``overrides``; a bad value is one line naming its variable or
+    option."""
+    try:
+        settings = base or CrmsyncSettings()
+    except UnicodeDecodeError:
+        raise env_file_error(CrmsyncSettings) from None
+    except ValidationError as error:
+        raise _settings_error(error) from None
+    if not overrides:
+        return settings
+    try:
+        return CrmsyncSettings.model_validate({**settings.model_dump(), **overrides})
+    except ValidationError as error:
+        raise _settings_error(error, options=list(overrides)) from None
+
+
+def _is_secret(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, SecretStr | SecretBytes):
+        return True
+    return any(_is_secret(part) for part in get_args(annotation))
+
+
+def _setting_problem(
+    installed: InstalledConnector, values: Mapping[str, Any]
+) -> tuple[str, str | None] | None:
+    """The first of ``values`` the connector cannot take: ``(key, None)`` for a key
+    its settings model lacks, ``(key, why)`` for a value its field refuses."""
+    model = installed.description.settings_model
+    for key in values:
+        if key not in model.model_fields:
+            return key, None
+    try:
+        # Only the given keys are judged: the rest (credentials above all) may come
+        # from the environment later, and rules that tie settings together are checked
+        # when a connection opens.
+        model.model_validate(dict(values))
+    except UnicodeDecodeError:
+        raise env_file_error(model, f"{installed.id} settings") from None
+    except ValidationError as error:
+        for problem in error.errors():
+            if problem["loc"] and problem["loc"][0] in values:
+                why = str(problem["msg"]).removeprefix("Value error, ")
+                return str(problem["loc"][0]), why
+    return None
+
+
+def _known_settings(installed: InstalledConnector) -> str:
+    fields = installed.description.settings_model.model_fields
+    names = [name for name, info in fields.items() if not _is_secret(info.annotation)]
+    return ", ".join(names) or "none"
+
+
+def check_given_settings(
+    installed: InstalledConnector, values: Mapping[str, Any], *, option: str
+) -> None:
+    """Refuse a ``--X-setting KEY=VALUE`` the connector does not have or rejects."""
+    problem = _setting_problem(installed, values)
+    if problem is None:
+        return
+    key, why = problem
+    if why is None:
+        raise ConfigurationError(
+            f"{option} {key}: connector {installed.id!r} has no setting {key!r}",
+            hint=f"its settings: {_known_settings(installed)}",
+        )
+    model = installed.description.settings_model
+    prefix = str(model.model_config.get("env_prefix") or "")
+    default = model.model_fields[key].get_default(call_default_factory=True)
+    fallback = "" if default is None else f" or the default {default}"
+    raise ConfigurationError(
+        f"{option} {key}={values[key]!r}: {why}",
+        hint=f"give a valid value, or leave it out to use {prefix}{key.upper()}"
+        f"{fallback}",
+    )
+
+
+def check_stored_settings(
+    installed: InstalledConnector,
+    values: Mapping[str, Any],
+    *,
+    integration: str,
+    side: str,
+) -> None:
+    """Refuse a setting stored with ``integration`` that the connector does not take,
+    naming the command that changes it: the stored value overrides the environment, so
+    a variable cannot fix it."""
+    problem = _setting_problem(installed, values)
+    if problem is None:
+        return
+    key, why = problem
+    remove = f"`crmsync integration update {integration} --unset-{side}-setting {key}`"
+    if why is None:
+        raise ConfigurationError(
+            f"{side} setting {key!r} stored with integration {integration!r} is not "
+            f"a setting of connector {installed.id!r}",
+            hint=f"remove it with {remove}",
+        )
+    raise ConfigurationError(
+        f"{side} setting {key}={values[key]!r} stored with integration "
+        f"{integration!r}: {why}",
+        hint=f"change it with `crmsync integration update {integration} "
+        f"--{side}-setting {key}=VALUE`, or remove it with {remove}",
+    )
 
 
 def connector_settings(
-    installed: InstalledConnector, values: Mapping[str, Any] | None = None
+    installed: InstalledConnector,
+    values: Mapping[str, Any] | None = None,
+    *,
+    integration: str | None = None,
+    side: str = "",
 ) -> BaseSettings:
     """A connector's settings (``values`` over the environment and .env), or one
     :class:`ConfigurationError` line: :func:`crmsync.plugins.build_settings` names the
     variable to set; an undecodable .env is named here.
+
+    ``values`` stored with ``integration`` (on ``side``) are checked first, so that a
+    bad one is named with the command that changes it, not with a variable.
     """
+    if integration is not None and values:
+        check_stored_settings(installed, values, integration=integration, side=side)
     try:
         return build_settings(installed, values)
     except UnicodeDecodeError:
@@ -66,7 +231,7 @@ class CliState:
 
     def get_settings(self) -> CrmsyncSettings:
         if self.settings is None:
-            self.settings = CrmsyncSettings()
+            self.settings = load_settings()
         return self.settings
 
     def get_catalog(self) -> ConnectorCatalog:
@@ -74,26 +239,63 @@ class CliState:
             self.catalog = discover_connectors()
         return self.catalog
 
-    def get_store(self) -> StateStore:
+    def get_store(self, *, create: bool = True) -> StateStore:
+        """The state store, migrated to the newest schema.
+
+        :param create: make the store when there is none yet (see
+            :meth:`existing_store`).
+        """
         if self._store is None:
             settings = self.get_settings()
-            self._store = open_store(
-                settings.database_url, sqlite_cache_mb=settings.sqlite_cache_mb
+            store = open_store(
+                settings.database_url,
+                migrate=False,
+                sqlite_cache_mb=settings.sqlite_cache_mb,
             )
+            try:
+                store.ensure_schema(create=create)
+            except BaseException:
+                store.dispose()
+                raise
+            self._store = store
         return self._store
 
+    def existing_store(self) -> StateStore:
+        """The state store for a command that works on what is stored: none yet is
+        reported, so that a mistyped --database-url does not become a new empty
+        database (only `integration create` and `demo` make one)."""
+        return self.get_store(create=False)
+
     def open_connection(
-        self, connector_id: str, settings: Mapping[str, Any] | None = None
+        self,
+        connector_id: str,
+        settings: Mapping[str, Any] | None = None,
+        *,
+        integration: str | None = None,
+        side: str = "",
+        factory_kwargs: Mapping[str, Any] | None = None,
     ) -> Connection:
-        """A connection to ``connector_id``; closed when the command ends."""
+        """A connection to ``connector_id``; closed when the command ends.
+
+        ``settings`` stored with ``integration`` (on ``side``) are checked first;
+        ``factory_kwargs`` add to the connector's constructor arguments.
+        """
         from crmsync.engine.runtime import open_connection
 
-        connector_settings(self.get_catalog().get(connector_id), settings)
+        connector_settings(
+            self.get_catalog().get(connector_id),
+            settings,
+            integration=integration,
+            side=side,
+        )
         connection = open_connection(
             self.get_catalog(),
             connector_id,
             settings,
-            factory_kwargs=self.connector_kwargs.get(connector_id),
+            factory_kwargs={
+                **self.connector_kwargs.get(connector_id, {}),
+                **(factory_kwargs or {}),
+            },
         )
         self._connections.append(connection)
         return connection
@@ -102,10 +304,30 @@ class CliState:
         self, integration: Integration
     ) -> tuple[Connection, Connection]:
         """The (platform, crm) connections of ``integration``."""
+        # Both sides' settings are checked before either side opens, so that a bad
+        # CRM setting leaves no new (empty) platform file behind.
+        for connector_id, stored, side in (
+            (integration.platform_connector, integration.platform_settings, "platform"),
+            (integration.crm_connector, integration.crm_settings, "crm"),
+        ):
+            connector_settings(
+                self.get_catalog().get(connector_id),
+                stored,
+                integration=integration.name,
+                side=side,
+            )
         platform = self.open_connection(
-            integration.platform_connector, integration.platform_settings
+            integration.platform_connector,
+            integration.platform_settings,
+            integration=integration.name,
+            side="platform",
         )
-        crm = self.open_connection(integration.crm_connector, integration.crm_settings)
+        crm = self.open_connection(
+            integration.crm_connector,
+            integration.crm_settings,
+            integration=integration.name,
+            side="crm",
+        )
         return platform, crm
 
     def close(self) -> None:

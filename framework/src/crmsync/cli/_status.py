@@ -44,7 +44,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Where NAME stands: active or paused, last run, links, waiting and parked."""
-    store = state_of(ctx).get_store()
+    store = state_of(ctx).existing_store()
     integration = store.get_integration(name)
     assert integration.id is not None
     with store.transaction() as tx:
@@ -124,7 +124,7 @@ def history(
     ] = False,
 ) -> None:
     """The last runs of NAME with their counts (--events: logged operations too)."""
-    store = state_of(ctx).get_store()
+    store = state_of(ctx).existing_store()
     integration = store.get_integration(name)
     assert integration.id is not None
     table = Table(title=f"runs of {name}", title_justify="left")
@@ -179,7 +179,7 @@ def errors_list(
     limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
 ) -> None:
     """List the open per-record errors of NAME (the same as `crmsync errors NAME`)."""
-    store = state_of(ctx).get_store()
+    store = state_of(ctx).existing_store()
     integration = store.get_integration(name)
     assert integration.id is not None
     rows = store.open_errors(integration.id, limit=limit)
@@ -227,7 +227,7 @@ def errors_retry(
     ] = None,
 ) -> None:
     """Unpark NAME's parked records so the next cycle tries them again."""
-    store = state_of(ctx).get_store()
+    store = state_of(ctx).existing_store()
     integration = store.get_integration(name)
     assert integration.id is not None
     with store.transaction() as tx:

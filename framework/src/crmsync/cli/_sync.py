@@ -14,6 +14,7 @@ import typer
 from crmsync.cli._errors import clean_line
 from crmsync.cli._report import CycleProgress, print_planned, print_summary
 from crmsync.cli._state import CliState, out, state_of
+from crmsync.cli._validate import LiveFields, filter_problems
 from crmsync.engine import CycleReport, SyncEngine, freeze_long_lived_objects
 from crmsync.errors import ConfigurationError
 from crmsync.plugins import Connection
@@ -66,7 +67,7 @@ def run_one_cycle(
     ``--watch`` (one session, renewed only on expiry); without it they are opened for
     this cycle and closed after it.
     """
-    store = state.get_store()
+    store = state.existing_store()
     integration = store.get_integration(name)
     if not integration.active and not dry_run:
         raise ConfigurationError(
@@ -99,6 +100,9 @@ def _cycle(
     dry_run: bool,
     stop: StopFlag | None = None,
 ) -> CycleReport:
+    problems = filter_problems(integration, LiveFields(platform, crm).known)
+    if problems:
+        raise problems[0]
     console = out()
     freeze_long_lived_objects()
     with CycleProgress(console) as progress:
@@ -172,6 +176,11 @@ def sync(
     ] = None,
 ) -> None:
     """Run one sync cycle of NAME (or, with --watch, one every interval)."""
+    if count is not None and not watch:
+        raise ConfigurationError(
+            "--count needs --watch: without it one cycle runs",
+            hint=f"add --watch, or drop --count {count}",
+        )
     state = state_of(ctx)
     flag = StopFlag()
     if not watch:
@@ -195,7 +204,7 @@ def sync(
             cycles += 1
             if flag.stopping or (count is not None and cycles >= count):
                 break
-            interval = state.get_store().get_integration(name).interval_seconds
+            interval = state.existing_store().get_integration(name).interval_seconds
             out().print(f"next cycle in {interval}s (Ctrl-C to stop)", markup=False)
             _wait(interval, flag, sleep)
             if flag.stopping:

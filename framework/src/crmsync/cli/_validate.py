@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from crmsync.contract import FieldSpec
-from crmsync.errors import MappingError
-from crmsync.models import Direction, Mapping, ObjectPair, SourceOfTruth
+from crmsync.errors import ConfigurationError, CrmsyncError, MappingError
+from crmsync.models import Direction, Integration, Mapping, ObjectPair, SourceOfTruth
 from crmsync.plugins import Connection
 from crmsync.policy import ConversionError, can_convert, convert
 
-__all__ = ["LiveFields", "build_mapping"]
+__all__ = ["LiveFields", "build_mapping", "filter_problems"]
 
 
 class LiveFields:
@@ -36,6 +36,52 @@ class LiveFields:
             self.of("crm", pair.crm_object),
             **spec,
         )
+
+    def known(self, side: str, object_name: str) -> list[FieldSpec] | None:
+        """The fields of ``object_name``, or ``None`` when they cannot be listed now
+        (the cycle that follows reports why)."""
+        try:
+            return self.of(side, object_name)
+        except CrmsyncError:
+            return None
+
+
+def filter_problems(
+    integration: Integration,
+    fields_of: Callable[[str, str], Sequence[FieldSpec] | None],
+) -> list[ConfigurationError]:
+    """A creation filter on a field its record's object does not have: such a filter
+    never passes, so nothing would be created, silently.
+
+    ``fields_of(side, object_name)`` gives an object's fields, or ``None`` when unknown.
+    The fields are only known from a connection, so this is checked where one is open
+    (``sync``, ``doctor``), not by ``integration create``.
+    """
+    problems = []
+    for rule, side, option in (
+        (integration.create_in_crm, "platform", "--crm-filter"),
+        (integration.create_in_platform, "crm", "--platform-filter"),
+    ):
+        if rule.filter is None:
+            continue
+        objects = {getattr(pair, f"{side}_object") for pair in integration.object_pairs}
+        for object_name in sorted(objects):
+            specs = fields_of(side, object_name)
+            names = [spec.name for spec in specs] if specs is not None else []
+            if specs is None or rule.filter.field in names:
+                continue
+            close = difflib.get_close_matches(rule.filter.field, names, n=3)
+            guess = f"did you mean {', '.join(close)}? " if close else ""
+            problems.append(
+                ConfigurationError(
+                    f"the {option} of integration {integration.name!r} tests field "
+                    f"{rule.filter.field!r}, which {side} object {object_name!r} "
+                    "does not have",
+                    hint=f"{guess}change it with `crmsync integration update "
+                    f"{integration.name} {option} EXPR`",
+                )
+            )
+    return problems
 
 
 def _field(

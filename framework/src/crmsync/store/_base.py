@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
@@ -61,6 +62,19 @@ def _refuse_damaged_sqlite(context: ExceptionContext, *, path: str) -> None:
             f"{path} is not a crmsync state database or is damaged",
             hint="restore it from a backup or point --database-url elsewhere",
         ) from None
+
+
+def _operational_error(prefix: str, error: OperationalError) -> StateError:
+    """A driver's operational failure as one line, with the way out of a lock."""
+    reason = str(error.orig)
+    if "locked" in reason or "could not obtain lock" in reason:
+        hint = (
+            "another crmsync process is writing to the state store; wait for it to "
+            "finish, or stop it, then try again"
+        )
+    else:
+        hint = "is the database reachable and writable?"
+    return StateError(f"{prefix}: {reason}", hint=hint)
 
 
 class StoreBase:
@@ -120,9 +134,8 @@ class StoreBase:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except OperationalError as error:
-            raise StateError(
-                f"cannot migrate the state store {self._safe_url()}: {error.orig}",
-                hint="is the database reachable and writable?",
+            raise _operational_error(
+                f"cannot migrate the state store {self._safe_url()}", error
             ) from None
 
     def is_current(self) -> bool:
@@ -138,9 +151,63 @@ class StoreBase:
             return False
         return version == HEAD_REVISION
 
-    def ensure_schema(self) -> None:
-        if not self.is_current():
-            self.migrate()
+    def ensure_schema(self, *, create: bool = True) -> None:
+        """Migrate to the newest revision.
+
+        ``create=False`` (commands that only read) refuses a database that holds no
+        state yet, rather than making an empty one where a path was mistyped.
+
+        :raises StateError: no state yet (with ``create=False``), or a database with
+            tables but no crmsync schema: crmsync never adds its tables to another
+            application's database.
+        """
+        if not create and self._missing_sqlite_file():
+            raise self._no_state()
+        if self.is_current():
+            return
+        tables = self._table_names()
+        if tables and "alembic_version" not in tables:
+            shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
+            raise StateError(
+                f"{self._where()} is not a crmsync state database: it has other "
+                f"tables ({shown}) and no crmsync schema",
+                hint="point --database-url or CRMSYNC_DATABASE_URL at crmsync's own "
+                "database, or at a new file",
+            )
+        if not tables and not create:
+            raise self._no_state()
+        self.migrate()
+
+    def _where(self) -> str:
+        if self.dialect == "sqlite":
+            return self.engine.url.database or ":memory:"
+        return self._safe_url()
+
+    def _missing_sqlite_file(self) -> bool:
+        # Checked before connecting: SQLite creates a missing file on connect.
+        url = self.engine.url
+        database = url.database
+        if self.dialect != "sqlite" or database in (None, "", ":memory:"):
+            return False
+        if database.startswith("file:") or url.query.get("uri"):
+            return False  # a URI filename, whose mode says whether it may create
+        return not Path(database).exists()
+
+    def _no_state(self) -> StateError:
+        return StateError(
+            f"no state database at {self._where()}",
+            hint="check --database-url or CRMSYNC_DATABASE_URL; "
+            "`crmsync integration create` makes one",
+        )
+
+    def _table_names(self) -> list[str]:
+        try:
+            with self.engine.connect() as connection:
+                return list(inspect(connection).get_table_names())
+        except OperationalError as error:
+            raise _operational_error(
+                f"cannot read the state store {self._safe_url()}", error
+            ) from None
 
     # -- transactions ------------------------------------------------------------------
     @contextmanager
@@ -150,7 +217,7 @@ class StoreBase:
             with self.engine.begin() as connection:
                 yield connection
         except OperationalError as error:
-            raise StateError(f"state store error: {error.orig}") from None
+            raise _operational_error("state store error", error) from None
 
     def insert(self, table: Any) -> Any:
         """A dialect-specific INSERT that supports ON CONFLICT (upserts)."""

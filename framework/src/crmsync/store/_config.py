@@ -128,12 +128,24 @@ class ConfigStore(StoreBase):
         create_in_crm: CreationRule | None = None,
         create_in_platform: CreationRule | None = None,
         source_of_truth: SourceOfTruth | None = None,
+        platform_settings: dict[str, Any] | None = None,
+        crm_settings: dict[str, Any] | None = None,
     ) -> Integration:
-        """Change settings; the source of truth only until the first cycle locks it."""
+        """Change settings; the source of truth only until the first cycle locks it.
+
+        ``platform_settings`` and ``crm_settings`` replace the stored connector
+        settings whole.
+        """
         from crmsync.policy import check_source_of_truth_change
 
         integration = self.get_integration(name)
         changes: dict[str, Any] = {}
+        if platform_settings is not None:
+            _refuse_secrets(platform_settings, "platform")
+            changes["platform_settings"] = platform_settings
+        if crm_settings is not None:
+            _refuse_secrets(crm_settings, "crm")
+            changes["crm_settings"] = crm_settings
         if interval_seconds is not None:
             changes["interval_seconds"] = interval_seconds
         if create_in_crm is not None:

@@ -102,7 +102,9 @@ def _translated(object_name: str) -> Iterator[None]:
         ) from None
 
 
-def _open_store(settings: LocalSettings, clock: Clock | None) -> LocalStore:
+def _open_store(
+    settings: LocalSettings, clock: Clock | None, *, create: bool = True
+) -> LocalStore:
     """Open ``settings.path``; a file SQLite cannot open or read is one clear line."""
     path = settings.path
     try:
@@ -110,19 +112,26 @@ def _open_store(settings: LocalSettings, clock: Clock | None) -> LocalStore:
         # the framework's backoff decides when to try again (no waiting inside a
         # connector).
         return LocalStore(
-            path, clock=clock, busy_timeout=0.0, cache_mb=settings.cache_mb
+            path,
+            clock=clock,
+            busy_timeout=0.0,
+            cache_mb=settings.cache_mb,
+            create=create,
         )
     except sqlite3.Error as error:
-        # SQLite says "unable to open database file" for both of these; name the cause.
+        # SQLite says "unable to open database file" for all of these; name the cause.
         if path.is_dir():
             reason = "it is a directory"
         elif not path.parent.is_dir():
             reason = f"its folder {path.parent} does not exist"
+        elif not path.exists():
+            reason = "it does not exist"
         else:
             reason = str(error)
         raise ConfigurationError(
             f"cannot open the local platform file {path}: {reason}",
-            hint="check CRMSYNC_LOCAL_PATH",
+            hint="check CRMSYNC_LOCAL_PATH"
+            + ("; a sync creates a missing file, empty" if not create else ""),
         ) from None
 
 
@@ -152,6 +161,8 @@ class LocalConnector:
     :param store: an open :class:`LocalStore` to use instead of opening
         ``settings.path`` (a test seam, passed through ``factory_kwargs``).
     :param clock: the store's clock, when the connector opens it (a test seam).
+    :param create: create the file when missing (``False``: open only an existing
+        file and change nothing in it, as ``crmsync doctor`` does).
     """
 
     def __init__(
@@ -160,10 +171,11 @@ class LocalConnector:
         *,
         store: LocalStore | None = None,
         clock: Clock | None = None,
+        create: bool = True,
     ) -> None:
         self.settings = settings
         self._owns_store = store is None
-        self.store = store or _open_store(settings, clock)
+        self.store = store or _open_store(settings, clock, create=create)
 
     @staticmethod
     @hookimpl

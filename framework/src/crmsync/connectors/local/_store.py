@@ -79,6 +79,9 @@ class LocalStore:
         (a lock becomes a ``TransientError`` and the framework backs off).
     :param cache_mb: SQLite's page cache for this file, in MB (filled as pages are
         read).
+    :param create: create the file and its schema when missing. ``False`` opens only
+        a file that exists, and changes nothing in it (a preflight such as
+        ``crmsync doctor`` writes nothing).
     """
 
     def __init__(
@@ -88,26 +91,32 @@ class LocalStore:
         clock: Clock | None = None,
         busy_timeout: float = 5.0,
         cache_mb: int = DEFAULT_CACHE_MB,
+        create: bool = True,
     ) -> None:
         self.path = Path(path)
         self.clock: Clock = clock or _system_clock
         self._lock = threading.RLock()
         self._db = sqlite3.connect(
-            self.path,
+            self.path if create else f"{self.path.resolve().as_uri()}?mode=rw",
             timeout=busy_timeout,
             isolation_level=None,
             check_same_thread=False,
+            uri=not create,
         )
         self._db.row_factory = sqlite3.Row
         try:
             # The first statements are where SQLite finds the file is no database.
-            self._db.execute("PRAGMA journal_mode=WAL")
+            if create:
+                self._db.execute("PRAGMA journal_mode=WAL")
+            else:
+                self._db.execute("PRAGMA schema_version")
             self._db.execute("PRAGMA synchronous=NORMAL")
             # In KiB when negative; SQLite's 2 MB default re-reads a large file's index
             # pages from the OS on every lookup by id or email.
             self._db.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
-            with self._lock:
-                self._db.executescript(_SCHEMA)
+            if create:
+                with self._lock:
+                    self._db.executescript(_SCHEMA)
         except BaseException:
             self._db.close()
             raise
