@@ -230,4 +230,8 @@ def test_a_database_of_another_application_is_refused_and_left_alone(cli):
             "(point --database-url or CRMSYNC_DATABASE_URL at crmsync's own "
             "database, or at a new file)"
         ), args
+    doctor = cli("--database-url", f"sqlite:///{path}", "doctor", "acme")
+    assert doctor.exit_code == 1
+    assert "is not a crmsync state database" in doctor.output
+    assert "not at the newest schema" not in doctor.output
     assert tables() == before

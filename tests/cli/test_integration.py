@@ -383,3 +383,16 @@ def test_a_connector_on_the_wrong_side_is_refused(cli):
         "error: connector 'salesforce' serves the crm side, not the platform side "
         "(give --platform one of: local)"
     )
+
+
+def test_update_without_an_option_is_refused(cli):
+    cli.create()
+    line = cli.fails("integration", "update", "acme")
+    assert line.startswith("error: nothing to update: no option given")
+
+
+def test_an_empty_connector_setting_value_is_refused(cli):
+    line = cli.fails(
+        "integration", "create", "e", "--crm", "memory", "--platform-setting", "path="
+    )
+    assert "has no value" in line

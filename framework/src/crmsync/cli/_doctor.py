@@ -86,6 +86,7 @@ def _open_store(url: str) -> StateStore:
                 "check --database-url",
             ) from None
         if not store.is_current():
+            store.refuse_foreign()  # another application's database: say that instead
             raise StateError(
                 "the state store is not at the newest schema",
                 hint="any crmsync command that writes "

@@ -432,6 +432,23 @@ def update(
 
     The source of truth only before the first cycle; `integration rebaseline` after.
     """
+    given = (
+        interval,
+        source_of_truth,
+        create_in_crm,
+        crm_filter,
+        create_in_platform,
+        platform_filter,
+        platform_setting,
+        crm_setting,
+        unset_platform_setting,
+        unset_crm_setting,
+    )
+    if all(option is None or option == [] for option in given):
+        raise ConfigurationError(
+            "nothing to update: no option given",
+            hint=f"see `crmsync integration update {name} --help`",
+        )
     state = state_of(ctx)
     store = state.existing_store()
     current = store.get_integration(name)

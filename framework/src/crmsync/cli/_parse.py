@@ -74,5 +74,12 @@ def parse_settings(items: list[str] | None, *, option: str) -> dict[str, Any]:
                 f"{option} {item!r} is not KEY=VALUE",
                 hint=f"e.g. {option} path=platform.db",
             )
+        if not value.strip():
+            # An empty stored value would override the environment with nothing.
+            raise ConfigurationError(
+                f"{option} {key.strip()}= has no value",
+                hint="give a value, or leave the setting to the environment "
+                "(`integration update --unset-...-setting KEY` removes a stored one)",
+            )
         settings[key.strip()] = value.strip()
     return settings

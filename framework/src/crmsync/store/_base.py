@@ -165,6 +165,16 @@ class StoreBase:
             raise self._no_state()
         if self.is_current():
             return
+        tables = self.refuse_foreign()
+        if not tables and not create:
+            raise self._no_state()
+        self.migrate()
+
+    def refuse_foreign(self) -> list[str]:
+        """The database's tables, after making sure it is not another application's.
+
+        :raises StateError: the database has tables but no crmsync schema.
+        """
         tables = self._table_names()
         if tables and "alembic_version" not in tables:
             shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
@@ -174,9 +184,7 @@ class StoreBase:
                 hint="point --database-url or CRMSYNC_DATABASE_URL at crmsync's own "
                 "database, or at a new file",
             )
-        if not tables and not create:
-            raise self._no_state()
-        self.migrate()
+        return tables
 
     def _where(self) -> str:
         if self.dialect == "sqlite":
