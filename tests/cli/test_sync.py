@@ -287,6 +287,11 @@ def test_a_filter_on_a_field_the_object_lacks_is_refused_by_sync_and_doctor(cli)
     cli.ok("integration", "update", "acme", "--crm-filter", "score>=50")
     cli.ok("integration", "update", "acme", "--platform-filter", "Rating not_blank")
     assert "✓ creation filters" in cli.ok("doctor", "acme")
+    # A value the field's type cannot hold never compares: nothing would be created.
+    cli.ok("integration", "update", "acme", "--crm-filter", "score>=abc")
+    line = cli.fails("sync", "acme")
+    assert "compares" in line and "'score'" in line and "'abc'" in line, line
+    cli.ok("integration", "update", "acme", "--crm-filter", "score>=50")
     assert "cycle of acme: succeeded" in cli.ok("sync", "acme")
 
 

@@ -6,9 +6,16 @@ import difflib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from crmsync.contract import FieldSpec
+from crmsync.contract import FieldSpec, FieldType
 from crmsync.errors import ConfigurationError, CrmsyncError, MappingError
-from crmsync.models import Direction, Integration, Mapping, ObjectPair, SourceOfTruth
+from crmsync.models import (
+    Direction,
+    FieldFilter,
+    Integration,
+    Mapping,
+    ObjectPair,
+    SourceOfTruth,
+)
 from crmsync.plugins import Connection
 from crmsync.policy import ConversionError, can_convert, convert
 
@@ -68,7 +75,20 @@ def filter_problems(
         for object_name in sorted(objects):
             specs = fields_of(side, object_name)
             names = [spec.name for spec in specs] if specs is not None else []
-            if specs is None or rule.filter.field in names:
+            if specs is None:
+                continue
+            if rule.filter.field in names:
+                spec = next(s for s in specs if s.name == rule.filter.field)
+                problem = _uncomparable(rule.filter, spec)
+                if problem is not None:
+                    problems.append(
+                        ConfigurationError(
+                            f"the {option} of integration {integration.name!r} "
+                            f"{problem}, so it would never pass",
+                            hint=f"change it with `crmsync integration update "
+                            f"{integration.name} {option} EXPR`",
+                        )
+                    )
                 continue
             close = difflib.get_close_matches(rule.filter.field, names, n=3)
             guess = f"did you mean {', '.join(close)}? " if close else ""
@@ -82,6 +102,23 @@ def filter_problems(
                 )
             )
     return problems
+
+
+_ORDERED = {FieldType.INTEGER, FieldType.NUMBER, FieldType.DATE, FieldType.DATETIME}
+
+
+def _uncomparable(rule: FieldFilter, spec: FieldSpec) -> str | None:
+    """Why a filter's value can never compare with its field's values, if it cannot."""
+    if rule.op == "not_blank" or spec.type not in _ORDERED:
+        return None
+    try:
+        convert(rule.value, spec.type, spec.type)
+    except ConversionError:
+        return (
+            f"compares {spec.type.value} field {spec.name!r} with {rule.value!r}, "
+            f"which is no {spec.type.value}"
+        )
+    return None
 
 
 def _field(
