@@ -92,12 +92,14 @@ def test_an_ambiguous_match_is_an_error_never_a_guess(make_world):
 
 
 def test_two_records_sharing_one_candidates_key_are_an_error_never_a_guess(
-    make_world,
+    make_world, database_url
 ):
     # One lead, two prospects with its email: linking either one is a guess that
     # depends on feed order. Both are recorded as ambiguous; nothing is linked, and
     # nothing is created (a third record with that email would be a duplicate).
-    world = make_world(create_in_crm=CREATE_ALL, create_in_platform=CREATE_ALL)
+    world = make_world(
+        create_in_crm=CREATE_ALL, create_in_platform=CREATE_ALL, url=database_url
+    )
     first = world.prospect({"email": "twin@x.io", "last_name": "A"})
     second = world.prospect({"email": "Twin@x.io ", "last_name": "B"})
     lead = world.lead({"Email": "twin@x.io", "LastName": "L", "Company": "C"})
@@ -246,12 +248,12 @@ def test_a_lead_converted_into_an_unpaired_object_says_its_sync_stops(make_world
 
 @pytest.mark.parametrize("order", [("Contact", "Lead"), ("Lead", "Contact")])
 def test_a_crm_edit_made_around_a_conversion_reaches_the_platform(
-    make_world, pairs, order
+    make_world, pairs, order, database_url
 ):
     # The contact a lead became is read in the same cycle as the conversion, before
     # the lead when contacts match first: the link must already be on the contact
     # when the contact is decided, or the edit is dropped as "linked elsewhere".
-    world = make_world(pairs=pairs(*order))
+    world = make_world(pairs=pairs(*order), url=database_url)
     pid, lid = world.linked_pair(first_name="John")
     world.lead({"FirstName": "Jon"}, record_id=lid)  # edited, then converted
     contact = world.crm.convert(lid)
@@ -359,10 +361,10 @@ def test_the_source_of_truth_locks_after_the_first_cycle(make_world):
     )
 
 
-def test_after_a_rebaseline_an_edit_on_one_side_still_moves(make_world):
+def test_after_a_rebaseline_an_edit_on_one_side_still_moves(make_world, database_url):
     # The links' baselines are cleared; the next cycle re-reads both sides and decides
     # every field afresh, so an edit made on one side only is not left waiting.
-    world = make_world()
+    world = make_world(url=database_url)
     pid, lid = world.linked_pair(first_name="John")
     world.clock.advance()
     assert world.cycle().writes == 0

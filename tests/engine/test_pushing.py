@@ -100,8 +100,10 @@ def test_the_state_store_is_used_only_from_the_engines_thread(make_world, monkey
     assert threads == {threading.current_thread().name}
 
 
-def test_creates_whose_answer_was_lost_are_found_not_created_again(make_world):
-    world = make_world(create_in_crm=CREATE_ALL)
+def test_creates_whose_answer_was_lost_are_found_not_created_again(
+    make_world, database_url
+):
+    world = make_world(create_in_crm=CREATE_ALL, url=database_url)
     seed_prospects(world, 3)
     world.extra_plugins.append(AnswerLost(calls=1))
 
