@@ -75,6 +75,35 @@ def test_contract_versions_must_share_the_major_and_not_be_newer():
         check_contract_version("x", "one")
 
 
+def test_the_version_hint_says_which_side_to_upgrade():
+    major = int(CONTRACT_VERSION.split(".")[0])
+    with pytest.raises(ContractError, match="upgrade crmsync"):
+        check_contract_version("x", f"{major + 1}.0")
+    with pytest.raises(ContractError, match="upgrade the connector"):
+        check_contract_version("x", f"{major - 1}.9")
+
+
+def test_describe_connector_must_be_a_staticmethod():
+    class Plain(MemoryConnector):
+        def describe_connector(self):  # type: ignore[override]
+            return MemoryConnector.describe_connector()
+
+    with pytest.raises(ContractError, match="must be a staticmethod"):
+        describe("memory", Plain)
+
+
+def test_an_invalid_description_names_its_field():
+    class Negative(MemoryConnector):
+        @staticmethod
+        def describe_connector():
+            fields = MemoryConnector.describe_connector().model_dump()
+            fields["late_commit_seconds"] = -5
+            return type(MemoryConnector.describe_connector())(**fields)
+
+    with pytest.raises(ContractError, match="late_commit_seconds: Input should be"):
+        describe("memory", Negative)
+
+
 def test_a_connector_missing_required_hooks_is_refused():
     class Half:
         @staticmethod

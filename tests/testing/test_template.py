@@ -75,3 +75,62 @@ def test_rendered_connector_passes_the_kit(tmp_path: Path) -> None:
     assert result.returncode == 0, output
     assert " passed" in output and "failed" not in output, output
     assert "Unsupported" not in output
+
+
+LOST_ANSWER = """
+import httpx
+from crmsync.contract import WriteRequest
+from crmsync.errors import OutcomeUnknown
+from crmsync.plugins import Connection, InstalledConnector, build_settings, describe
+from crmsync_acme_crm import AcmeCrmConnector
+from crmsync_acme_crm.emulator import Emulator
+
+emulator = Emulator(api_key="test-api-key-0000")
+lost = [1]
+
+def handler(request):
+    response = emulator.handle(request)  # the vendor carries the batch out...
+    if request.url.path == "/v1/contacts/batch" and lost[0]:
+        lost[0] -= 1
+        raise httpx.ReadTimeout("timed out", request=request)  # ...the answer is lost
+    return response
+
+installed = InstalledConnector(
+    "acme_crm", AcmeCrmConnector, describe("acme_crm", AcmeCrmConnector), None, None
+)
+connection = Connection(
+    installed,
+    build_settings(installed, {"api_key": "test-api-key-0000"}),
+    factory_kwargs={"transport": httpx.MockTransport(handler)},
+    sleep=lambda seconds: None,
+)
+create = WriteRequest(
+    ref="r1", op="create", values={"email": "p@example.com", "last_name": "P"}
+)
+try:
+    connection.push_updates("contact", [create])
+    raise SystemExit("the lost create was repeated")
+except OutcomeUnknown:
+    pass
+assert len(emulator.contacts) == 1, emulator.contacts
+print("not repeated")
+"""
+
+
+def test_rendered_connector_never_repeats_a_create_whose_answer_was_lost(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "crmsync-acme-crm"
+    copier.run_copy(
+        str(TEMPLATE), project, data=ANSWERS, defaults=True, unsafe=True, quiet=True
+    )
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    result = subprocess.run(
+        [sys.executable, "-c", LOST_ANSWER],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "not repeated" in result.stdout

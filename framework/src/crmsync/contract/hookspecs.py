@@ -11,9 +11,10 @@ Rules every hook follows:
 
 * Raise only the :mod:`crmsync.errors` ``ConnectorError`` family for vendor failures:
   ``RateLimited`` (with ``retry_after``), ``TransientError``, ``AuthenticationExpired``,
-  ``AuthenticationFailed``, ``PermanentError``, and from ``push_updates``
-  ``OutcomeUnknown``. Never sleep, retry or loop on a failure: the framework owns
-  retries, backoff and re-authentication.
+  ``AuthenticationFailed``, ``QuotaExhausted`` (the vendor's allocation for its period
+  is spent: the cycle stops and resumes next time), ``PermanentError``, and from
+  ``push_updates`` ``OutcomeUnknown``. Never sleep, retry or loop on a failure: the
+  framework owns retries, backoff and re-authentication.
 * Never put a secret in an exception message or a log line.
 * Values are in canonical form (see :mod:`crmsync.contract.models`).
 """
@@ -51,7 +52,7 @@ def describe_connector() -> ConnectorDescription:  # type: ignore[empty-body]
 
     :returns: the connector's :class:`~crmsync.contract.models.ConnectorDescription`;
         its ``contract_version`` must share its major number with
-        :data:`CONTRACT_VERSION`.
+        :data:`CONTRACT_VERSION`, and its minor number must be no greater.
     :since: 1.0
     """
 

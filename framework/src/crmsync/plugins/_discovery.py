@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,12 +75,16 @@ def check_contract_version(connector_id: str, declared: str) -> None:
             "which is not of the form MAJOR.MINOR"
         ) from None
     if major != ours_major or minor > ours_minor:
+        newer = (major, minor) > (ours_major, ours_minor)
         raise ContractError(
             f"connector {connector_id!r} needs plugin contract {declared}, "
             "but this crmsync "
             f"speaks {CONTRACT_VERSION}",
-            hint="upgrade crmsync or install a connector release built for this "
-            "contract",
+            hint="upgrade crmsync, or install a release of the connector built for "
+            f"contract {CONTRACT_VERSION}"
+            if newer
+            else "upgrade the connector: this release was built for an older "
+            f"crmsync (contract {major}.x)",
         )
 
 
@@ -92,12 +97,22 @@ def describe(connector_id: str, factory: Any) -> ConnectorDescription:
         raise ContractError(
             f"connector {connector_id!r} lacks required hooks: {', '.join(missing)}"
         )
+    if not isinstance(
+        inspect.getattr_static(factory, "describe_connector", None), staticmethod
+    ) and not inspect.ismodule(factory):
+        # It is called on the class, before any instance (and its settings) exists.
+        raise ContractError(
+            f"connector {connector_id!r}: describe_connector must be a staticmethod",
+            hint="decorate it with @staticmethod (and @hookimpl)",
+        )
     try:
         description = factory.describe_connector()
     except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
         raise ContractError(
             f"connector {connector_id!r} gave an invalid description: "
-            f"{error.errors()[0]['msg']}"
+            f"{where + ': ' if where else ''}{first['msg']}"
         ) from None
     if not isinstance(description, ConnectorDescription):
         raise ContractError(
