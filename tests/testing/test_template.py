@@ -134,3 +134,25 @@ def test_rendered_connector_never_repeats_a_create_whose_answer_was_lost(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "not repeated" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ({"vendor_name": 'Big "Co" CRM'}, "double quotes"),
+        ({"vendor_name": "back\\slash"}, "backslashes"),
+        ({"package_name": "crmsync-acme"}, "importable Python name"),
+    ],
+)
+def test_answers_that_would_render_broken_code_are_refused(
+    tmp_path: Path, answer: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        copier.run_copy(
+            str(TEMPLATE),
+            tmp_path / "x",
+            data={**ANSWERS, **answer},
+            defaults=True,
+            unsafe=True,
+            quiet=True,
+        )
