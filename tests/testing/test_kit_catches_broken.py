@@ -24,7 +24,13 @@ import time
 import pytest
 
 from crmsync.contract import Cursor, hookimpl
-from crmsync.errors import PermanentError, RateLimited
+from crmsync.errors import (
+    AuthenticationFailed,
+    ConnectorError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
 from crmsync.testing import ConnectorContract, MemorySandbox
 from crmsync.testing.memory import MemoryConnector
 """
@@ -156,6 +162,140 @@ CASES = {
                 return super().list_fields(object_name)
         """,
     ),
+    "push_sleeps_on_rate_limit": (
+        "test_push_rate_limit_raises_without_sleeping",
+        "a connector never sleeps: it raises and the framework waits",
+        """
+        class Broken(MemoryConnector):
+            @hookimpl
+            def push_updates(self, object_name, requests):
+                for attempt in range(5):
+                    try:
+                        return super().push_updates(object_name, requests)
+                    except (TransientError, RateLimited) as error:
+                        time.sleep(getattr(error, "retry_after", 2**attempt))
+                raise TransientError("gave up")
+        """,
+    ),
+    "push_retries_server_errors_itself": (
+        "test_push_server_error_raises_transient",
+        "a vendor server error on push_updates raises TransientError",
+        """
+        class Broken(MemoryConnector):
+            @hookimpl
+            def push_updates(self, object_name, requests):
+                try:
+                    return super().push_updates(object_name, requests)
+                except TransientError:  # retried at once, without a word
+                    return super().push_updates(object_name, requests)
+        """,
+    ),
+    "leaks_its_secret_from_push": (
+        "test_no_secret_in_errors_or_logs",
+        "no secret appears in an error message or a log line",
+        """
+        class Broken(MemoryConnector):
+            @hookimpl
+            def push_updates(self, object_name, requests):
+                try:
+                    return super().push_updates(object_name, requests)
+                except ConnectorError as error:
+                    key = self.settings.api_key.get_secret_value()
+                    raise TransientError(f"POST /batch?key={key}: {error}") from None
+        """,
+    ),
+    "leaks_its_secret_when_refused": (
+        "test_refused_credentials_raise_authentication_failed",
+        "no secret appears in an error message or a log line",
+        """
+        class Broken(MemoryConnector):
+            @hookimpl
+            def authenticate(self):
+                try:
+                    super().authenticate()
+                except AuthenticationFailed:
+                    key = self.settings.api_key.get_secret_value()
+                    raise AuthenticationFailed(f"key {key} refused") from None
+        """,
+    ),
+    "refused_credentials_raise_the_wrong_error": (
+        "test_refused_credentials_raise_authentication_failed",
+        "wrong or revoked credentials raise AuthenticationFailed",
+        """
+        class Broken(MemoryConnector):
+            @hookimpl
+            def authenticate(self):
+                try:
+                    super().authenticate()
+                except AuthenticationFailed:
+                    raise PermanentError("login refused", code="LOGIN") from None
+        """,
+    ),
+    "leaks_its_session_token": (
+        "test_no_secret_in_errors_or_logs",
+        "no bearer or session token appears in an error message",
+        """
+        class Broken(MemoryConnector):
+            @hookimpl
+            def authenticate(self):
+                super().authenticate()
+                self._session_token = "sess-4f1b2c9d"
+
+            @hookimpl
+            def fetch_changed(self, object_name, fields, cursor, page, page_size):
+                try:
+                    return super().fetch_changed(
+                        object_name, fields, cursor, page, page_size)
+                except ConnectorError as error:
+                    error.message += f" (session {self._session_token})"
+                    raise
+        """,
+    ),
+    "leaks_its_authorization_header": (
+        "test_server_error_raises_transient",
+        "no bearer or session token appears in an error message",
+        """
+        class Broken(MemoryConnector):
+            @hookimpl
+            def fetch_changed(self, object_name, fields, cursor, page, page_size):
+                try:
+                    return super().fetch_changed(
+                        object_name, fields, cursor, page, page_size)
+                except ConnectorError as error:
+                    error.message += " (Authorization: Bearer 00D5e!AQ4b7x9)"
+                    raise
+        """,
+    ),
+    "swaps_the_ids_of_creates": (
+        "test_push_creates_and_updates_in_input_order",
+        "a create's result carries the id of the record it created",
+        """
+        class Broken(MemoryConnector):
+            @hookimpl
+            def push_updates(self, object_name, requests):
+                results = super().push_updates(object_name, requests)
+                creates = [i for i, r in enumerate(requests)
+                           if r.op == "create" and results[i].ok]
+                ids = [results[i].record_id for i in creates][::-1]
+                for i, record_id in zip(creates, ids):  # answers paired wrongly
+                    results[i] = results[i].model_copy(update={"record_id": record_id})
+                return results
+        """,
+    ),
+    "silently_drops_unknown_fields": (
+        "test_unknown_field_is_refused",
+        "an unknown field is a per-record error, never silently dropped",
+        """
+        class Broken(MemoryConnector):
+            @hookimpl
+            def push_updates(self, object_name, requests):
+                known = {s.name for s in self.backend.objects[object_name]}
+                kept = [r.model_copy(update={"values": {
+                    k: v for k, v in r.values.items() if k in known}})
+                    for r in requests]
+                return super().push_updates(object_name, kept)
+        """,
+    ),
     "wrong_contract_version": (
         "test_contract_version_is_supported",
         "the connector declares a contract version this crmsync speaks",
@@ -181,15 +321,47 @@ CASES = {
 }
 
 
+# The inner runs need neither the cache nor hypothesis (whose plugin re-imports it
+# into every in-process run, seconds each).
+INNER = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_kit_fails_a_broken_connector(pytester: pytest.Pytester, case: str) -> None:
     check, rule, connector = CASES[case]
     source = HEADER + textwrap.dedent(connector) + FOOTER
     pytester.makepyfile(**{f"test_{case}": source})
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-k", check)
+    result = pytester.runpytest_inprocess(*INNER, "-k", check)
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed") == 1, result.stdout.str()
     result.stdout.fnmatch_lines([f"*contract rule broken: {rule}*"])
+
+
+def test_describe_connector_not_a_staticmethod_fails_once(
+    pytester: pytest.Pytester,
+) -> None:
+    """The whole kit against a plain-method ``describe_connector``: one check fails
+    naming the rule; the others, which need the description, are skipped (not errors
+    in fixture setup)."""
+    connector = """
+    class Broken(MemoryConnector):
+        @hookimpl
+        def describe_connector(self):
+            return MemoryConnector.describe_connector()
+    """
+    source = HEADER + textwrap.dedent(connector) + FOOTER
+    pytester.makepyfile(test_not_static=source)
+    result = pytester.runpytest_inprocess(*INNER, "-rs")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed") == 1, result.stdout.str()
+    assert not outcomes.get("errors") and not outcomes.get("error"), result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*test_hooks_match_hookspecs*",
+            "*contract rule broken: hooks have the hookspecs' names and arguments*",
+            "*describe_connector: must be a staticmethod*",
+        ]
+    )
 
 
 def test_the_unbroken_memory_connector_passes_those_checks(
@@ -199,10 +371,10 @@ def test_the_unbroken_memory_connector_passes_those_checks(
     check."""
     source = HEADER + "\nclass Broken(MemoryConnector):\n    pass\n" + FOOTER
     pytester.makepyfile(test_control=source)
-    selected = " or ".join(sorted({check for check, _, _ in CASES.values()}))
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-k", selected)
+    checks = sorted({check for check, _, _ in CASES.values()})
+    result = pytester.runpytest_inprocess(*INNER, "-k", " or ".join(checks))
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, (
         result.stdout.str()
     )
-    assert outcomes.get("passed", 0) >= len(CASES) - 1
+    assert outcomes.get("passed", 0) >= len(checks) - 1

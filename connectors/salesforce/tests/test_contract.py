@@ -115,6 +115,10 @@ class SalesforceSandbox(SandboxBase):
     def expire_credentials(self) -> None:
         self.emulator.expire_sessions()
 
+    def refuse_credentials(self) -> None:
+        # The connected app's secret is rotated: the connection's secret is now wrong.
+        self.emulator.register_app(CLIENT_ID, client_secret=f"rotated-{uuid.uuid4().hex}")
+
     def inject(self, fault: Fault, *, hook: str) -> None:
         path = HOOK_PATHS.get(hook)
         if path is None:
@@ -184,6 +188,9 @@ class LiveSalesforceSandbox(SandboxBase):
 
     def expire_credentials(self) -> None:
         raise SandboxUnsupported("the live sandbox does not hold the connection's session")
+
+    def refuse_credentials(self) -> None:
+        raise SandboxUnsupported("a real org's credentials are not revoked by a test")
 
     def delete(self, object_name: str, record_id: str) -> None:
         self._client.delete(f"{self._base}/sobjects/{object_name}/{record_id}").raise_for_status()

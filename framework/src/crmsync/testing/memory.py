@@ -39,6 +39,7 @@ from crmsync.contract import (
 )
 from crmsync.errors import (
     AuthenticationExpired,
+    AuthenticationFailed,
     PermanentError,
     QuotaExhausted,
     RateLimited,
@@ -138,6 +139,8 @@ class MemoryBackend:
     calls: dict[str, int] = field(default_factory=dict)
     fail_on_push: Callable[[str, WriteRequest], RecordError | None] | None = None
     token_valid: bool = False
+    credentials_refused: bool = False
+    """Refuse every ``authenticate`` (credentials wrong or revoked)."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.RLock = field(default_factory=threading.RLock)
     # Per object: sorted list of (modified_at, record_id) of every row, for feed order.
@@ -288,6 +291,9 @@ class MemoryConnector:
     @hookimpl
     def authenticate(self) -> None:
         self.backend._enter("authenticate")
+        if self.backend.credentials_refused:
+            self.backend.token_valid = False
+            raise AuthenticationFailed("the API key was refused", connector="memory")
         self.backend.token_valid = True
 
     @hookimpl

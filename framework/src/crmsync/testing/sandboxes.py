@@ -102,3 +102,6 @@ class MemorySandbox(SandboxBase):
 
     def expire_credentials(self) -> None:
         self.backend.token_valid = False
+
+    def refuse_credentials(self) -> None:
+        self.backend.credentials_refused = True

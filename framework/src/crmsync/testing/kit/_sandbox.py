@@ -61,6 +61,8 @@ class Sandbox(Protocol):
     * ``delete(object_name, record_id)``: delete a record in the vendor.
     * ``inject(fault, hook=...)``: make the next call of ``hook`` fail with ``fault``.
     * ``expire_credentials()``: make the current session/token expire.
+    * ``refuse_credentials()``: make the vendor refuse the connection's credentials from
+      now on (wrong or revoked), so that the next ``authenticate`` fails.
     * ``roundtrip_fields``: field names whose values the round-trip check writes
       (``None``: every writable field of a type the kit knows).
     * ``match_field``: the field ``lookup_records`` is checked on (``None``: the first
@@ -89,6 +91,8 @@ class Sandbox(Protocol):
     def inject(self, fault: Fault, *, hook: str) -> None: ...
 
     def expire_credentials(self) -> None: ...
+
+    def refuse_credentials(self) -> None: ...
 
 
 class SandboxBase:
@@ -127,6 +131,9 @@ class SandboxBase:
 
     def expire_credentials(self) -> None:
         raise SandboxUnsupported(f"{type(self).__name__} cannot expire credentials")
+
+    def refuse_credentials(self) -> None:
+        raise SandboxUnsupported(f"{type(self).__name__} cannot refuse credentials")
 
 
 class ManualClock:

@@ -75,6 +75,62 @@ def full_read(connection: Connection, sandbox: Sandbox, fields: list[str]) -> Fe
     )
 
 
+UNKNOWN_FIELD = "NoSuchField__kit"
+
+
+def _same(value: Any, other: Any) -> bool:
+    """Equal as a vendor may store it: text trimmed and case-insensitive."""
+    if isinstance(value, str) and isinstance(other, str):
+        return value.strip().casefold() == other.strip().casefold()
+    return bool(value == other)
+
+
+def _check_created(
+    connection: Connection,
+    sandbox: Sandbox,
+    created: list[tuple[WriteRequest, WriteResult]],
+) -> None:
+    """Read the created records back through the feed: each result's id must hold the
+    values its own request sent (on the fields that tell the requests apart), so that
+    answers paired with the wrong request are caught."""
+    names = sorted({name for request, _ in created for name in request.values})
+    telling = [
+        name
+        for name in names
+        if all(
+            not _same(a.values.get(name), b.values.get(name))
+            for i, (a, _) in enumerate(created)
+            for b, _ in created[i + 1 :]
+        )
+    ]
+    if not telling:
+        return
+    seen = full_read(connection, sandbox, telling).values()
+    wrong = []
+    for request, result in created:
+        got = seen.get(result.record_id or "")
+        if got is None:
+            wrong.append(f"{request.ref} -> {result.record_id}: not in the feed")
+            continue
+        differ = {
+            name: got.get(name)
+            for name in telling
+            if not _same(request.values.get(name), got.get(name))
+        }
+        if differ:
+            sent = {name: request.values.get(name) for name in differ}
+            wrong.append(
+                f"{request.ref} -> {result.record_id}: sent {sent}, "
+                f"the record holds {differ}"
+            )
+    check(
+        not wrong,
+        "a create's result carries the id of the record it created (read back, "
+        "each id holds the values its request sent)",
+        "\n".join(wrong),
+    )
+
+
 def _failed(result: WriteResult) -> str:
     return f"{result.ref}: {result.error}" if result.error else result.ref
 
@@ -137,6 +193,11 @@ class WriteChecks(ContractBase):
         check(
             all(stamp.tzinfo is not None for stamp in stamps),
             "a write's modification time, when reported, is time-zone aware",
+        )
+        _check_created(
+            connection,
+            sandbox,
+            [(requests[1], results[1]), (requests[3], results[3])],
         )
 
     def test_pushed_value_is_seen_by_next_fetch(
@@ -337,6 +398,35 @@ class WriteChecks(ContractBase):
             result.error is not None and result.error.field == spec.name,
             "a per-record error names the field at fault",
             f"{result.error}",
+        )
+
+    def test_unknown_field_is_refused(
+        self, connection: Connection, sandbox: Sandbox, specs: list[FieldSpec]
+    ) -> None:
+        ids = seed(sandbox, 3)
+        good = text_field(specs, sandbox).name
+        unknown = UNKNOWN_FIELD
+        requests = [
+            update(ids[0], {good: "Good one"}),
+            update(ids[1], {good: "With an unknown field", unknown: "x"}),
+            update(ids[2], {good: "Good two"}),
+        ]
+        results = push(connection, sandbox, requests)
+        bad = results[1]
+        if bad.ok:
+            broke(
+                "an unknown field is a per-record error, never silently dropped",
+                f"writing {unknown} succeeded",
+            )
+        check(
+            bad.error is not None and bad.error.field == unknown,
+            "a per-record error names the field at fault",
+            f"{bad.error}",
+        )
+        check(
+            results[0].ok and results[2].ok,
+            "one bad record never fails the others",
+            f"{[_failed(r) for r in results]}",
         )
 
     def test_lookup_finds_by_match_key(
