@@ -234,6 +234,26 @@ def test_a_converted_lead_moves_the_link_to_its_contact(make_world, pairs):
     assert world.crm.get("Contact", contact)["FirstName"] == "Converted"
 
 
+@pytest.mark.parametrize("order", [("Contact", "Lead"), ("Lead", "Contact")])
+def test_a_lead_converted_before_its_first_sync_gives_one_prospect(
+    make_world, pairs, order
+):
+    world = make_world(pairs=pairs(*order), create_in_platform=CREATE_ALL)
+    lid = world.lead({"Email": "c@x.io", "LastName": "C", "Company": "Co"})
+    world.clock.advance(1)
+    contact = world.crm.convert(lid)
+    world.clock.advance()
+    world.cycle()
+    world.clock.advance()
+    assert world.cycle().writes == 0
+    (prospect,) = world.platform.live("prospect")
+    with world.store.transaction() as tx:
+        found = world.store.links_for(
+            tx, world.integration.id, "crm", [("Contact", contact)]
+        )
+    assert found[("Contact", contact)].platform_id == prospect
+
+
 def test_a_lead_converted_into_an_unpaired_object_says_its_sync_stops(make_world):
     world = make_world()  # prospect <-> Lead only
     _, lid = world.linked_pair(first_name="C")
@@ -340,6 +360,28 @@ def test_a_spent_vendor_quota_stops_the_cycle_without_retrying_or_losing_work(
     ).run_cycle()
     assert stopped.status == "stopped" and world.sleeps == []
     assert world.cycle().crm.created == 1
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
+def test_an_interrupted_cycle_is_recorded_failed_and_locks_nothing(
+    make_world, monkeypatch, error
+):
+    world = make_world(create_in_crm=CREATE_ALL)
+    world.prospect({"email": "a@x.io", "last_name": "A"})
+
+    def dies(*args, **kwargs):
+        raise error("died mid-settle")
+
+    monkeypatch.setattr(world.store, "add_pending_creates", dies)
+    with pytest.raises(error):
+        world.cycle()
+    (run,) = world.store.list_runs(world.integration.id)
+    assert run.status == "failed" and run.finished_at is not None
+    integration = world.store.get_integration(world.integration.name)
+    assert integration.source_of_truth_locked_at is None
+    monkeypatch.undo()
+    world.clock.advance()
+    assert world.cycle().crm.created == 1  # the next cycle does the work, once
 
 
 def test_the_source_of_truth_locks_after_the_first_cycle(make_world):

@@ -42,6 +42,7 @@ from crmsync.engine._units import (
 from crmsync.engine._writes import Pusher, WriteQueue
 from crmsync.engine.report import CycleReport
 from crmsync.errors import BudgetExhausted, CrmsyncError, QuotaExhausted
+from crmsync.logs import redact_text
 from crmsync.models import CRM, PLATFORM, Side
 from crmsync.store import InboxRow, LinkRow
 
@@ -91,6 +92,18 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         except CrmsyncError as error:
             report.status, report.message = "failed", str(error)
             log.error("cycle_failed", error=str(error))
+        except BaseException as error:
+            # A bug, a lost database, Ctrl-C, a killed thread: the run did not finish,
+            # whatever it had done; it must not be recorded as a success (or lock the
+            # source of truth). The error goes on to the caller.
+            report.status = "failed"
+            report.message = (
+                f"interrupted ({type(error).__name__})"
+                if not isinstance(error, Exception)
+                else f"{type(error).__name__}: {redact_text(str(error))}"
+            )
+            log.error("cycle_failed", error=report.message)
+            raise
         finally:
             structlog.contextvars.unbind_contextvars(
                 "integration", "cycle", "side", "object"
@@ -192,7 +205,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             for row in chunk:
                 link = links.get((row.object_name, row.record_id))
                 if link is None or row.converted_id is None:
-                    continue  # unlinked: settled with the other unlinked records
+                    continue  # unlinked: dropped in _settle_chunk, its contact stands
                 done.append(row)
                 self._relink(
                     link,
@@ -350,6 +363,11 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                     self._on_tombstone(row, link, side, link_changes, link_deletes)
                 continue
             if link is None:
+                if row.converted_id is not None and side is CRM:
+                    # A lead converted before it was ever linked: the record it became
+                    # is matched or created in its place, never both.
+                    done_rows.append(row)
+                    continue
                 unlinked.append(row)
                 continue
             if row.converted_id is not None and side is CRM:
