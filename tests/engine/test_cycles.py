@@ -594,6 +594,35 @@ def test_a_vendors_late_commit_window_is_re_read_whatever_the_overlap_setting(
     assert (world.platform.get("prospect", pid)["first_name"] == "Late") is seen
 
 
+def test_an_edit_between_two_pages_of_a_read_skips_no_record(make_world):
+    world = make_world(create_in_platform=CREATE_ALL)
+    world.page_size = 2
+    ids = []
+    for n in range(5):
+        ids.append(
+            world.lead({"Email": f"l{n}@x.io", "LastName": f"L{n}", "Company": "C"})
+        )
+        world.clock.advance(1)
+    world.clock.advance(3600)
+
+    class EditAfterTheFirstPage:
+        pages = 0
+
+        @hookimpl(wrapper=True)
+        def fetch_changed(self, object_name, fields, cursor, page, page_size):
+            answer = yield
+            if object_name == "Lead":
+                self.pages += 1
+                if self.pages == 1:  # a user edits a record of the page just read
+                    world.lead({"Phone": "1"}, record_id=ids[0])
+            return answer
+
+    world.extra_plugins.append(EditAfterTheFirstPage())
+    world.cycle()
+    world.extra_plugins.clear()
+    assert len(world.platform.live("prospect")) == 5
+
+
 def test_a_record_re_read_in_the_overlap_window_costs_no_link_write(make_world):
     world = make_world()
     pid, _ = world.linked_pair(first_name="Same")

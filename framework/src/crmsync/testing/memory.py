@@ -317,7 +317,13 @@ class MemoryConnector:
         with backend._lock:
             order = backend._order.get(object_name, [])
             if page is not None:
-                start = int(page)
+                # The token is the position of the last row served, not an offset: an
+                # edit between two pages moves a record in the order, and an offset
+                # would then skip the record that slid into its place.
+                at, _, last_id = page.partition("|")
+                start = bisect.bisect_right(
+                    order, (dt.datetime.fromisoformat(at), last_id)
+                )
             elif cursor is None or cursor.modified_at is None:
                 start = 0
             elif cursor.record_id is None:
@@ -357,7 +363,9 @@ class MemoryConnector:
                 records=tuple(records),
                 tombstones=tuple(tombstones),
                 cursor=position,
-                next_page=str(start + page_size) if more else None,
+                next_page=f"{chunk[-1][0].isoformat()}|{chunk[-1][1]}"
+                if more
+                else None,
             )
 
     @hookimpl
