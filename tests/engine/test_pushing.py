@@ -128,3 +128,45 @@ def test_creates_whose_answer_was_lost_are_found_not_created_again(
     with world.store.transaction() as tx:
         assert not world.store.has_pending_creates(tx, world.integration.id)
         assert world.store.count_links(tx, world.integration.id) == 3
+
+
+def test_a_cycle_that_lost_its_lease_pushes_nothing_more(make_world, database_url):
+    # While cycle A reads its last feed, its lease runs out and another process takes
+    # it (A stalled past the lease). A must not push what it then decides: the other
+    # process is running the same work.
+    from crmsync.engine import SyncEngine
+
+    world = make_world(create_in_crm=CREATE_ALL, url=database_url)
+    seed_prospects(world, 3)
+
+    class AnotherProcessTakesTheLease:
+        armed = True
+
+        @hookimpl(wrapper=True)
+        def fetch_changed(self, object_name, fields, cursor, page, page_size):
+            if self.armed and object_name == "Lead":
+                self.armed = False
+                with world.store.transaction() as tx:
+                    tx.exec_driver_sql(
+                        "UPDATE leases SET expires_at = '2000-01-01 00:00:00'"
+                    )
+                assert world.store.acquire_lease(world.integration.id, "other", 3600)
+            return (yield)
+
+    world.extra_plugins.append(AnotherProcessTakesTheLease())
+    platform, crm = world.connections()
+    world.extra_plugins.clear()
+    report = SyncEngine(
+        world.store,
+        world.store.get_integration(world.integration.name),
+        platform,
+        crm,
+        clock=world.clock.now,
+    ).run_cycle()
+
+    assert report.status == "failed" and "lost its lease" in (report.message or "")
+    assert world.crm.live("Lead") == []  # nothing pushed
+    world.store.release_lease(world.integration.id, "other")
+    world.clock.advance()
+    assert world.cycle().crm.created == 3
+    assert len(world.crm.live("Lead")) == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,13 +17,17 @@ from crmsync.engine._units import (
 )
 from crmsync.engine._writes import Pusher
 from crmsync.engine.report import CycleReport, Progress
-from crmsync.errors import CrmsyncError
+from crmsync.errors import CrmsyncError, StateError
 from crmsync.models import CRM, PLATFORM, Integration, ObjectPair, Side
 from crmsync.plugins import Connection
 from crmsync.settings import CrmsyncSettings
 from crmsync.store import InboxRow, LinkRow, StateStore
 
 log = structlog.get_logger("crmsync.engine")
+
+
+LEASE_SECONDS = 3600  # a cycle's lease; renewed while it runs
+LEASE_RENEW_SECONDS = 60
 
 
 class EngineBase:
@@ -66,9 +71,36 @@ class EngineBase:
         self._force_lookup = False
         self._open_errors = True
         self._run_id: int | None = None
+        # The cycle's lease: renewed as the cycle goes, checked before every push.
+        self._lease_owner: str | None = None
+        self._lease_renewed = 0.0  # time.monotonic() of the last renewal
         self._pusher: Pusher | None = None  # set while a (non-dry) cycle settles
         # (side, object) feeds whose settled rows are deleted at once (_settle_rows).
         self._settle_by_deleting: set[tuple[str, str]] = set()
+
+    def _hold_lease(self, *, before_push: bool = False) -> None:
+        """Renew the cycle's lease, and stop if another process holds it now.
+
+        A cycle stalled past its lease (a suspended process, a vendor hanging for an
+        hour) may find that another process has run a cycle in the meantime: pushing
+        on would repeat that cycle's creates. Renewed at most once a minute between
+        pages and chunks; before a push, always checked.
+        """
+        owner = self._lease_owner
+        if owner is None:  # a dry run takes no lease
+            return
+        now = time.monotonic()
+        if not before_push and now - self._lease_renewed < LEASE_RENEW_SECONDS:
+            return
+        if not self.store.acquire_lease(self.iid, owner, seconds=LEASE_SECONDS):
+            self._lease_owner = None  # not ours to release any more
+            raise StateError(
+                f"cycle of {self.integration.name!r} lost its lease to another "
+                "process (it stalled past the lease); it stops, and nothing it "
+                "decided but did not push is lost",
+                hint="the other process's cycle carries on from the same state",
+            )
+        self._lease_renewed = now
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[DbConnection]:

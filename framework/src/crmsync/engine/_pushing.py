@@ -66,6 +66,7 @@ class PushingMixin(EngineBase):
         """Send full batches on their way; apply whatever has already answered."""
         if self._report.dry_run or self._pusher is None:
             return
+        self._hold_lease(before_push=True)
         self._pusher.submit(side, object_name, queued)
         self._collect()
 

@@ -26,11 +26,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import time
 from typing import Any
 
 import structlog
 
 from crmsync.contract.models import Capability, Cursor
+from crmsync.engine._base import LEASE_SECONDS
 from crmsync.engine._linking import LinkingMixin
 from crmsync.engine._matching import MatchingMixin
 from crmsync.engine._pushing import PushingMixin
@@ -67,11 +69,15 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         self._skip_rows.clear()
         self._full_read.clear()
         owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
-        if not dry_run and not self.store.acquire_lease(self.iid, owner, seconds=3600):
+        if not dry_run and not self.store.acquire_lease(
+            self.iid, owner, seconds=LEASE_SECONDS
+        ):
             raise CycleBusy(
                 f"a cycle of {self.integration.name!r} is already running",
                 hint="wait for it to finish; its lease expires after an hour",
             )
+        self._lease_owner = None if dry_run else owner
+        self._lease_renewed = time.monotonic()
         structlog.contextvars.bind_contextvars(integration=self.integration.name)
         try:
             if not dry_run:
@@ -323,6 +329,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             self._check_stop()
 
     def _check_stop(self) -> None:
+        self._hold_lease()
         if self.should_stop():
             raise _StopRequested(
                 "stopped on request; what was read and written is kept, and the next "
