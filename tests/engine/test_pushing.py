@@ -5,6 +5,7 @@ the engine's own thread, and nothing pushed is lost when a push stops the cycle.
 from __future__ import annotations
 
 import threading
+import time
 
 from crmsync.contract import hookimpl
 from crmsync.errors import OutcomeUnknown, QuotaExhausted
@@ -170,3 +171,41 @@ def test_a_cycle_that_lost_its_lease_pushes_nothing_more(make_world, database_ur
     world.clock.advance()
     assert world.cycle().crm.created == 3
     assert len(world.crm.live("Lead")) == 3
+
+
+def test_a_stop_asked_while_pushes_wait_sends_no_more_batches(make_world):
+    # Ctrl-C while the vendor is slow: the batches being sent finish and are recorded;
+    # those not sent yet are not sent at all, and the next cycle does them, once.
+    from crmsync.engine import SyncEngine
+
+    world = make_world(create_in_crm=CREATE_ALL)
+    seed_prospects(world, 1000)
+    asked = threading.Event()
+    sent: list[int] = []
+
+    class SlowVendor:
+        @hookimpl(wrapper=True)
+        def push_updates(self, object_name, requests):
+            sent.append(len(requests))
+            asked.set()  # the operator presses Ctrl-C during the first push
+            time.sleep(0.3)
+            return (yield)
+
+    world.extra_plugins.append(SlowVendor())
+    platform, crm = world.connections()
+    world.extra_plugins.clear()
+    report = SyncEngine(
+        world.store,
+        world.store.get_integration(world.integration.name),
+        platform,
+        crm,
+        clock=world.clock.now,
+        should_stop=asked.is_set,
+    ).run_cycle()
+
+    assert report.status == "stopped", report.counts()
+    assert sum(sent) < 1000 and report.crm.created == sum(sent)
+    assert len(world.crm.live("Lead")) == sum(sent)
+    world.clock.advance()
+    assert world.cycle().crm.created == 1000 - sum(sent)
+    assert len(world.crm.live("Lead")) == 1000

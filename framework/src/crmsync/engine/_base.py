@@ -26,6 +26,10 @@ from crmsync.store import InboxRow, LinkRow, StateStore
 log = structlog.get_logger("crmsync.engine")
 
 
+class _StopRequested(CrmsyncError):
+    """``should_stop`` answered true: end the cycle after the current batch."""
+
+
 LEASE_SECONDS = 3600  # a cycle's lease; renewed while it runs
 LEASE_RENEW_SECONDS = 60
 

@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 
 from crmsync.contract.models import WriteRequest
-from crmsync.engine._base import EngineBase
+from crmsync.engine._base import EngineBase, _StopRequested
 from crmsync.engine._units import (
     Failure,
     Unit,
@@ -19,6 +19,8 @@ from crmsync.models import Side
 from crmsync.store import InboxRow, LinkRow
 
 log = structlog.get_logger("crmsync.engine")
+
+_STOP_POLL_SECONDS = 0.2  # how often a wait for the vendor asks whether to stop
 
 
 class PushingMixin(EngineBase):
@@ -79,6 +81,16 @@ class PushingMixin(EngineBase):
         pusher = self._pusher
         if pusher is None:
             return
+        stopping = False
+        if wait:
+            # Waiting for the vendor can take minutes: a stop asked meanwhile (Ctrl-C)
+            # cancels the batches not yet sent; those being sent are waited for.
+            while not pusher.wait_for_oldest(timeout=_STOP_POLL_SECONDS):
+                if self.should_stop():
+                    cancelled = pusher.cancel_unsent()
+                    log.info("stop_cancelled_batches", batches=cancelled)
+                    stopping = True
+                    break
         error: Exception | None = None
         while True:
             try:
@@ -91,6 +103,11 @@ class PushingMixin(EngineBase):
                 error = error or raised
         if error is not None:
             raise error
+        if stopping:
+            raise _StopRequested(
+                "stopped on request; what was read and written is kept, and the next "
+                "cycle resumes from there"
+            )
 
     def _apply_answers(self, side: Side, object_name: str, answered: Answered) -> None:
         completed: list[Unit] = []

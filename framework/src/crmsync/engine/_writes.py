@@ -12,6 +12,7 @@ import contextvars
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 
 from crmsync.contract.models import RecordError, WriteRequest, WriteResult
@@ -127,6 +128,8 @@ class Pusher:
             answered: Answered = []
             error: BaseException | None = None
             for batch in flush.batches:
+                if batch.cancelled():  # never sent (a stop): its records wait in
+                    continue  # the inbox for the next cycle
                 try:
                     answered.extend(batch.result())
                 except Exception as raised:
@@ -134,6 +137,19 @@ class Pusher:
             yield flush.side, flush.object_name, answered
             if error is not None:
                 raise error
+
+    def wait_for_oldest(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the oldest flush; whether all have
+        answered."""
+        if self._waiting:
+            wait_futures(self._waiting[0].batches, timeout=timeout)
+        return all(flush.done() for flush in self._waiting)
+
+    def cancel_unsent(self) -> int:
+        """Cancel the batches no thread has started: they are not sent at all."""
+        return sum(
+            1 for flush in self._waiting for batch in flush.batches if batch.cancel()
+        )
 
     def abandon(self) -> None:
         """Wait for whatever is still being pushed, then stop the threads.

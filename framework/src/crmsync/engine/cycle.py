@@ -32,7 +32,7 @@ from typing import Any
 import structlog
 
 from crmsync.contract.models import Capability, Cursor
-from crmsync.engine._base import LEASE_SECONDS
+from crmsync.engine._base import LEASE_SECONDS, _StopRequested
 from crmsync.engine._linking import LinkingMixin
 from crmsync.engine._matching import MatchingMixin
 from crmsync.engine._pushing import PushingMixin
@@ -53,10 +53,6 @@ log = structlog.get_logger("crmsync.engine")
 
 class CycleBusy(CrmsyncError):
     """Another process is running a cycle of this integration."""
-
-
-class _StopRequested(CrmsyncError):
-    """``should_stop`` answered true: end the cycle after the current batch."""
 
 
 class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
