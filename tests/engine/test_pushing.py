@@ -209,3 +209,28 @@ def test_a_stop_asked_while_pushes_wait_sends_no_more_batches(make_world):
     world.clock.advance()
     assert world.cycle().crm.created == 1000 - sum(sent)
     assert len(world.crm.live("Lead")) == 1000
+
+
+def test_a_lost_create_is_found_by_its_earlier_key_after_the_key_changed(
+    make_world, database_url
+):
+    # The create went through but its answer was lost; before the next cycle the
+    # prospect's email changes. The lead made with the old email is linked (and gets
+    # the new email), not created a second time.
+    world = make_world(create_in_crm=CREATE_ALL, url=database_url)
+    (pid,) = world.platform.store.insert(
+        [{"email": "old@x.io", "last_name": "P", "company": "Acme"}]
+    )
+    world.extra_plugins.append(AnswerLost(calls=1))
+    world.cycle()
+    world.extra_plugins.clear()
+    (lead,) = world.crm.live("Lead")
+    world.clock.advance()
+    world.prospect({"email": "new@x.io"}, record_id=pid)
+    world.clock.advance()
+
+    report = world.cycle()
+
+    assert report.crm.created == 0 and report.linked == 1, report.counts()
+    assert world.crm.live("Lead") == [lead]
+    assert world.crm.get("Lead", lead)["Email"] == "new@x.io"

@@ -41,7 +41,21 @@ class MatchingMixin(EngineBase):
             == object_name
         ]
         keys = sorted({row.match_key for row in rows if row.match_key})
-        candidates = self._candidates(tx, side, pairs, keys)
+        # A create pushed by a cycle that died (or whose answer was lost) was made with
+        # the key the record had then; if the record's key changed since, the made
+        # record is found by that earlier key, not created a second time.
+        earlier: dict[str, str] = {}
+        if self._force_lookup:
+            earlier = {
+                record_id: key
+                for record_id, key in self.store.pending_match_keys(
+                    tx, self.iid, other.value, object_name, [r.record_id for r in rows]
+                ).items()
+                if key not in keys
+            }
+        candidates = self._candidates(
+            tx, side, pairs, sorted({*keys, *earlier.values()})
+        )
         rivals = self._rivals(tx, side, object_name, rows, keys)
         rule = (
             self.integration.create_in_crm
@@ -58,6 +72,10 @@ class MatchingMixin(EngineBase):
                     pair.crm_object if side is PLATFORM else pair.platform_object
                 )
                 found = candidates.get((other_object, row.match_key or ""), ([], False))
+                if not found[0] and not found[1] and row.record_id in earlier:
+                    found = candidates.get(
+                        (other_object, earlier[row.record_id]), ([], False)
+                    )
                 free, linked_elsewhere = found
                 # A candidate another row of this cycle just claimed counts as linked.
                 busy = [

@@ -683,6 +683,28 @@ class SyncStateStore(StoreBase):
             ],
         )
 
+    def pending_match_keys(
+        self,
+        tx: Connection,
+        integration_id: int,
+        target_side: str,
+        source_object: str,
+        source_ids: Sequence[str],
+    ) -> dict[str, str]:
+        """source id -> the match key its pending create was pushed with."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(source_ids)):
+            rows = tx.execute(
+                select(pending_creates.c.source_id, pending_creates.c.match_key).where(
+                    pending_creates.c.integration_id == integration_id,
+                    pending_creates.c.target_side == target_side,
+                    pending_creates.c.source_object == source_object,
+                    pending_creates.c.source_id.in_(chunk),
+                )
+            )
+            found.update({row[0]: row[1] for row in rows if row[1]})
+        return found
+
     def remove_pending_creates(self, tx: Connection, refs: Sequence[str]) -> None:
         self._for_keys(tx, "DELETE FROM pending_creates WHERE ref IN", refs)
 
