@@ -295,6 +295,44 @@ def test_a_crm_edit_made_around_a_conversion_reaches_the_platform(
     assert world.cycle().writes == 0
 
 
+def test_a_chain_of_merges_in_one_cycle_moves_the_link_to_the_last_survivor(
+    make_world, database_url
+):
+    world = make_world(url=database_url)
+    pid, first = world.linked_pair(first_name="M", email="m@x.io")
+    second = world.lead({"Email": "m@x.io", "LastName": "Doe", "Company": "C"})
+    last = world.lead({"Email": "m@x.io", "LastName": "Doe", "Company": "C"})
+    world.clock.advance()
+    world.crm.delete("Lead", first, merged_into=second)
+    world.clock.advance(1)
+    world.crm.delete("Lead", second, merged_into=last)
+    world.clock.advance()
+    assert world.cycle().relinked == 1
+    world.clock.advance()
+    world.prospect({"first_name": "After"}, record_id=pid)
+    world.clock.advance()
+    world.cycle()
+    assert world.crm.get("Lead", last)["FirstName"] == "After"
+
+
+def test_a_survivor_edited_in_its_merge_reaches_the_platform(make_world):
+    world = make_world()
+    pid, loser = world.linked_pair(first_name="Old", email="m@x.io")
+    survivor = world.lead(
+        {"Email": "m@x.io", "LastName": "Doe", "Company": "C", "FirstName": "Old"}
+    )
+    world.clock.advance()
+    world.cycle()  # the survivor is seen, linked nowhere
+    world.clock.advance()
+    world.lead({"FirstName": "Merged", "Phone": "555"}, record_id=survivor)
+    world.clock.advance(1)
+    world.crm.delete("Lead", loser, merged_into=survivor)
+    world.clock.advance()
+    assert world.cycle().relinked == 1
+    prospect = world.platform.get("prospect", pid)
+    assert (prospect["first_name"], prospect["phone"]) == ("Merged", "555")
+
+
 def test_a_merged_record_relinks_to_the_survivor_and_a_deleted_one_unlinks(make_world):
     world = make_world()
     _, lid = world.linked_pair(first_name="M")

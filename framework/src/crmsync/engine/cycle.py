@@ -147,7 +147,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             if (side, object_name) not in self._full_read
             and Capability.LOOKUP in self.connections[side].description.capabilities
         }
-        self._relink_conversions()
+        self._relink_moves()
         queue = WriteQueue(self._flush, self._flush_threshold)
         pusher = None if self._report.dry_run else Pusher(self.connections)
         self._pusher = pusher
@@ -180,50 +180,58 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 # Left in place, they would force lookups on every later full read.
                 self.store.clear_pending_creates(tx, self.iid, before=started)
 
-    def _relink_conversions(self) -> None:
-        """Move the links of converted CRM records to what they became, before any
-        record is decided.
+    def _relink_moves(self) -> None:
+        """Move the links of converted and merged records to what they became, before
+        any record is decided.
 
-        The record a lead became (a contact) is read in the same cycle, often before
-        the lead (contacts match first), and carries the lead's last values. Its link
-        must be in place when it is decided, or it would look linked elsewhere, be
-        dropped, and an edit made in the CRM around the conversion would never reach
-        the platform.
+        The record a lead became (a contact), or a merge's survivor, is read in the
+        same cycle, often before the record that moved (contacts match first), and
+        carries its latest values. Its link must be in place when it is decided, or it
+        would look linked elsewhere, be dropped, and an edit made around the move would
+        never reach the other side. A chain of merges in one cycle (A into B, B into C)
+        moves the link to the last survivor.
         """
-        with self._tx() as tx:
-            rows = self.store.inbox_conversions(tx, self.iid, CRM.value)
-        for start in range(0, len(rows), self.chunk_size):
-            chunk = rows[start : start + self.chunk_size]
+        for side in (PLATFORM, CRM):
             with self._tx() as tx:
-                links = self.store.links_for(
-                    tx,
-                    self.iid,
-                    CRM.value,
-                    [(r.object_name, r.record_id) for r in chunk],
-                )
-            done: list[InboxRow] = []
-            changes: list[LinkRow] = []
-            deletes: list[int] = []
-            for row in chunk:
-                link = links.get((row.object_name, row.record_id))
-                if link is None or row.converted_id is None:
-                    continue  # unlinked: dropped in _settle_chunk, its contact stands
-                done.append(row)
-                self._relink(
-                    link,
-                    CRM,
-                    row.converted_object or row.object_name,
-                    row.converted_id,
-                    changes,
-                    deletes,
-                    "converted",
-                )
-            if not self._report.dry_run and done:
+                rows = self.store.inbox_moves(tx, self.iid, side.value)
+            survivors = {
+                (row.object_name, row.record_id): row.merged_into
+                for row in rows
+                if row.merged_into
+            }
+            for row in rows:
+                if row.merged_into:
+                    target = _last_survivor(survivors, row.object_name, row.merged_into)
+                    move = (row.object_name, target, "merged")
+                elif side is CRM and row.converted_id is not None:
+                    move = (
+                        row.converted_object or row.object_name,
+                        row.converted_id,
+                        "converted",
+                    )
+                else:
+                    continue
+                # One at a time: moves are rare, and the next one must see this one
+                # (two records merged into one survivor cannot both take its link).
                 with self._tx() as tx:
-                    self.store.upsert_links(tx, self.iid, changes)
-                    self.store.delete_links(tx, deletes)
-                    self._settle_rows(tx, done)
-            self._skip_rows.update(row.id for row in done)
+                    links = self.store.links_for(
+                        tx, self.iid, side.value, [(row.object_name, row.record_id)]
+                    )
+                link = links.get((row.object_name, row.record_id))
+                if link is None:
+                    continue  # unlinked: _settle_chunk drops it; its successor stands
+                changes: list[LinkRow] = []
+                deletes: list[int] = []
+                target_object, target_id, why = move
+                self._relink(
+                    link, side, target_object, target_id, changes, deletes, why
+                )
+                if not self._report.dry_run:
+                    with self._tx() as tx:
+                        self.store.upsert_links(tx, self.iid, changes)
+                        self.store.delete_links(tx, deletes)
+                        self._settle_rows(tx, [row])
+                self._skip_rows.add(row.id)
 
     def _read_feed(self, side: Side, object_name: str) -> None:
         structlog.contextvars.bind_contextvars(side=side.value, object=object_name)
@@ -505,3 +513,16 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             errors=report.errors,
             seconds=round(report.duration_seconds, 3),
         )
+
+
+def _last_survivor(
+    survivors: dict[tuple[str, str], str], object_name: str, record_id: str
+) -> str:
+    """Follow merges read in one cycle (A into B, B into C) to the one that stands."""
+    seen = {record_id}
+    while (object_name, record_id) in survivors:
+        record_id = survivors[(object_name, record_id)]
+        if record_id in seen:  # a loop no vendor should report: stop where it closes
+            break
+        seen.add(record_id)
+    return record_id

@@ -322,19 +322,21 @@ class SyncStateStore(StoreBase):
             (integration_id, side, object_name, after_id),
         )
 
-    def inbox_conversions(
+    def inbox_moves(
         self, tx: Connection, integration_id: int, side: str
     ) -> list[InboxRow]:
-        """``side``'s waiting rows of converted records (a lead that became a contact).
+        """``side``'s waiting rows of records that moved: converted (a lead that became
+        a contact) or merged into another record (a tombstone naming its survivor).
 
-        No index serves ``converted_id``: this reads the side's waiting rows once, which
+        No index serves these columns: this reads the side's waiting rows once, which
         are the cycle's changed records, never the links.
         """
         mark = self._mark
         return self._inbox_rows(
             tx,
-            f"integration_id = {mark} AND side = {mark} AND converted_id IS NOT NULL "
-            "AND kind = 'record' AND parked = false AND settled = false ORDER BY id",
+            f"integration_id = {mark} AND side = {mark} "
+            "AND (converted_id IS NOT NULL OR merged_into IS NOT NULL) "
+            "AND parked = false AND settled = false ORDER BY id",
             (integration_id, side),
         )
 
