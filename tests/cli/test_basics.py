@@ -62,9 +62,16 @@ def test_unknown_option_is_one_line(cli):
     assert "--bogus" in cli.fails("connectors", "--bogus")
 
 
-def test_bad_log_level_is_one_line(cli):
+def test_a_bad_log_level_or_format_is_a_usage_error(cli):
+    """Not one of the choices: refused by the option parser (exit 2), like any other
+    option's bad choice; any case is accepted, as in the variables."""
     line = cli.fails("--log-level", "LOUD", "connectors")
-    assert line.startswith("error: --log-level 'LOUD': Input should be 'DEBUG'")
+    assert "'--log-level'" in line and "'LOUD' is not one of" in line, line
+    assert cli("--log-level", "verbose", "connectors").exit_code == 2
+    line = cli.fails("--log-format", "xml", "connectors")
+    assert "'--log-format'" in line and "'xml' is not one of" in line, line
+    assert cli("--log-format", "xml", "connectors").exit_code == 2
+    cli.ok("--log-level", "debug", "--log-format", "JSON", "connectors")
 
 
 def test_bad_database_url_is_one_line(cli):

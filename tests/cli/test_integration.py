@@ -396,3 +396,21 @@ def test_an_empty_connector_setting_value_is_refused(cli):
         "integration", "create", "e", "--crm", "memory", "--platform-setting", "path="
     )
     assert "has no value" in line
+
+
+def test_a_secret_setting_is_refused_naming_the_connectors_variable(cli):
+    for command in (
+        ("integration", "create", "y", "--crm", "memory"),
+        ("integration", "update", "acme"),
+    ):
+        if command[1] == "update":
+            cli.create()
+        line = cli.fails(*command, "--crm-setting", "api_key=hunter22")
+        assert line == (
+            "error: --crm-setting api_key: setting 'api_key' of connector 'memory' "
+            "looks like a secret and is never stored in the state (set "
+            "CRMSYNC_MEMORY_API_KEY in the environment or .env)"
+        )
+        line = cli.fails(*command, "--platform-setting", "api_key=hunter22")
+        assert "(set CRMSYNC_LOCAL_API_KEY in the environment or .env)" in line
+    assert "hunter22" not in cli.ok("integration", "show", "acme")

@@ -247,13 +247,47 @@ def test_doctor_creates_no_platform_file(cli):
     assert not cli.platform_path.exists()
     result = cli("doctor", "acme")
     assert result.exit_code == 1, result.output
+    # The path is stored with the integration: the hint names the command that
+    # changes it, not the variable (which the stored value overrides).
     assert (
         "✗ platform connection opens: cannot open the local platform file "
+        f"{cli.platform_path}: it does not exist (the path is stored with integration "
+        "'acme': change it with `crmsync integration update acme --platform-setting "
+        "path=PATH`; a sync creates a missing file, empty)"
+    ) in result.output
+    assert not cli.platform_path.exists()
+    assert sorted(path.name for path in cli.tmp.iterdir()) == ["state.db"]
+
+
+def test_a_missing_platform_path_from_the_environment_names_the_variable(cli):
+    cli.ok("integration", "create", "acme", "--crm", "memory")
+    result = cli("doctor", "acme")
+    assert result.exit_code == 1, result.output
+    assert (
         f"{cli.platform_path}: it does not exist (check CRMSYNC_LOCAL_PATH; a sync "
         "creates a missing file, empty)"
     ) in result.output
     assert not cli.platform_path.exists()
+
+
+def test_a_dry_run_creates_no_platform_file(cli):
+    """A dry run writes nothing: a missing local platform file is reported, as doctor
+    reports it, and not created empty."""
+    cli.create()
+    cli.ok("mapping", "add", "acme", "email", "Email")
+    cli.platform_path.unlink()  # `mapping add` created it
+    line = cli.fails("sync", "acme", "--dry-run")
+    assert line == (
+        f"error: cannot open the local platform file {cli.platform_path}: it does not "
+        "exist (the path is stored with integration 'acme': change it with `crmsync "
+        "integration update acme --platform-setting path=PATH`; a sync creates a "
+        "missing file, empty)"
+    )
+    line = cli.fails("sync", "acme", "--dry-run", "--watch", "--count", "1")
+    assert "it does not exist" in line
+    assert not cli.platform_path.exists()
     assert sorted(path.name for path in cli.tmp.iterdir()) == ["state.db"]
+    assert "no cycle has run yet" in cli.ok("status", "acme")
 
 
 def test_a_filter_on_a_field_the_object_lacks_is_refused_by_sync_and_doctor(cli):
@@ -269,6 +303,9 @@ def test_a_filter_on_a_field_the_object_lacks_is_refused_by_sync_and_doctor(cli)
         "Ratng not_blank",
     )
     cli.ok("mapping", "add", "acme", "email", "Email")
+    # What a created Lead requires (doctor checks it: see the test below).
+    cli.ok("mapping", "add", "acme", "last_name", "LastName", "--default", "Unknown")
+    cli.ok("mapping", "add", "acme", "company", "Company", "--default", "Unknown")
     seed(cli)
     cli.ok("integration", "resume", "acme")
     line = cli.fails("sync", "acme")
@@ -303,3 +340,122 @@ def test_count_without_watch_is_refused(mapped):
         "(add --watch, or drop --count 2)"
     )
     assert "no cycle has run yet" in mapped.ok("status", "acme")
+
+
+def test_watch_exits_1_when_its_last_cycle_failed(mapped):
+    seed(mapped)
+    mapped.ok("integration", "resume", "acme")
+    mapped.ok("integration", "update", "acme", "--interval", "10")
+    mapped.backend.inject("permanent", hook="authenticate", count=2)
+    result = mapped("sync", "acme", "--watch", "--count", "2")
+    assert result.exit_code == 1, result.output
+    assert result.stdout.count("cycle of acme: failed") == 2
+    assert "stopped after 2 cycles" in result.stdout
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "bad request" in errors[0], result.output
+    # A watch whose last cycle succeeded exits 0, though an earlier one failed.
+    mapped.backend.inject("permanent", hook="authenticate")
+    output = mapped.ok("sync", "acme", "--watch", "--count", "2")
+    assert "cycle of acme: failed" in output and "cycle of acme: succeeded" in output
+
+
+def test_errors_and_status_count_every_open_error(mapped):
+    """The lists are capped; the counts are not."""
+    platform = mapped.platform()
+    platform.insert(
+        {"email": f"p{n}@example.com", "last_name": f"P{n}"} for n in range(1003)
+    )
+    platform.close()
+    mapped.ok("integration", "update", "acme", "--create-in-crm", "all")
+    mapped.backend.fail_on_push = lambda obj, req: RecordError(
+        code="FIELD_CUSTOM_VALIDATION_EXCEPTION", message="nope", field="LastName"
+    )
+    mapped.ok("integration", "resume", "acme")
+    assert "errors: 1,003 (see `crmsync errors acme`)" in mapped.ok("sync", "acme")
+    assert json.loads(mapped.ok("status", "acme", "--json"))["open_errors"] == 1003
+    assert "open errors: 1,003" in mapped.ok("status", "acme")
+    listed = mapped.ok("errors", "acme")
+    assert "open errors of acme: 1,003, the newest 100 shown" in listed
+    assert "903 more not shown: `crmsync errors acme --limit 1003` lists them all" in (
+        listed
+    )
+    listed = mapped.ok("errors", "acme", "--limit", "1003")
+    assert "open errors of acme: 1,003\n" in listed and "more not shown" not in listed
+
+
+def test_doctor_fails_when_a_created_record_would_lack_a_required_field(cli):
+    """The memory CRM's Lead requires LastName and Company, like Salesforce's."""
+    cli.create("acme", "--create-in-crm", "all")
+    cli.platform().close()
+    cli.ok("mapping", "add", "acme", "email", "Email")
+    cli.ok("mapping", "add", "acme", "company", "Company", "--default", "Unknown")
+    result = cli("doctor", "acme")
+    assert result.exit_code == 1, result.output
+    assert (
+        "✗ creates prospect → Lead: required fields: LastName is required but not "
+        "mapped into Lead, so every create in the crm would fail (map LastName with "
+        "`crmsync mapping add acme last_name LastName --direction to_crm --default "
+        "VALUE --pair prospect:Lead`)"
+    ) in result.output
+    assert result.stderr.strip() == "error: doctor found 1 problem with 'acme'"
+    # Mapped, but without a default: a warning (a blank last name fails alone).
+    cli.ok("mapping", "add", "acme", "last_name", "LastName")
+    output = cli.ok("doctor", "acme")
+    assert (
+        "! creates prospect → Lead: required fields: LastName mapped without a "
+        "default: a record whose source value is blank fails to be created (give it "
+        "one with `crmsync mapping update acme last_name LastName --default VALUE "
+        "--pair prospect:Lead`)"
+    ) in output
+    assert "acme is ready to sync" in output
+    cli.ok("mapping", "update", "acme", "last_name", "LastName", "--default", "Doe")
+    output = cli.ok("doctor", "acme")
+    assert "✓ creates prospect → Lead: required fields: LastName, Company mapped" in (
+        output
+    )
+    # Records created on the platform: the local connector requires no field.
+    cli.ok("integration", "update", "acme", "--create-in-platform", "all")
+    output = cli.ok("doctor", "acme")
+    assert "✓ creates Contact → prospect: required fields: none" in output
+    assert "✓ creates Lead → prospect: required fields: none" in output
+
+
+def run_demo(cli, tmp_path, *args):
+    # The real catalog: the demo drives the installed salesforce connector.
+    return cli.runner.invoke(app, ["demo", *args], obj=CliState())
+
+
+def test_demo_reuse_keeps_the_prospects_and_adds_an_integration(cli, tmp_path):
+    first = run_demo(cli, tmp_path, "--prospects", "200", "--dir", "demo")
+    assert first.exit_code == 0, first.output
+    again = run_demo(cli, tmp_path, "--prospects", "200", "--dir", "demo", "--reuse")
+    assert again.exit_code == 0, (again.output, again.exception)
+    output = again.output
+    assert "platform: reusing 2" in output  # the 200, and what the first run created
+    assert "integration 'demo-2'" in output
+    assert ", 0 ambiguous matches" in output and "both changed the first name" in output
+    # Every command the demo prints names its state store, as `explore further` does.
+    suggested = re.findall(r"`(crmsync [^`]*errors demo[^`]*)`", first.output + output)
+    assert suggested, first.output
+    for command in suggested:
+        assert command.startswith(
+            "crmsync --database-url sqlite:///demo/crmsync-demo.db errors demo"
+        ), command
+
+
+def test_demo_reuse_with_too_few_unedited_prospects_is_one_line(cli, tmp_path):
+    from crmsync.connectors.local import LocalStore
+
+    assert run_demo(cli, tmp_path, "--prospects", "10").exit_code == 0
+    # As if many runs had edited every prospect: none is left to show an edit on.
+    platform = LocalStore(tmp_path / "crmsync-demo-platform.db")
+    for row in platform.query("SELECT id FROM prospect WHERE deleted_at IS NULL"):
+        platform.update(row["id"], {"first_name": "Jo"})
+    platform.close()
+    result = run_demo(cli, tmp_path, "--prospects", "10", "--reuse")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: the first cycle linked ") and "too few" in line
+    assert line.endswith("(start over from new files with `crmsync demo`)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, NoReturn
+from urllib.parse import parse_qs
 
 import httpx
 
@@ -137,11 +138,37 @@ def raise_for_token_response(response: httpx.Response) -> NoReturn:
         body = {}
     error = str(body.get("error", f"HTTP_{status}")) if isinstance(body, dict) else "unknown"
     description = str(body.get("error_description", "")) if isinstance(body, dict) else ""
+    hint = "check the connected app, its pre-authorized users, the login url and the key"
+    if error == "invalid_grant" and _grant_type(response) == "refresh_token":
+        hint = _SPENT_REFRESH_TOKEN
     raise AuthenticationFailed(
         f"Salesforce refused the credentials: {error}: {description}".rstrip(": "),
-        hint="check the connected app, its pre-authorized users, the login url and the key",
+        hint=hint,
         **context,
     )
+
+
+_SPENT_REFRESH_TOKEN = (
+    "the refresh token is spent or revoked: with refresh token rotation every sign-in "
+    "(doctor, fields and mapping add too) replaces it, and the new one is kept only in "
+    "memory unless CRMSYNC_SALESFORCE_REFRESH_TOKEN_FILE names a file for it; set that "
+    "and put a new refresh token in the file"
+)
+
+
+def _grant_type(response: httpx.Response) -> str | None:
+    """The ``grant_type`` of the token request that ``response`` answers (only that
+    field is read: the form also holds the credentials)."""
+    try:
+        body = response.request.content
+    except (RuntimeError, httpx.RequestNotRead):
+        return None
+    try:
+        values = parse_qs(body.decode("ascii"), max_num_fields=10)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    found = values.get("grant_type")
+    return found[0] if found else None
 
 
 # Failures after the request left: Salesforce may have carried it out (a call runs up to

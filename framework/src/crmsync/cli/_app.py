@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import enum
+from typing import Annotated
 
 import typer
 
@@ -40,8 +41,21 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-LogFormat = Literal["console", "json"]
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+class LogFormat(enum.StrEnum):
+    """``--log-format``: a choice, so that a typo is a usage error (exit status 2)."""
+
+    CONSOLE = "console"
+    JSON = "json"
+
+
+class LogLevel(enum.StrEnum):
+    """``--log-level``: a choice, so that a typo is a usage error (exit status 2)."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
 
 
 @app.callback()
@@ -57,17 +71,22 @@ def _root(
         ),
     ] = None,
     log_format: Annotated[
-        str | None,
+        LogFormat | None,
         typer.Option(
-            "--log-format", help="console or json (overrides CRMSYNC_LOG_FORMAT)."
+            "--log-format",
+            help="console or json, any case (overrides CRMSYNC_LOG_FORMAT).",
+            case_sensitive=False,
+            show_default=False,
         ),
     ] = None,
     log_level: Annotated[
-        str | None,
+        LogLevel | None,
         typer.Option(
             "--log-level",
-            help="DEBUG, INFO, WARNING or ERROR (overrides CRMSYNC_LOG_LEVEL; "
-            "WARNING when neither is set).",
+            help="DEBUG, INFO, WARNING or ERROR, any case (overrides "
+            "CRMSYNC_LOG_LEVEL; WARNING when neither is set).",
+            case_sensitive=False,
+            show_default=False,
         ),
     ] = None,
 ) -> None:
@@ -82,9 +101,9 @@ def _root(
     if database_url is not None:
         overrides["database_url"] = database_url
     if log_format is not None:
-        overrides["log_format"] = log_format
+        overrides["log_format"] = log_format.value
     if log_level is not None:
-        overrides["log_level"] = log_level
+        overrides["log_level"] = log_level.value
     base = load_settings(state.settings)
     explicit_level = log_level is not None or "log_level" in base.model_fields_set
     # Validated as settings, so a bad level is one clear line.

@@ -25,6 +25,7 @@ from crmsync.cli._state import CliState, out
 from crmsync.cli._sync import run_one_cycle
 from crmsync.cli._validate import LiveFields
 from crmsync.connectors.local import LocalStore
+from crmsync.errors import ConfigurationError
 from crmsync.logs import configure_logging, redact_text
 from crmsync.models import (
     CreationMode,
@@ -190,6 +191,14 @@ def _with_mappings(integration: Integration, live: LiveFields) -> Integration:
     return integration.model_copy(update={"object_pairs": tuple(pairs)})
 
 
+# The values the edits between the cycles set, per platform field.
+_EDITED_VALUES = {
+    "phone": {"+1-555-0199"},
+    "first_name": {"Johnathan", "Jo", "Jon"},
+    "title": {"Chief Everything Officer"},
+}
+
+
 def _edit_both_sides(
     platform: LocalStore,
     emulator: SalesforceEmulator,
@@ -204,17 +213,16 @@ def _edit_both_sides(
     emulator.touch(o2, c2, FirstName="Jo")
     emulator.touch(o3, c3, FirstName="Jon")
     emulator.touch(o4, c4, LeadSource="Phone Inquiry")
-    platform.insert(
-        [
-            {
-                "email": "new.hot.prospect@example.com",
-                "first_name": "Ada",
-                "last_name": "Hotlead",
-                "company": "Analytical Engines",
-                "title": "CEO",
-                "score": 99,
-            }
-        ]
+    # An upsert: a reused platform file has this prospect from an earlier run.
+    platform.upsert(
+        {
+            "email": "new.hot.prospect@example.com",
+            "first_name": "Ada",
+            "last_name": "Hotlead",
+            "company": "Analytical Engines",
+            "title": "CEO",
+            "score": 99,
+        }
     )
     emulator.seed(
         "Lead",
@@ -305,11 +313,25 @@ def _linked_pairs(
         )
     return [
         (pid, link.crm_object, link.crm_id) for (_, pid), link in sorted(found.items())
-    ][:8]
+    ]
+
+
+def _not_edited_before(platform: LocalStore, prospect_id: str) -> bool:
+    """Whether an earlier run (``--reuse``) left none of the edits' values on the
+    prospect: an edit to the value a field already holds would show no rule."""
+    prospect = platform.get(prospect_id) or {}
+    return bool(prospect) and not any(
+        prospect.get(field) in values for field, values in _EDITED_VALUES.items()
+    )
 
 
 def run_demo(state: CliState, *, prospects: int, directory: Path, fresh: bool) -> None:
-    """Run the demo (see the module docstring)."""
+    """Run the demo (see the module docstring).
+
+    ``fresh=False`` reuses the files of an earlier run: the platform's prospects are
+    not seeded again (only a missing or empty file is), and the state store gains one
+    more integration (``demo-2``, ...) against a new emulator.
+    """
     console = out()
     directory.mkdir(parents=True, exist_ok=True)
     state_path, platform_path = directory / STATE_FILE, directory / PLATFORM_FILE
@@ -333,19 +355,23 @@ def run_demo(state: CliState, *, prospects: int, directory: Path, fresh: bool) -
         configure_logging(fmt=settings.log_format, level="ERROR")
     console.print(Rule("crmsync demo"))
     platform = LocalStore(platform_path.resolve())
-    ids = platform.seed_fake(prospects, seed=7)
+    existing_prospects = platform.count()
+    if existing_prospects:
+        # Seeding again would add a second prospect for every email: every match
+        # would be ambiguous.
+        seeded = f"reusing {existing_prospects:,} prospects"
+    else:
+        seeded = f"{len(platform.seed_fake(prospects, seed=7)):,} fake prospects"
     rows = platform.query(
         "SELECT id, email, first_name, last_name, company FROM prospect "
-        "ORDER BY seq LIMIT ?",
+        "WHERE deleted_at IS NULL ORDER BY seq LIMIT ?",
         (max(60, prospects // 5),),
     )
     # Salesforce refuses non-ASCII email addresses; the CRM's people are the plain ones.
     people = [dict(row) for row in rows if str(row["email"]).isascii()][
         : max(30, prospects // 10)
     ]
-    console.print(
-        f"platform: {len(ids):,} fake prospects in {platform_path}", markup=False
-    )
+    console.print(f"platform: {seeded} in {platform_path}", markup=False)
 
     emulator = SalesforceEmulator()
     secret = os.urandom(16).hex()
@@ -367,14 +393,27 @@ def run_demo(state: CliState, *, prospects: int, directory: Path, fresh: bool) -
             "is CEO become Leads; CRM-only leads become prospects",
             markup=False,
         )
+        command = _command(state.get_settings())
         console.print(Rule("first cycle: link, match by email, create"))
-        run_one_cycle(state, name, dry_run=False)
+        run_one_cycle(state, name, dry_run=False, command=command)
 
-        edits = _edit_both_sides(platform, emulator, _linked_pairs(state, name, wanted))
+        linked = [
+            entry
+            for entry in _linked_pairs(state, name, wanted)
+            if _not_edited_before(platform, entry[0])
+        ]
+        if len(linked) < 4:
+            raise ConfigurationError(
+                f"the first cycle linked {len(linked)} unedited prospects of the "
+                f"{len(wanted):,} seeded into the CRM, too few to show the edits "
+                f"(see `{command} errors {name}`)",
+                hint="start over from new files with `crmsync demo`",
+            )
+        edits = _edit_both_sides(platform, emulator, linked)
         console.print(Rule("edits on both sides, then the second cycle"))
         for edit in edits:
             console.print(f"• {edit.story}", markup=False)
-        run_one_cycle(state, name, dry_run=False)
+        run_one_cycle(state, name, dry_run=False, command=command)
         _show_outcomes(console, platform, emulator, edits)
         console.print(
             Rule("a third cycle: no edits; what the CRM filled in on create comes back")
@@ -385,23 +424,26 @@ def run_demo(state: CliState, *, prospects: int, directory: Path, fresh: bool) -
             "information, not an echo.",
             markup=False,
         )
-        run_one_cycle(state, name, dry_run=False)
+        run_one_cycle(state, name, dry_run=False, command=command)
         console.print(Rule("a fourth cycle with no new edits writes nothing"))
-        run_one_cycle(state, name, dry_run=False)
+        run_one_cycle(state, name, dry_run=False, command=command)
     platform.close()
-    _explore(console, state.get_settings(), name)
+    _explore(console, command, name)
 
 
-def _explore(console: Console, settings: CrmsyncSettings, name: str) -> None:
+def _command(settings: CrmsyncSettings) -> str:
+    """``crmsync`` with the ``--database-url`` of the demo's state, so that the
+    commands the demo prints can be copied as they are."""
     # The commands are printed for copying, but a password in the URL never is.
     url = redact_text(
         settings.database_url.replace(f"sqlite:///{Path.cwd()}/", "sqlite:///")
     )
-    prefix = (
-        "crmsync"
-        if url == CrmsyncSettings().database_url
-        else (f"crmsync --database-url {url}")
-    )
+    if url == CrmsyncSettings().database_url:
+        return "crmsync"
+    return f"crmsync --database-url {url}"
+
+
+def _explore(console: Console, prefix: str, name: str) -> None:
     console.print(Rule("explore further"))
     for command, why in (
         (f"{prefix} integration show {name}", "settings, pairs and mappings"),

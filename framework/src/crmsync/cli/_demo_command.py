@@ -22,7 +22,13 @@ def demo(
         Path, typer.Option("--dir", help="Where the demo's files go.")
     ] = Path("."),
     fresh: Annotated[
-        bool, typer.Option("--fresh/--reuse", help="Start over from new files.")
+        bool,
+        typer.Option(
+            "--fresh/--reuse",
+            help="--fresh: start over from new files. --reuse: keep the files of an "
+            "earlier run in --dir: its prospects are not seeded again, and the state "
+            "gains another integration (demo-2, ...) against a new emulator.",
+        ),
     ] = True,
 ) -> None:
     """Run the whole job on embedded defaults: no network, no credentials.

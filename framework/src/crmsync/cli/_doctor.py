@@ -14,11 +14,12 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from crmsync.cli._errors import one_line
 from crmsync.cli._state import CliState, connector_settings, out, state_of
 from crmsync.cli._validate import build_mapping, filter_problems
-from crmsync.connectors.local import LocalConnector
+from crmsync.contract import FieldSpec
 from crmsync.errors import CrmsyncError, StateError
 from crmsync.logs import redact_text
-from crmsync.models import Integration
+from crmsync.models import CreationMode, Integration, ObjectPair, Side
 from crmsync.plugins import Connection
+from crmsync.policy.creation import flows_to
 from crmsync.store import StateStore, open_store
 
 __all__ = ["doctor"]
@@ -136,15 +137,15 @@ def _side(
         return None, {}
     # The local connector creates its file when it opens; doctor writes nothing, so
     # it opens only a file that exists (and reports one that does not).
-    no_create = (
-        {"create": False}
-        if isinstance(installed.factory, type)
-        and issubclass(installed.factory, LocalConnector)
-        else {}
-    )
     connection = checks.attempt(
         f"{side} connection opens",
-        lambda: state.open_connection(connector_id, stored, factory_kwargs=no_create),
+        lambda: state.open_connection(
+            connector_id,
+            stored,
+            integration=integration.name,
+            side=side,
+            create=False,
+        ),
         lambda _: "",
     )
     if connection is None:
@@ -182,6 +183,106 @@ def _side(
             f"crmsync stops ({budget.used:,} of {budget.limit:,} used)",
         )
     return connection, fields
+
+
+def _object(pair: ObjectPair, side: Side) -> str:
+    return pair.platform_object if side is Side.PLATFORM else pair.crm_object
+
+
+def _creation_pairs(
+    integration: Integration, target: Side, target_object: str | None
+) -> list[ObjectPair]:
+    """The pair through which each source object's records are created, picked as the
+    engine picks it: the rule's target object, else a Lead, else the last pair."""
+    by_source: dict[str, list[ObjectPair]] = {}
+    for pair in integration.pairs_in_match_order():
+        by_source.setdefault(_object(pair, target.other), []).append(pair)
+    chosen = []
+    for pairs in by_source.values():
+        found = [
+            pair
+            for wanted in (target_object, "Lead", "lead")
+            for pair in pairs
+            if wanted and _object(pair, target) == wanted
+        ]
+        chosen.append(found[0] if found else pairs[-1])
+    return chosen
+
+
+def _named_like(name: str, specs: list[FieldSpec] | None) -> str:
+    """The field of ``specs`` named like ``name`` (last_name for LastName), else a
+    placeholder."""
+    wanted = name.replace("_", "").lower()
+    for spec in specs or ():
+        if spec.name.replace("_", "").lower() == wanted:
+            return spec.name
+    return "FIELD"
+
+
+def _required_on_create(
+    checks: _Checks,
+    integration: Integration,
+    platform_fields: dict[str, Any],
+    crm_fields: dict[str, Any],
+) -> None:
+    """Each field that a created record's object requires on create is mapped into it
+    (else every create fails); one mapped without a default fails for blank sources."""
+    fields_of = {Side.PLATFORM: platform_fields, Side.CRM: crm_fields}
+    name = integration.name
+    for rule, target in (
+        (integration.create_in_crm, Side.CRM),
+        (integration.create_in_platform, Side.PLATFORM),
+    ):
+        if rule.mode is CreationMode.NEVER:
+            continue
+        source = target.other
+        for pair in _creation_pairs(integration, target, rule.target_object):
+            target_object = _object(pair, target)
+            source_object = _object(pair, source)
+            what = f"creates {source_object} → {target_object}: required fields"
+            specs = fields_of[target].get(target_object)
+            if specs is None:
+                checks.warn(what, "not checked: a side is unreachable")
+                continue
+            into = {
+                (m.crm_field if target is Side.CRM else m.platform_field): m
+                for m in pair.mappings
+                if flows_to(m, target)
+            }
+            required = [
+                spec.name
+                for spec in specs
+                if spec.required_on_create and not spec.read_only
+            ]
+            missing = [field for field in required if field not in into]
+            no_default = [f for f in required if f in into and into[f].default is None]
+            where = f"--pair {pair.platform_object}:{pair.crm_object}"
+            if missing:
+                field = missing[0]
+                other = _named_like(field, fields_of[source].get(source_object))
+                platform_field, crm_field = (
+                    (other, field) if target is Side.CRM else (field, other)
+                )
+                direction = "to_crm" if target is Side.CRM else "to_platform"
+                checks.fail(
+                    what,
+                    f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                    f"required but not mapped into {target_object}, so every create "
+                    f"in the {target.value} would fail (map {field} with `crmsync "
+                    f"mapping add {name} {platform_field} {crm_field} --direction "
+                    f"{direction} --default VALUE {where}`)",
+                )
+            elif no_default:
+                first = into[no_default[0]]
+                checks.warn(
+                    what,
+                    f"{', '.join(no_default)} mapped without a default: a record whose "
+                    "source value is blank fails to be created (give it one with "
+                    f"`crmsync mapping update {name} {first.platform_field} "
+                    f"{first.crm_field} --default VALUE {where}`)",
+                )
+            else:
+                checks.ok(what, ", ".join(required) + " mapped" if required else "none")
 
 
 def doctor(
@@ -245,6 +346,7 @@ def doctor(
                     f"mappings of {where}",
                     f"{len(pair.mappings)} valid against live fields",
                 )
+        _required_on_create(checks, integration, platform_fields, crm_fields)
         if integration.create_in_crm.filter or integration.create_in_platform.filter:
             fields_by_side = {"platform": platform_fields, "crm": crm_fields}
             wrong = filter_problems(

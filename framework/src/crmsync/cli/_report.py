@@ -97,8 +97,13 @@ def print_planned(console: Console, planned: list[PlannedWrite]) -> None:
     console.print(table)
 
 
-def print_summary(console: Console, report: CycleReport) -> None:
-    """Counts per side, decisions by rule, links and errors of one cycle."""
+def print_summary(
+    console: Console, report: CycleReport, *, command: str = "crmsync"
+) -> None:
+    """Counts per side, decisions by rule, links and errors of one cycle.
+
+    ``command`` starts the command it suggests (with the global options it needs).
+    """
     colour = {"succeeded": "green", "partial": "yellow"}.get(report.status, "red")
     title = (
         f"{'dry run' if report.dry_run else 'cycle'} of {report.integration}: "
@@ -145,7 +150,7 @@ def print_summary(console: Console, report: CycleReport) -> None:
         )
     console.print(
         f"errors: {report.errors:,}"
-        + (f" (see `crmsync errors {report.integration}`)" if report.errors else ""),
+        + (f" (see `{command} errors {report.integration}`)" if report.errors else ""),
         markup=False,
     )
     if report.message:

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings
 from rich.console import Console
 
 from crmsync.cli._errors import env_file_error
+from crmsync.connectors.local import LocalConnector
 from crmsync.errors import ConfigurationError
 from crmsync.models import Integration
 from crmsync.plugins import (
@@ -28,7 +29,11 @@ from crmsync.plugins import (
     discover_connectors,
 )
 from crmsync.settings import CrmsyncSettings
-from crmsync.store import StateStore, open_store
+from crmsync.store import StateStore, is_secret_setting, open_store
+
+# The state store's rule for the setting names it refuses to keep (read, never
+# changed, here): checked before storing, so that the refusal names the connector's
+# real variable.
 
 __all__ = [
     "CliState",
@@ -104,6 +109,20 @@ def _is_secret(annotation: Any) -> bool:
     return any(_is_secret(part) for part in get_args(annotation))
 
 
+def _never_stored(installed: InstalledConnector, key: str) -> bool:
+    """Whether the state store refuses to keep setting ``key``: a secret by its type,
+    or by its name (the store's own rule, which also covers the path of a secret's
+    file such as ``refresh_token_file``)."""
+    info = installed.description.settings_model.model_fields.get(key)
+    return is_secret_setting(key) or (info is not None and _is_secret(info.annotation))
+
+
+def _env_name(installed: InstalledConnector, key: str) -> str:
+    """The environment variable of setting ``key``, e.g. CRMSYNC_SALESFORCE_TIMEOUT."""
+    model = installed.description.settings_model
+    return f"{model.model_config.get('env_prefix') or ''}{key.upper()}"
+
+
 def _setting_problem(
     installed: InstalledConnector, values: Mapping[str, Any]
 ) -> tuple[str, str | None] | None:
@@ -129,15 +148,26 @@ def _setting_problem(
 
 
 def _known_settings(installed: InstalledConnector) -> str:
+    """The settings ``--X-setting`` can store (secrets and their files are left to the
+    environment)."""
     fields = installed.description.settings_model.model_fields
-    names = [name for name, info in fields.items() if not _is_secret(info.annotation)]
+    names = [name for name in fields if not _never_stored(installed, name)]
     return ", ".join(names) or "none"
 
 
 def check_given_settings(
     installed: InstalledConnector, values: Mapping[str, Any], *, option: str
 ) -> None:
-    """Refuse a ``--X-setting KEY=VALUE`` the connector does not have or rejects."""
+    """Refuse a ``--X-setting KEY=VALUE`` the connector does not have or rejects, and
+    a secret (or a secret's file), which is never stored in the state."""
+    model = installed.description.settings_model
+    for key in values:
+        if key in model.model_fields and _never_stored(installed, key):
+            raise ConfigurationError(
+                f"{option} {key}: setting {key!r} of connector {installed.id!r} "
+                "looks like a secret and is never stored in the state",
+                hint=f"set {_env_name(installed, key)} in the environment or .env",
+            )
     problem = _setting_problem(installed, values)
     if problem is None:
         return
@@ -147,13 +177,11 @@ def check_given_settings(
             f"{option} {key}: connector {installed.id!r} has no setting {key!r}",
             hint=f"its settings: {_known_settings(installed)}",
         )
-    model = installed.description.settings_model
-    prefix = str(model.model_config.get("env_prefix") or "")
     default = model.model_fields[key].get_default(call_default_factory=True)
     fallback = "" if default is None else f" or the default {default}"
     raise ConfigurationError(
         f"{option} {key}={values[key]!r}: {why}",
-        hint=f"give a valid value, or leave it out to use {prefix}{key.upper()}"
+        hint=f"give a valid value, or leave it out to use {_env_name(installed, key)}"
         f"{fallback}",
     )
 
@@ -209,6 +237,25 @@ def connector_settings(
         raise env_file_error(
             installed.description.settings_model, f"{installed.id} settings"
         ) from None
+
+
+def _local_path_hint(
+    installed: InstalledConnector,
+    stored: Mapping[str, Any] | None,
+    integration: str | None,
+    *,
+    create: bool,
+) -> str:
+    """How to fix the path of a ``local`` platform file that cannot be opened: the
+    stored setting's command when the integration stores it, else the variable."""
+    if integration is not None and stored and "path" in stored:
+        where = (
+            f"the path is stored with integration {integration!r}: change it with "
+            f"`crmsync integration update {integration} --platform-setting path=PATH`"
+        )
+    else:
+        where = f"check {_env_name(installed, 'path')}"
+    return where + ("" if create else "; a sync creates a missing file, empty")
 
 
 @dataclass
@@ -274,36 +321,49 @@ class CliState:
         integration: str | None = None,
         side: str = "",
         factory_kwargs: Mapping[str, Any] | None = None,
+        create: bool = True,
     ) -> Connection:
         """A connection to ``connector_id``; closed when the command ends.
 
         ``settings`` stored with ``integration`` (on ``side``) are checked first;
         ``factory_kwargs`` add to the connector's constructor arguments.
+        ``create=False`` opens a ``local`` platform file only if it exists (a dry run
+        and ``doctor`` write nothing, not even a new empty file).
         """
         from crmsync.engine.runtime import open_connection
 
-        connector_settings(
-            self.get_catalog().get(connector_id),
-            settings,
-            integration=integration,
-            side=side,
+        installed = self.get_catalog().get(connector_id)
+        connector_settings(installed, settings, integration=integration, side=side)
+        is_local = isinstance(installed.factory, type) and issubclass(
+            installed.factory, LocalConnector
         )
-        connection = open_connection(
-            self.get_catalog(),
-            connector_id,
-            settings,
-            factory_kwargs={
-                **self.connector_kwargs.get(connector_id, {}),
-                **(factory_kwargs or {}),
-            },
-        )
+        try:
+            connection = open_connection(
+                self.get_catalog(),
+                connector_id,
+                settings,
+                factory_kwargs={
+                    **self.connector_kwargs.get(connector_id, {}),
+                    **({"create": False} if is_local and not create else {}),
+                    **(factory_kwargs or {}),
+                },
+            )
+        except ConfigurationError as error:
+            if not is_local:
+                raise
+            # Only the file can fail to open: say where its path came from.
+            raise ConfigurationError(
+                error.message,
+                hint=_local_path_hint(installed, settings, integration, create=create),
+            ) from None
         self._connections.append(connection)
         return connection
 
     def open_integration(
-        self, integration: Integration
+        self, integration: Integration, *, create: bool = True
     ) -> tuple[Connection, Connection]:
-        """The (platform, crm) connections of ``integration``."""
+        """The (platform, crm) connections of ``integration`` (``create=False``: see
+        :meth:`open_connection`)."""
         # Both sides' settings are checked before either side opens, so that a bad
         # CRM setting leaves no new (empty) platform file behind.
         for connector_id, stored, side in (
@@ -321,6 +381,7 @@ class CliState:
             integration.platform_settings,
             integration=integration.name,
             side="platform",
+            create=create,
         )
         crm = self.open_connection(
             integration.crm_connector,

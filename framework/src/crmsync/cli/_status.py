@@ -52,7 +52,7 @@ def status(
         links = store.count_links(tx, integration.id)
     runs = store.list_runs(integration.id, limit=1)
     last = runs[0] if runs else None
-    open_errors = len(store.open_errors(integration.id, limit=1000))
+    open_errors = store.count_open_errors(integration.id)
     data = {
         "name": name,
         "active": integration.active,
@@ -176,7 +176,9 @@ errors_app = typer.Typer(
 def errors_list(
     ctx: typer.Context,
     name: NameArg,
-    limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="At most this many, newest first.")
+    ] = 100,
 ) -> None:
     """List the open per-record errors of NAME (the same as `crmsync errors NAME`)."""
     store = state_of(ctx).existing_store()
@@ -187,7 +189,11 @@ def errors_list(
     if not rows:
         console.print(f"no open errors in {name!r}", markup=False)
         return
-    table = Table(title=f"open errors of {name}: {len(rows)}", title_justify="left")
+    total = store.count_open_errors(integration.id)
+    title = f"open errors of {name}: {total:,}"
+    if total > len(rows):
+        title += f", the newest {len(rows):,} shown"
+    table = Table(title=title, title_justify="left")
     for column in (
         "side",
         "object",
@@ -213,6 +219,12 @@ def errors_list(
             _when(row.last_seen_at),
         )
     console.print(table)
+    if total > len(rows):
+        console.print(
+            f"{total - len(rows):,} more not shown: `crmsync errors {name} --limit "
+            f"{total}` lists them all",
+            markup=False,
+        )
 
 
 @errors_app.command("retry")

@@ -60,12 +60,15 @@ def run_one_cycle(
     dry_run: bool,
     connections: dict[str, tuple[Connection, Connection]] | None = None,
     stop: StopFlag | None = None,
+    command: str = "crmsync",
 ) -> CycleReport:
     """Run one cycle of ``name`` with the live display, then print its summary.
 
     ``connections`` keeps an integration's two connections open between the cycles of
     ``--watch`` (one session, renewed only on expiry); without it they are opened for
-    this cycle and closed after it.
+    this cycle and closed after it. A dry run creates no missing ``local`` platform
+    file. ``command`` starts the commands the summary suggests (the demo adds its
+    ``--database-url``).
     """
     store = state.existing_store()
     integration = store.get_integration(name)
@@ -75,19 +78,18 @@ def run_one_cycle(
             hint=f"resume it with `crmsync integration resume {name}`, "
             "or preview with --dry-run",
         )
+    options: dict[str, Any] = {"dry_run": dry_run, "stop": stop, "command": command}
     if connections is None:
-        platform, crm = state.open_integration(integration)
+        platform, crm = state.open_integration(integration, create=not dry_run)
         try:
-            return _cycle(
-                state, store, integration, platform, crm, dry_run=dry_run, stop=stop
-            )
+            return _cycle(state, store, integration, platform, crm, **options)
         finally:
             platform.close()
             crm.close()
     if name not in connections:
-        connections[name] = state.open_integration(integration)
+        connections[name] = state.open_integration(integration, create=not dry_run)
     platform, crm = connections[name]
-    return _cycle(state, store, integration, platform, crm, dry_run=dry_run, stop=stop)
+    return _cycle(state, store, integration, platform, crm, **options)
 
 
 def _cycle(
@@ -99,6 +101,7 @@ def _cycle(
     *,
     dry_run: bool,
     stop: StopFlag | None = None,
+    command: str = "crmsync",
 ) -> CycleReport:
     problems = filter_problems(integration, LiveFields(platform, crm).known)
     if problems:
@@ -118,7 +121,7 @@ def _cycle(
         report = engine.run_cycle(dry_run=dry_run)
     if dry_run:
         print_planned(console, report.planned)
-    print_summary(console, report)
+    print_summary(console, report, command=command)
     return report
 
 
@@ -153,16 +156,16 @@ def sync(
         bool,
         typer.Option(
             "--watch",
-            help="Run a cycle every interval until "
-            "Ctrl-C (which stops after the current batch).",
+            help="Run a cycle every interval until Ctrl-C (which stops after the "
+            "current batch); exits 1 if the last cycle failed.",
         ),
     ] = False,
     dry_run: Annotated[
         bool,
         typer.Option(
             "--dry-run",
-            help="Read and decide, write nothing; "
-            "print every write the cycle would make.",
+            help="Read and decide, write nothing (not even a missing local platform "
+            "file); print every write the cycle would make.",
         ),
     ] = False,
     count: Annotated[
@@ -186,12 +189,7 @@ def sync(
     if not watch:
         with flag.installed():
             report = run_one_cycle(state, name, dry_run=dry_run, stop=flag)
-        if report.status == "failed":
-            # The summary went to stdout; the cause is the one line a script or an
-            # operator's terminal shows on stderr, as for every other failed command.
-            message = report.message or f"the cycle of {name!r} failed"
-            typer.echo(f"error: {clean_line(message)}", err=True)
-            raise typer.Exit(1)
+        _exit_if_failed(report, name)
         return
     sleep = state.sleep or time.sleep
     cycles = 0
@@ -212,3 +210,17 @@ def sync(
     out().print(
         f"stopped after {cycles} cycle{'s' if cycles != 1 else ''}", markup=False
     )
+    # A watch that ends on a failed cycle fails, as one cycle would; one that
+    # recovered from earlier failures does not.
+    _exit_if_failed(report, name)
+
+
+def _exit_if_failed(report: CycleReport, name: str) -> None:
+    """A failed cycle ends the command with its cause as the one ``error:`` line."""
+    if report.status != "failed":
+        return
+    # The summary went to stdout; the cause is the one line a script or an operator's
+    # terminal shows on stderr, as for every other failed command.
+    message = report.message or f"the cycle of {name!r} failed"
+    typer.echo(f"error: {clean_line(message)}", err=True)
+    raise typer.Exit(1)

@@ -10,7 +10,7 @@ events) in :mod:`._history`.
 from __future__ import annotations
 
 from crmsync.settings import DEFAULT_SQLITE_CACHE_MB
-from crmsync.store._config import ConfigStore
+from crmsync.store._config import ConfigStore, is_secret_setting
 from crmsync.store._history import EventRow, HistoryStore, RecordErrorRow, RunRecord
 from crmsync.store._sync import InboxRow, LinkRow, SyncStateStore, match_key
 
@@ -43,6 +43,7 @@ __all__ = [
     "RecordErrorRow",
     "RunRecord",
     "StateStore",
+    "is_secret_setting",
     "match_key",
     "open_store",
 ]

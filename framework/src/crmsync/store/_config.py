@@ -34,9 +34,15 @@ _SECRET_NAME = re.compile(
 )
 
 
+def is_secret_setting(name: str) -> bool:
+    """Whether a connector setting's name marks a secret, which the state never
+    stores (the one rule; the CLI asks it before the store refuses)."""
+    return bool(_SECRET_NAME.search(name))
+
+
 def _refuse_secrets(settings: dict[str, Any], side: str) -> None:
     for key in settings:
-        if _SECRET_NAME.search(key):
+        if is_secret_setting(key):
             raise ConfigurationError(
                 f"{side} setting {key!r} looks like a secret and is never stored in "
                 "the state",

@@ -179,6 +179,24 @@ class HistoryStore(StoreBase):
                 .values(resolved_at=dt.datetime.now(dt.UTC))
             )
 
+    def count_open_errors(self, integration_id: int) -> int:
+        """How many per-record errors of the integration are open (``open_errors``
+        lists only up to a limit)."""
+        from sqlalchemy import func
+
+        with self.engine.connect() as connection:
+            return int(
+                connection.execute(
+                    select(func.count())
+                    .select_from(record_errors)
+                    .where(
+                        record_errors.c.integration_id == integration_id,
+                        record_errors.c.resolved_at.is_(None),
+                    )
+                ).scalar()
+                or 0
+            )
+
     def open_errors(
         self, integration_id: int, limit: int = 100
     ) -> list[RecordErrorRow]:

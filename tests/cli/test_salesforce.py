@@ -1,0 +1,111 @@
+"""The CLI with the installed `salesforce` connector, against its emulator."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from crmsync.cli import CliState, app
+from crmsync.settings import CrmsyncSettings
+from crmsync_salesforce.emulator import SalesforceEmulator
+
+CLIENT = "rt-client"
+
+
+@pytest.fixture
+def emulator(monkeypatch):
+    """An org whose connected app rotates refresh tokens, and the environment of the
+    refresh_token flow (`CRMSYNC_SALESFORCE_REFRESH_TOKEN` set to a fresh token)."""
+    for variable in list(os.environ):
+        if variable.startswith("CRMSYNC_SALESFORCE_"):
+            monkeypatch.delenv(variable)
+    org = SalesforceEmulator()
+    org.register_app(CLIENT, client_secret="rt-secret-9", rotate_refresh_tokens=True)
+    org.seed("Lead", count=3)
+    monkeypatch.setenv("CRMSYNC_SALESFORCE_AUTH_FLOW", "refresh_token")
+    monkeypatch.setenv("CRMSYNC_SALESFORCE_LOGIN_URL", "https://acme.my.salesforce.com")
+    monkeypatch.setenv("CRMSYNC_SALESFORCE_CLIENT_ID", CLIENT)
+    monkeypatch.setenv("CRMSYNC_SALESFORCE_CLIENT_SECRET", "rt-secret-9")
+    monkeypatch.setenv(
+        "CRMSYNC_SALESFORCE_REFRESH_TOKEN",
+        org.issue_refresh_token(CLIENT, "integration@example.com"),
+    )
+    return org
+
+
+def run(cli, emulator, *args):
+    """`crmsync ARGS` with the real catalog, the connector talking to ``emulator``."""
+    state = CliState(
+        connector_kwargs={"salesforce": {"transport": emulator.transport()}},
+        settings=CrmsyncSettings(database_url=cli.db_url),
+    )
+    return cli.runner.invoke(app, list(args), obj=state)
+
+
+def create(cli, emulator):
+    """The integration `rt` (local ↔ salesforce), its platform file in place."""
+    cli.platform().close()
+    ok(cli, emulator, "integration", "create", "rt", "--crm", "salesforce")
+
+
+def ok(cli, emulator, *args):
+    result = run(cli, emulator, *args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def test_a_rotated_refresh_token_spent_by_doctor_is_explained(cli, emulator):
+    create(cli, emulator)
+    assert "rt is ready to sync" in ok(cli, emulator, "doctor", "rt")
+    ok(cli, emulator, "integration", "resume", "rt")
+    # doctor signed in: the configured token was rotated away, kept only in memory.
+    result = run(cli, emulator, "sync", "rt")
+    assert result.exit_code == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert "invalid_grant" in line
+    assert "refresh token rotation" in line and "doctor" in line
+    assert "CRMSYNC_SALESFORCE_REFRESH_TOKEN_FILE" in line
+    assert "rt-secret-9" not in result.output
+
+
+def test_the_refresh_token_file_keeps_the_rotated_token(cli, emulator, monkeypatch):
+    token_file = cli.tmp / "refresh.token"
+    token = emulator.issue_refresh_token(CLIENT, "integration@example.com")
+    token_file.write_text(token)
+    token_file.chmod(0o600)
+    monkeypatch.delenv("CRMSYNC_SALESFORCE_REFRESH_TOKEN")
+    monkeypatch.setenv("CRMSYNC_SALESFORCE_REFRESH_TOKEN_FILE", str(token_file))
+    before = token_file.read_text()
+    create(cli, emulator)
+    assert "rt is ready to sync" in ok(cli, emulator, "doctor", "rt")
+    assert token_file.read_text() != before  # rotated, and written back
+    ok(cli, emulator, "integration", "resume", "rt")
+    assert "cycle of rt: succeeded" in ok(cli, emulator, "sync", "rt")
+
+
+def test_a_secret_file_setting_is_refused_with_the_connectors_variable(cli, emulator):
+    result = run(
+        cli,
+        emulator,
+        *("integration", "create", "rt", "--crm", "salesforce", "--crm-setting"),
+        f"refresh_token_file={cli.tmp / 'refresh.token'}",
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: --crm-setting refresh_token_file: setting 'refresh_token_file' of "
+        "connector 'salesforce' looks like a secret and is never stored in the state "
+        "(set CRMSYNC_SALESFORCE_REFRESH_TOKEN_FILE in the environment or .env)"
+    )
+    # ... and the settings that can be stored do not list it.
+    result = run(
+        cli,
+        emulator,
+        *("integration", "create", "rt", "--crm", "salesforce"),
+        *("--crm-setting", "colour=blue"),
+    )
+    assert result.exit_code == 1
+    listed = result.stderr.split("its settings:")[1]
+    assert "login_url" in listed and "read_back_stamps" in listed
+    for secret in ("refresh_token", "private_key", "client_secret"):
+        assert secret not in listed, listed
