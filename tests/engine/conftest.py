@@ -173,18 +173,22 @@ class World:
         )
         return platform, crm
 
-    def cycle(self, *, dry_run: bool = False) -> CycleReport:
-        integration = self.store.get_integration(self.integration.name)
+    def engine(self, **options: Any) -> SyncEngine:
+        """An engine over fresh connections, as the runtime builds one per cycle
+        (``options``: ``should_stop``, ``chunk_size``...)."""
         platform, crm = self.connections()
-        engine = SyncEngine(
+        options.setdefault("page_size", self.page_size)
+        return SyncEngine(
             self.store,
-            integration,
+            self.store.get_integration(self.integration.name),
             platform,
             crm,
-            page_size=self.page_size,
             clock=self.clock.now,
+            **options,
         )
-        report = engine.run_cycle(dry_run=dry_run)
+
+    def cycle(self, *, dry_run: bool = False) -> CycleReport:
+        report = self.engine().run_cycle(dry_run=dry_run)
         assert report.status != "failed", report.message
         return report
 

@@ -386,16 +386,7 @@ def test_a_spent_vendor_quota_stops_the_cycle_without_retrying_or_losing_work(
     world = make_world(create_in_crm=CREATE_ALL)
     world.prospect({"email": "q@x.io", "last_name": "Q"})
     world.crm.inject("quota", hook="push_updates")
-    platform, crm = world.connections()
-    from crmsync.engine import SyncEngine
-
-    stopped = SyncEngine(
-        world.store,
-        world.store.get_integration(world.integration.name),
-        platform,
-        crm,
-        clock=world.clock.now,
-    ).run_cycle()
+    stopped = world.engine().run_cycle()
     assert stopped.status == "stopped" and world.sleeps == []
     assert world.cycle().crm.created == 1
 
@@ -570,7 +561,6 @@ def test_a_record_found_deleted_on_write_is_unlinked_with_the_reason(make_world)
 
 
 def test_a_stop_request_ends_the_cycle_after_the_current_batch(make_world):
-    from crmsync.engine import SyncEngine
 
     world = make_world(create_in_crm=CREATE_ALL)
     for n in range(25):
@@ -581,17 +571,7 @@ def test_a_stop_request_ends_the_cycle_after_the_current_batch(make_world):
         asked.append(1)
         return len(asked) > 2  # asked after each feed's page, then after each chunk
 
-    platform, crm = world.connections()
-    integration = world.store.get_integration(world.integration.name)
-    stopped = SyncEngine(
-        world.store,
-        integration,
-        platform,
-        crm,
-        chunk_size=10,
-        clock=world.clock.now,
-        should_stop=should_stop,
-    ).run_cycle()
+    stopped = world.engine(chunk_size=10, should_stop=should_stop).run_cycle()
     assert stopped.status == "stopped" and "on request" in (stopped.message or "")
     assert stopped.crm.created == 10, "the chunk being settled is pushed and recorded"
     assert len(world.crm.live("Lead")) == 10

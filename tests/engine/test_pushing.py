@@ -135,8 +135,6 @@ def test_a_cycle_that_lost_its_lease_pushes_nothing_more(make_world, database_ur
     # While cycle A reads its last feed, its lease runs out and another process takes
     # it (A stalled past the lease). A must not push what it then decides: the other
     # process is running the same work.
-    from crmsync.engine import SyncEngine
-
     world = make_world(create_in_crm=CREATE_ALL, url=database_url)
     seed_prospects(world, 3)
 
@@ -155,15 +153,9 @@ def test_a_cycle_that_lost_its_lease_pushes_nothing_more(make_world, database_ur
             return (yield)
 
     world.extra_plugins.append(AnotherProcessTakesTheLease())
-    platform, crm = world.connections()
+    stalled = world.engine()
     world.extra_plugins.clear()
-    report = SyncEngine(
-        world.store,
-        world.store.get_integration(world.integration.name),
-        platform,
-        crm,
-        clock=world.clock.now,
-    ).run_cycle()
+    report = stalled.run_cycle()
 
     assert report.status == "failed" and "lost its lease" in (report.message or "")
     assert world.crm.live("Lead") == []  # nothing pushed
@@ -176,8 +168,6 @@ def test_a_cycle_that_lost_its_lease_pushes_nothing_more(make_world, database_ur
 def test_a_stop_asked_while_pushes_wait_sends_no_more_batches(make_world):
     # Ctrl-C while the vendor is slow: the batches being sent finish and are recorded;
     # those not sent yet are not sent at all, and the next cycle does them, once.
-    from crmsync.engine import SyncEngine
-
     world = make_world(create_in_crm=CREATE_ALL)
     seed_prospects(world, 1000)
     asked = threading.Event()
@@ -192,16 +182,9 @@ def test_a_stop_asked_while_pushes_wait_sends_no_more_batches(make_world):
             return (yield)
 
     world.extra_plugins.append(SlowVendor())
-    platform, crm = world.connections()
+    stopping = world.engine(should_stop=asked.is_set)
     world.extra_plugins.clear()
-    report = SyncEngine(
-        world.store,
-        world.store.get_integration(world.integration.name),
-        platform,
-        crm,
-        clock=world.clock.now,
-        should_stop=asked.is_set,
-    ).run_cycle()
+    report = stopping.run_cycle()
 
     assert report.status == "stopped", report.counts()
     assert sum(sent) < 1000 and report.crm.created == sum(sent)

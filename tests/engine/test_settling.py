@@ -4,14 +4,12 @@ where matching asks the vendor instead.
 
 from __future__ import annotations
 
-from crmsync.engine import SyncEngine
 from crmsync.models import CreationMode, CreationRule
 
 CREATE_ALL = CreationRule(mode=CreationMode.ALL)
 
 
 def engine(world, store_calls, **options):
-    platform, crm = world.connections()
     original = world.store.delete_inbox
 
     def delete_inbox(tx, ids):
@@ -19,14 +17,7 @@ def engine(world, store_calls, **options):
         return original(tx, ids)
 
     world.store.delete_inbox = delete_inbox
-    return SyncEngine(
-        world.store,
-        world.store.get_integration(world.integration.name),
-        platform,
-        crm,
-        clock=world.clock.now,
-        **options,
-    )
+    return world.engine(**options)
 
 
 def test_an_incremental_cycle_deletes_settled_rows_and_still_creates_no_duplicate(

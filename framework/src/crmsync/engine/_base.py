@@ -29,6 +29,12 @@ log = structlog.get_logger("crmsync.engine")
 class _StopRequested(CrmsyncError):
     """``should_stop`` answered true: end the cycle after the current batch."""
 
+    def __init__(self) -> None:
+        super().__init__(
+            "stopped on request; what was read and written is kept, and the next "
+            "cycle resumes from there"
+        )
+
 
 LEASE_SECONDS = 3600  # a cycle's lease; renewed while it runs
 LEASE_RENEW_SECONDS = 60

@@ -104,10 +104,7 @@ class PushingMixin(EngineBase):
         if error is not None:
             raise error
         if stopping:
-            raise _StopRequested(
-                "stopped on request; what was read and written is kept, and the next "
-                "cycle resumes from there"
-            )
+            raise _StopRequested()
 
     def _apply_answers(self, side: Side, object_name: str, answered: Answered) -> None:
         completed: list[Unit] = []

@@ -335,10 +335,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
     def _check_stop(self) -> None:
         self._hold_lease()
         if self.should_stop():
-            raise _StopRequested(
-                "stopped on request; what was read and written is kept, and the next "
-                "cycle resumes from there"
-            )
+            raise _StopRequested()
 
     def _settle_chunk(
         self, side: Side, object_name: str, rows: list[InboxRow], queue: WriteQueue
