@@ -70,7 +70,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         ):
             raise CycleBusy(
                 f"a cycle of {self.integration.name!r} is already running",
-                hint="wait for it to finish; its lease expires after an hour",
+                hint="wait for it to finish; a cycle whose process died holds nothing",
             )
         self._lease_owner = None if dry_run else owner
         self._lease_renewed = time.monotonic()

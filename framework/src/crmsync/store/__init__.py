@@ -3,8 +3,8 @@ Alembic.
 
 One :class:`StateStore` serves the CLI and the engine. Configuration (integrations,
 pairs, mappings) lives in :mod:`._config`, the engine's working state (cursors, inbox,
-links, pending creates, leases) in :mod:`._sync`, and what happened (runs, errors,
-events) in :mod:`._history`.
+links, pending creates) in :mod:`._sync`, the cycle lease in :mod:`._leases`, and what
+happened (runs, errors, events) in :mod:`._history`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from __future__ import annotations
 from crmsync.settings import DEFAULT_SQLITE_CACHE_MB
 from crmsync.store._config import ConfigStore, is_secret_setting
 from crmsync.store._history import EventRow, HistoryStore, RecordErrorRow, RunRecord
+from crmsync.store._leases import LeaseStore
 from crmsync.store._sync import InboxRow, LinkRow, SyncStateStore, match_key
 
 
-class StateStore(ConfigStore, SyncStateStore, HistoryStore):
+class StateStore(ConfigStore, SyncStateStore, HistoryStore, LeaseStore):
     """Everything crmsync keeps, behind one object; open with :func:`open_store`."""
 
 

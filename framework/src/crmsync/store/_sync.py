@@ -24,7 +24,6 @@ from crmsync.store._schema import (
     cursors,
     dumps,
     inbox,
-    leases,
     links,
     loads,
     pending_creates,
@@ -115,35 +114,7 @@ _INBOX_COLUMNS = (
 
 
 class SyncStateStore(StoreBase):
-    """Cursors, inbox, links, pending creates and the cycle lease."""
-
-    # -- lease -------------------------------------------------------------------------
-    def acquire_lease(self, integration_id: int, owner: str, seconds: float) -> bool:
-        """Take the integration's cycle lease unless another live owner holds it."""
-        now = dt.datetime.now(dt.UTC)
-        until = now + dt.timedelta(seconds=seconds)
-        with self.transaction() as tx:
-            statement = self.insert(leases).values(
-                integration_id=integration_id, owner=owner, expires_at=until
-            )
-            statement = statement.on_conflict_do_update(
-                index_elements=[leases.c.integration_id],
-                set_={"owner": owner, "expires_at": until},
-                where=(leases.c.expires_at < now) | (leases.c.owner == owner),
-            )
-            tx.execute(statement)
-            holder = tx.execute(
-                select(leases.c.owner).where(leases.c.integration_id == integration_id)
-            ).scalar()
-        return bool(holder == owner)
-
-    def release_lease(self, integration_id: int, owner: str) -> None:
-        with self.transaction() as tx:
-            tx.execute(
-                delete(leases).where(
-                    leases.c.integration_id == integration_id, leases.c.owner == owner
-                )
-            )
+    """Cursors, inbox, links and pending creates."""
 
     # -- cursors -----------------------------------------------------------------------
     def get_cursor(
