@@ -64,9 +64,20 @@ def _refuse_damaged_sqlite(context: ExceptionContext, *, path: str) -> None:
         ) from None
 
 
+# How long opening a PostgreSQL connection may take: a URL pointing at a port where
+# something else listens (Redis, a web server) would otherwise hang for good.
+PG_CONNECT_TIMEOUT_SECONDS = 10
+
+
 def _operational_error(prefix: str, error: OperationalError) -> StateError:
     """A driver's operational failure as one line, with the way out of a lock."""
-    reason = str(error.orig)
+    reason = " ".join(str(error.orig).split())
+    if "timeout expired" in reason or "server closed the connection" in reason:
+        return StateError(
+            f"{prefix}: no PostgreSQL server answered at that address in time",
+            hint="check the host and port of --database-url / CRMSYNC_DATABASE_URL; "
+            "another service may be listening there",
+        )
     if "locked" in reason or "could not obtain lock" in reason:
         hint = (
             "another crmsync process is writing to the state store; wait for it to "
@@ -75,6 +86,13 @@ def _operational_error(prefix: str, error: OperationalError) -> StateError:
     else:
         hint = "is the database reachable and writable?"
     return StateError(f"{prefix}: {reason}", hint=hint)
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    """Driver options: a connect timeout on PostgreSQL unless the URL sets one."""
+    if url.startswith("postgresql") and "connect_timeout=" not in url:
+        return {"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS}
+    return {}
 
 
 class StoreBase:
@@ -90,7 +108,10 @@ class StoreBase:
         self.url = url
         try:
             self.engine = engine or create_engine(
-                url, json_serializer=dumps, json_deserializer=loads
+                url,
+                json_serializer=dumps,
+                json_deserializer=loads,
+                connect_args=_connect_args(url),
             )
         except (SQLAlchemyError, ImportError, ValueError) as error:
             raise StateError(
