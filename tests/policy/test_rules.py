@@ -249,3 +249,16 @@ def test_platform_source_of_truth_blank_platform_is_filled_from_the_crm():
         SYNC, PLATFORM, platform=SideState(None), crm=SideState("Josh"), baseline=None
     )
     assert decision.winner is Side.CRM
+
+
+def test_at_precision_floors_to_the_shared_granularity():
+    import datetime as dt
+
+    from crmsync.policy.rules import at_precision
+
+    moment = dt.datetime(2026, 1, 1, 12, 0, 7, 900_000, tzinfo=dt.UTC)
+    assert at_precision(moment, 0) == moment
+    assert at_precision(moment, 1.0) == moment.replace(microsecond=0)
+    assert at_precision(moment, 5.0) == moment.replace(second=5, microsecond=0)
+    assert at_precision(moment, 0.001) == moment
+    assert at_precision(None, 1.0) is None

@@ -278,3 +278,11 @@ class ConnectorDescription(_Frozen):
         "(a long transaction, a batch job). The engine re-reads at least this far back "
         "on every cycle, whatever the operator's overlap setting.",
     )
+    timestamp_precision_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="The granularity of the vendor's modification times (1.0 for a "
+        "vendor that stamps whole seconds). The engine compares two sides' times at "
+        "the coarser of their precisions, so a whole-second stamp never loses to a "
+        "finer one it cannot be told apart from. Since 1.1.",
+    )

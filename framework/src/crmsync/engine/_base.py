@@ -134,6 +134,14 @@ class EngineBase:
                 self._dry_tx = None
                 transaction.rollback()
 
+    @property
+    def _time_precision(self) -> float:
+        """The coarser of the two sides' timestamp precisions: times compare at it."""
+        return max(
+            self.connections[side].description.timestamp_precision_seconds
+            for side in (PLATFORM, CRM)
+        )
+
     def _tick(self, stage: Any, side: Side, object_name: str, done: int) -> None:
         if self.progress is not None:
             self.progress(Progress(stage, side.value, object_name, done))

@@ -25,6 +25,7 @@ from crmsync.policy import (
     flows_to,
     normalize,
 )
+from crmsync.policy.rules import at_precision
 from crmsync.store import InboxRow, LinkRow
 
 
@@ -114,9 +115,13 @@ def decide_fields(
     *,
     decisions: dict[str, int],
     planned: list[PlannedWrite] | None,
+    time_precision: float = 0.0,
 ) -> None:
     """Decide every mapped field of a linked pair; fill ``unit.writes`` and the new
     baseline.
+
+    ``time_precision`` is the coarser of the two sides' timestamp precisions: both
+    modification times are compared at it (:func:`~crmsync.policy.rules.at_precision`).
 
     ``platform_values``/``crm_values`` are ``None`` for a side that did not change: its
     values are then the baseline's, which is what that side still holds.
@@ -124,6 +129,9 @@ def decide_fields(
     link = unit.link
     unit.old_baseline = dict(link.baseline)
     new_baseline: dict[str, list[Any]] = {}
+    if time_precision:
+        platform_at = at_precision(platform_at, time_precision)
+        crm_at = at_precision(crm_at, time_precision)
     for mapping in unit.pair.mappings:
         base = link.baseline.get(mapping.key)
         if platform_values is not None:

@@ -482,6 +482,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             *args,
             decisions=report.decisions,
             planned=report.planned if report.dry_run else None,
+            time_precision=self._time_precision,
         )
 
     def _finish(self, report: CycleReport, owner: str) -> None:

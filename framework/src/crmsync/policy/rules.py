@@ -28,7 +28,7 @@ from typing import Any
 from crmsync.models import Direction, Side, SourceOfTruth
 from crmsync.policy.values import is_blank
 
-__all__ = ["Baseline", "Decision", "SideState", "decide"]
+__all__ = ["Baseline", "Decision", "SideState", "at_precision", "decide"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +141,23 @@ def _later_wins(platform: SideState, crm: SideState, why: str) -> Decision:
     if platform_at is not None and crm_at is not None and platform_at == crm_at:
         return Decision(Side.CRM, f"{why}:tie_to_crm")
     return Decision(Side.CRM, f"{why}:crm_newer")
+
+
+def at_precision(moment: dt.datetime | None, seconds: float) -> dt.datetime | None:
+    """``moment`` floored to a granularity of ``seconds`` (0: unchanged).
+
+    Two systems' times are compared at the precision both share: a vendor stamping
+    whole seconds records an edit made at 12:00:00.9 as 12:00:00, so a finer time from
+    the other side within that second cannot be said to be later. Floored to the same
+    granularity, the two are equal and DESIGN's tie rule decides.
+    """
+    if moment is None or seconds <= 0:
+        return moment
+    if seconds == 1.0:  # the common case, exact and cheap
+        return moment.replace(microsecond=0)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=moment.tzinfo)
+    step = dt.timedelta(seconds=seconds)
+    return epoch + ((moment - epoch) // step) * step
 
 
 def _same(left: Any, right: Any) -> bool:
