@@ -43,6 +43,7 @@ PUBLIC = {
         "CONTRACT_VERSION",
         "Capability",
         "ChangePage",
+        "ClockOffset",
         "ChangedRecord",
         "ConnectorDescription",
         "Cursor",

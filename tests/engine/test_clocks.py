@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from crmsync.contract import ConnectorDescription
+from crmsync.contract import ClockOffset, ConnectorDescription, hookimpl
 from crmsync.testing.memory import MemoryConnector
 
 
@@ -57,3 +57,63 @@ def test_without_a_declared_precision_the_finer_later_time_still_wins(make_world
 
     assert world.crm.get("Lead", lid)["FirstName"] == "Platform"
     assert report.decisions.get("both_changed:platform_newer") == 1
+
+
+class SkewedCrm(MemoryConnector):
+    """The in-memory CRM whose clock runs ``OFFSET`` seconds from ours, as measured."""
+
+    OFFSET = -90.0
+    UNCERTAINTY = 0.5
+
+    @hookimpl
+    def clock_offset(self) -> ClockOffset:
+        return ClockOffset(
+            offset_seconds=self.OFFSET, uncertainty_seconds=self.UNCERTAINTY
+        )
+
+
+def _skewed_world(make_world, offset: float, uncertainty: float):
+    world = make_world()
+    connector = type(
+        "Skewed", (SkewedCrm,), {"OFFSET": offset, "UNCERTAINTY": uncertainty}
+    )
+    world.crm_connector = connector
+    pid, lid = world.linked_pair(first_name="Old")
+    return world, pid, lid
+
+
+def test_a_vendor_clock_behind_ours_is_corrected_before_times_compare(make_world):
+    world, pid, lid = _skewed_world(make_world, offset=-90.0, uncertainty=0.5)
+    base = world.clock.at.replace(microsecond=0) + dt.timedelta(minutes=5)
+    # Truly: the platform at base, the CRM 30 s later; the CRM's clock says 60 s earlier.
+    world.prospect({"first_name": "Platform"}, record_id=pid, at=base)
+    world.lead(
+        {"FirstName": "Crm"}, record_id=lid, at=base + dt.timedelta(seconds=30 - 90)
+    )
+    world.clock.at = base + dt.timedelta(minutes=5)
+
+    report = world.cycle()
+
+    assert world.platform.get("prospect", pid)["first_name"] == "Crm"
+    assert report.decisions.get("both_changed:crm_newer") == 1
+    assert report.clock_offsets == {
+        "crm": {"offset_seconds": -90.0, "uncertainty_seconds": 0.5}
+    }
+    assert report.counts()["clock_offsets"] == report.clock_offsets
+
+
+def test_changes_closer_than_the_clocks_uncertainty_are_a_tie_the_crm_wins(
+    make_world,
+):
+    world, pid, lid = _skewed_world(make_world, offset=0.0, uncertainty=3.0)
+    base = world.clock.at.replace(microsecond=0) + dt.timedelta(minutes=5)
+    world.lead({"FirstName": "Crm"}, record_id=lid, at=base)
+    world.prospect(
+        {"first_name": "Platform"}, record_id=pid, at=base + dt.timedelta(seconds=2)
+    )
+    world.clock.at = base + dt.timedelta(minutes=5)
+
+    report = world.cycle()
+
+    assert world.platform.get("prospect", pid)["first_name"] == "Crm"
+    assert report.decisions.get("both_changed:within_clock_uncertainty_to_crm") == 1

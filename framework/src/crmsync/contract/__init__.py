@@ -13,6 +13,7 @@ from crmsync.contract.models import (
     Capability,
     ChangedRecord,
     ChangePage,
+    ClockOffset,
     ConnectorDescription,
     Cursor,
     FieldSpec,
@@ -36,6 +37,7 @@ HOOK_NAMES = (
     "push_updates",
     "lookup_records",
     "api_budget",
+    "clock_offset",
     "close",
 )
 REQUIRED_HOOKS = ("describe_connector", "list_fields", "fetch_changed", "push_updates")
@@ -49,6 +51,7 @@ __all__ = [
     "Capability",
     "ChangePage",
     "ChangedRecord",
+    "ClockOffset",
     "ConnectorDescription",
     "Cursor",
     "FieldSpec",

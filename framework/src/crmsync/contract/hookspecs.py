@@ -29,6 +29,7 @@ from crmsync.contract.models import (
     ApiBudget,
     ChangedRecord,
     ChangePage,
+    ClockOffset,
     ConnectorDescription,
     Cursor,
     FieldSpec,
@@ -174,6 +175,23 @@ def api_budget() -> ApiBudget | None:
     network call.
 
     :since: 1.0
+    """
+
+
+@hookspec(firstresult=True)
+def clock_offset() -> ClockOffset | None:
+    """How far the vendor's clock is from this machine's, or ``None`` if unmeasured.
+
+    Why a hook of its own: when both sides changed a field, the later change wins, and
+    a vendor whose clock runs 90 s behind would lose every such conflict it should win.
+    The connector measures the offset from its answers' ``Date`` headers (the authoring
+    kit's ``ConnectorHttp.clock_offset()`` does it) and reports it; the engine corrects
+    the vendor's times by it when it compares them, records it in the cycle report, and
+    calls changes closer than the measured uncertainty a tie (DESIGN's tie rule). Must
+    not make a network call: it reports what the cycle's requests already measured.
+
+    :returns: a :class:`~crmsync.contract.models.ClockOffset`, or ``None``.
+    :since: 1.1
     """
 
 

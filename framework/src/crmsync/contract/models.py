@@ -39,6 +39,7 @@ __all__ = [
     "Capability",
     "ChangePage",
     "ChangedRecord",
+    "ClockOffset",
     "ConnectorDescription",
     "Cursor",
     "FieldSpec",
@@ -245,6 +246,21 @@ class ApiBudget(_Frozen):
     def exhausted(self) -> bool:
         """Whether the usage has reached the point where crmsync stops."""
         return self.used >= self.allowed
+
+
+class ClockOffset(_Frozen):
+    """How far the vendor's clock is from ours, as measured from its answers.
+
+    ``offset_seconds`` is the vendor's clock minus ours (negative: the vendor is
+    behind); ``uncertainty_seconds`` bounds the measurement's error (half the round trip
+    plus the ``Date`` header's whole-second granularity). The engine adds neither to
+    what it stores: it corrects the vendor's modification times by the offset only to
+    compare them with the other side's, and treats two changes closer than the summed
+    uncertainty of both sides as a tie. Since 1.1.
+    """
+
+    offset_seconds: float
+    uncertainty_seconds: float = Field(ge=0)
 
 
 class ConnectorDescription(_Frozen):

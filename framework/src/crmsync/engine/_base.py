@@ -20,6 +20,7 @@ from crmsync.engine.report import CycleReport, Progress
 from crmsync.errors import CrmsyncError, StateError
 from crmsync.models import CRM, PLATFORM, Integration, ObjectPair, Side
 from crmsync.plugins import Connection
+from crmsync.policy.rules import TimeComparison
 from crmsync.settings import CrmsyncSettings
 from crmsync.store import InboxRow, LinkRow, StateStore
 
@@ -134,12 +135,30 @@ class EngineBase:
                 self._dry_tx = None
                 transaction.rollback()
 
-    @property
-    def _time_precision(self) -> float:
-        """The coarser of the two sides' timestamp precisions: times compare at it."""
-        return max(
-            self.connections[side].description.timestamp_precision_seconds
-            for side in (PLATFORM, CRM)
+    # How the two sides' times compare in this cycle; measured once the feeds are read.
+    _times: TimeComparison | None = None
+
+    def _measure_times(self, report: CycleReport) -> TimeComparison:
+        """The shared precision and each vendor's measured clock offset, recorded in the
+        cycle report (a connector that cannot measure its offset counts as exact)."""
+        offsets = {
+            side: self.connections[side].clock_offset() for side in (PLATFORM, CRM)
+        }
+        for side, offset in offsets.items():
+            if offset is not None:
+                report.clock_offsets[side.value] = {
+                    "offset_seconds": round(offset.offset_seconds, 3),
+                    "uncertainty_seconds": round(offset.uncertainty_seconds, 3),
+                }
+        platform, crm = offsets[PLATFORM], offsets[CRM]
+        return TimeComparison(
+            precision_seconds=max(
+                self.connections[side].description.timestamp_precision_seconds
+                for side in (PLATFORM, CRM)
+            ),
+            platform_offset_seconds=platform.offset_seconds if platform else 0.0,
+            crm_offset_seconds=crm.offset_seconds if crm else 0.0,
+            tie_within=sum(o.uncertainty_seconds for o in (platform, crm) if o),
         )
 
     def _tick(self, stage: Any, side: Side, object_name: str, done: int) -> None:

@@ -285,7 +285,7 @@ class MatchingMixin(EngineBase):
             crm_row.modified_at,
             decisions=self._report.decisions,
             planned=self._report.planned if self._report.dry_run else None,
-            time_precision=self._time_precision,
+            times=self._times,
         )
         self._report.linked += 1
         self._in_flight.add((match.side, match.object_name, match.record_id))

@@ -25,7 +25,7 @@ from crmsync.policy import (
     flows_to,
     normalize,
 )
-from crmsync.policy.rules import at_precision
+from crmsync.policy.rules import TimeComparison
 from crmsync.store import InboxRow, LinkRow
 
 
@@ -115,13 +115,13 @@ def decide_fields(
     *,
     decisions: dict[str, int],
     planned: list[PlannedWrite] | None,
-    time_precision: float = 0.0,
+    times: TimeComparison | None = None,
 ) -> None:
     """Decide every mapped field of a linked pair; fill ``unit.writes`` and the new
     baseline.
 
-    ``time_precision`` is the coarser of the two sides' timestamp precisions: both
-    modification times are compared at it (:func:`~crmsync.policy.rules.at_precision`).
+    ``times`` says how the two sides' modification times compare (clock offsets, the
+    shared precision, the uncertainty within which two changes tie).
 
     ``platform_values``/``crm_values`` are ``None`` for a side that did not change: its
     values are then the baseline's, which is what that side still holds.
@@ -129,9 +129,11 @@ def decide_fields(
     link = unit.link
     unit.old_baseline = dict(link.baseline)
     new_baseline: dict[str, list[Any]] = {}
-    if time_precision:
-        platform_at = at_precision(platform_at, time_precision)
-        crm_at = at_precision(crm_at, time_precision)
+    tie_within = 0.0
+    if times is not None:
+        platform_at = times.comparable(PLATFORM, platform_at)
+        crm_at = times.comparable(CRM, crm_at)
+        tie_within = times.tie_within
     for mapping in unit.pair.mappings:
         base = link.baseline.get(mapping.key)
         if platform_values is not None:
@@ -180,6 +182,7 @@ def decide_fields(
             platform=SideState(platform_now, platform_at),
             crm=SideState(crm_now, crm_at),
             baseline=baseline,
+            tie_within=tie_within,
         )
         target = decision.target
         if target is None:

@@ -148,6 +148,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             and Capability.LOOKUP in self.connections[side].description.capabilities
         }
         self._relink_moves()
+        self._times = self._measure_times(report)
         queue = WriteQueue(self._flush, self._flush_threshold)
         pusher = None if self._report.dry_run else Pusher(self.connections)
         self._pusher = pusher
@@ -482,7 +483,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             *args,
             decisions=report.decisions,
             planned=report.planned if report.dry_run else None,
-            time_precision=self._time_precision,
+            times=self._times,
         )
 
     def _finish(self, report: CycleReport, owner: str) -> None:

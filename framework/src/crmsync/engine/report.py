@@ -80,6 +80,9 @@ class CycleReport:
     planned: list[PlannedWrite] = field(default_factory=list)
     api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
     retry_waits: dict[str, int] = field(default_factory=dict)
+    # Per side, the vendor clock's measured offset and its uncertainty (seconds), for a
+    # connector that reports them (the ``clock_offset`` hook).
+    clock_offsets: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def side(self, name: str) -> SideCounts:
         return self.platform if name == "platform" else self.crm
@@ -114,5 +117,6 @@ class CycleReport:
             "decisions": dict(self.decisions),
             "api_calls": self.api_calls,
             "retry_waits": self.retry_waits,
+            "clock_offsets": self.clock_offsets,
             "duration_seconds": round(self.duration_seconds, 3),
         }

@@ -17,6 +17,7 @@ from crmsync.contract import (
     ApiBudget,
     ChangedRecord,
     ChangePage,
+    ClockOffset,
     ConnectorDescription,
     Cursor,
     FieldSpec,
@@ -240,6 +241,18 @@ class Connection:
     def api_budget(self) -> ApiBudget | None:
         answer = self.hook.api_budget()
         return answer if isinstance(answer, ApiBudget) else None
+
+    def clock_offset(self) -> ClockOffset | None:
+        """The vendor's clock offset as the connector measured it, if it did."""
+        answer = self.hook.clock_offset()
+        if answer is None:
+            return None
+        if not isinstance(answer, ClockOffset):
+            raise ContractError(
+                f"connector {self.description.id!r} answered clock_offset with "
+                f"{type(answer).__name__}, not ClockOffset"
+            )
+        return answer
 
     def close(self) -> None:
         self.hook.close()

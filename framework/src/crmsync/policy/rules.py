@@ -28,7 +28,14 @@ from typing import Any
 from crmsync.models import Direction, Side, SourceOfTruth
 from crmsync.policy.values import is_blank
 
-__all__ = ["Baseline", "Decision", "SideState", "at_precision", "decide"]
+__all__ = [
+    "Baseline",
+    "Decision",
+    "SideState",
+    "TimeComparison",
+    "at_precision",
+    "decide",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +72,35 @@ class Decision:
         return self.winner.other if self.winner is not None else None
 
 
+@dataclass(frozen=True, slots=True)
+class TimeComparison:
+    """How two sides' modification times are made comparable.
+
+    Each side's times are corrected by its clock's measured offset (the vendor's clock
+    minus ours), then both are floored to the coarser precision of the two; changes
+    closer than ``tie_within`` seconds (the summed uncertainty of the offsets) are a
+    tie, which DESIGN's tie rule gives to the CRM.
+    """
+
+    precision_seconds: float = 0.0
+    platform_offset_seconds: float = 0.0
+    crm_offset_seconds: float = 0.0
+    tie_within: float = 0.0
+
+    def comparable(self, side: Side, moment: dt.datetime | None) -> dt.datetime | None:
+        """``moment`` of ``side`` on this machine's clock, at the shared precision."""
+        if moment is None:
+            return None
+        offset = (
+            self.platform_offset_seconds
+            if side is Side.PLATFORM
+            else self.crm_offset_seconds
+        )
+        if offset:
+            moment = moment - dt.timedelta(seconds=offset)
+        return at_precision(moment, self.precision_seconds)
+
+
 def decide(
     direction: Direction,
     source_of_truth: SourceOfTruth,
@@ -72,8 +108,13 @@ def decide(
     platform: SideState,
     crm: SideState,
     baseline: Baseline | None,
+    tie_within: float = 0.0,
 ) -> Decision:
-    """Decide one field of one linked pair. Pure: no I/O, no clock."""
+    """Decide one field of one linked pair. Pure: no I/O, no clock.
+
+    ``tie_within``: two modification times closer than this many seconds are a tie
+    (the uncertainty of the two clocks' measured offsets).
+    """
     if _same(platform.value, crm.value):
         return _IN_AGREEMENT
     if direction is Direction.TO_CRM:
@@ -84,7 +125,7 @@ def decide(
         return _owner_decides(Side.CRM, crm, baseline, fill_blank_owner=True)
     if source_of_truth is SourceOfTruth.PLATFORM:
         return _owner_decides(Side.PLATFORM, platform, baseline, fill_blank_owner=True)
-    return _most_recent_change(platform, crm, baseline)
+    return _most_recent_change(platform, crm, baseline, tie_within)
 
 
 # Decided once per differing field of every changed record: the outcomes are built once.
@@ -113,13 +154,13 @@ def _owner_decides(
 
 
 def _most_recent_change(
-    platform: SideState, crm: SideState, baseline: Baseline | None
+    platform: SideState, crm: SideState, baseline: Baseline | None, tie_within: float
 ) -> Decision:
     if baseline is not None:
         platform_moved = not _same(platform.value, baseline.platform)
         crm_moved = not _same(crm.value, baseline.crm)
         if platform_moved and crm_moved:
-            return _later_wins(platform, crm, "both_changed")
+            return _later_wins(platform, crm, "both_changed", tie_within)
         if platform_moved:
             return _ONLY_PLATFORM_CHANGED
         if crm_moved:
@@ -131,11 +172,21 @@ def _most_recent_change(
         return Decision(
             Side.CRM if platform_blank else Side.PLATFORM, "value_beats_blank"
         )
-    return _later_wins(platform, crm, "first_meeting")
+    return _later_wins(platform, crm, "first_meeting", tie_within)
 
 
-def _later_wins(platform: SideState, crm: SideState, why: str) -> Decision:
+def _later_wins(
+    platform: SideState, crm: SideState, why: str, tie_within: float = 0.0
+) -> Decision:
     platform_at, crm_at = platform.modified_at, crm.modified_at
+    if (
+        tie_within
+        and platform_at is not None
+        and crm_at is not None
+        and platform_at != crm_at
+        and abs((platform_at - crm_at).total_seconds()) <= tie_within
+    ):
+        return Decision(Side.CRM, f"{why}:within_clock_uncertainty_to_crm")
     if platform_at is not None and (crm_at is None or platform_at > crm_at):
         return Decision(Side.PLATFORM, f"{why}:platform_newer")
     if platform_at is not None and crm_at is not None and platform_at == crm_at:
