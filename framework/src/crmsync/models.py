@@ -72,14 +72,64 @@ class CreationMode(enum.StrEnum):
     FILTER = "filter"
 
 
+FilterOp = Literal["==", "!=", ">", ">=", "<", "<=", "not_blank", "and", "or"]
+
+
 class FieldFilter(BaseModel):
-    """A condition on one field of the source record, e.g. ``score >= 50``."""
+    """A creation filter: a condition on one field of the source record
+    (``score >= 50``), or ``and`` / ``or`` of such conditions in ``terms``.
+
+    Written and read in the filter language of :mod:`crmsync.policy.filters`
+    (``title != 'Eng' and (score >= 50 or country == 'FR')``); ``str()`` renders it
+    back.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    field: str
-    op: Literal["==", "!=", ">", ">=", "<", "<=", "not_blank"]
+    field: str = ""
+    op: FilterOp
     value: Any = None
+    terms: tuple[FieldFilter, ...] = ()
+
+    @model_validator(mode="after")
+    def _leaf_or_group(self) -> FieldFilter:
+        if self.op in ("and", "or"):
+            if len(self.terms) < 2 or self.field:
+                raise ValueError(f"an {self.op!r} filter joins two or more terms")
+        elif not self.field or self.terms:
+            raise ValueError(f"a {self.op!r} filter names one field and no terms")
+        return self
+
+    def leaves(self) -> tuple[FieldFilter, ...]:
+        """The single-field conditions, left to right."""
+        if not self.terms:
+            return (self,)
+        return tuple(leaf for term in self.terms for leaf in term.leaves())
+
+    def fields(self) -> list[str]:
+        """The fields the filter reads, each once, in the order written."""
+        return list(dict.fromkeys(leaf.field for leaf in self.leaves()))
+
+    def __str__(self) -> str:
+        """The filter in the language it is written in (parses back to itself)."""
+        if self.op in ("and", "or"):
+            parts = [
+                f"({term})" if term.op in ("and", "or") else str(term)
+                for term in self.terms
+            ]
+            return f" {self.op} ".join(parts)
+        if self.op == "not_blank":
+            return f"{self.field} not_blank"
+        return f"{self.field} {self.op} {_filter_literal(self.value)}"
+
+
+def _filter_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value)
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class CreationRule(BaseModel):

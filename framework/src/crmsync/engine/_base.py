@@ -192,7 +192,8 @@ class EngineBase:
             else self.integration.create_in_platform
         )
         if rule.filter is not None and names:
-            names[rule.filter.field] = None
+            for name in rule.filter.fields():
+                names[name] = None
         return list(names)
 
     def _match_field(self, side: Side, object_name: str) -> str | None:

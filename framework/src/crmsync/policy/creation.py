@@ -32,6 +32,10 @@ def flows_to(mapping: FieldMapping, target: Side) -> bool:
 
 def passes_filter(rule: FieldFilter, values: Mapping[str, Any]) -> bool:
     """Evaluate a creation filter such as ``score >= 50`` against a record's values."""
+    if rule.op == "and":
+        return all(passes_filter(term, values) for term in rule.terms)
+    if rule.op == "or":
+        return any(passes_filter(term, values) for term in rule.terms)
     value = values.get(rule.field)
     if rule.op == "not_blank":
         return not is_blank(value)
