@@ -19,6 +19,7 @@ from crmsync.contract.models import (
     FieldSpec,
     FieldType,
     RecordError,
+    RecordPage,
     RecordRef,
     Tombstone,
     WriteRequest,
@@ -41,10 +42,16 @@ HOOK_NAMES = (
     "close",
 )
 REQUIRED_HOOKS = ("describe_connector", "list_fields", "fetch_changed", "push_updates")
+OPTIONAL_HOOK_ARGUMENTS: dict[str, frozenset[str]] = {
+    "lookup_records": frozenset({"page"}),
+}
+"""Hook arguments added after 1.0: an implementation takes them only if it uses them
+(pluggy passes an implementation just the arguments it names)."""
 
 __all__ = [
     "CONTRACT_VERSION",
     "HOOK_NAMES",
+    "OPTIONAL_HOOK_ARGUMENTS",
     "PROJECT_NAME",
     "REQUIRED_HOOKS",
     "ApiBudget",
@@ -57,6 +64,7 @@ __all__ = [
     "FieldSpec",
     "FieldType",
     "RecordError",
+    "RecordPage",
     "RecordRef",
     "Tombstone",
     "WriteRequest",

@@ -33,6 +33,7 @@ from crmsync.contract.models import (
     ConnectorDescription,
     Cursor,
     FieldSpec,
+    RecordPage,
     WriteRequest,
     WriteResult,
 )
@@ -148,8 +149,12 @@ def push_updates(  # type: ignore[empty-body]
 
 @hookspec(firstresult=True)
 def lookup_records(  # type: ignore[empty-body]
-    object_name: str, field: str, values: Sequence[str], fields: Sequence[str]
-) -> list[ChangedRecord]:
+    object_name: str,
+    field: str,
+    values: Sequence[str],
+    fields: Sequence[str],
+    page: str | None,
+) -> list[ChangedRecord] | RecordPage:
     """Find records whose ``field`` equals one of ``values`` (trimmed,
     case-insensitively).
 
@@ -159,8 +164,13 @@ def lookup_records(  # type: ignore[empty-body]
     records. Declared by the ``lookup`` capability; without it the engine matches only
     among changed records.
 
+    :param page: ``None`` for the first page; after that, the ``next_page`` of the
+        :class:`~crmsync.contract.models.RecordPage` answered before (since 1.1; a
+        connector that answers a list never receives it).
     :returns: every matching record (several per value where they exist), with
-        ``fields``.
+        ``fields``, as a list; or, for a vendor that pages its answers, one page as a
+        :class:`~crmsync.contract.models.RecordPage` (since 1.1): the framework asks for
+        each following page in a call of its own, so a fault retries that page alone.
     :since: 1.0
     """
 

@@ -45,6 +45,7 @@ __all__ = [
     "FieldSpec",
     "FieldType",
     "RecordError",
+    "RecordPage",
     "RecordRef",
     "Tombstone",
     "WriteRequest",
@@ -180,6 +181,18 @@ class ChangePage(_Frozen):
     records: tuple[ChangedRecord, ...] = ()
     tombstones: tuple[Tombstone, ...] = ()
     cursor: Cursor
+    next_page: str | None = None
+
+
+class RecordPage(_Frozen):
+    """One page of a ``lookup_records`` answer, for vendors that page their queries.
+
+    ``next_page`` is an opaque token for the following page (``None``: the last one).
+    The framework asks for each page in its own call, so a fault on page three retries
+    page three, not the whole lookup. Since 1.1.
+    """
+
+    records: tuple[ChangedRecord, ...] = ()
     next_page: str | None = None
 
 

@@ -21,6 +21,7 @@ from crmsync.contract import (
     ConnectorDescription,
     Cursor,
     FieldSpec,
+    RecordPage,
     WriteRequest,
     WriteResult,
     hookimpl,
@@ -228,15 +229,35 @@ class Connection:
         values: Sequence[str],
         fields: Sequence[str],
     ) -> list[ChangedRecord]:
+        """Every record matching ``values``; a paged answer is read page by page, each
+        page retried on its own (a fault on page three never re-reads page one)."""
         self._check_object(object_name)
-        answer = self._call(
-            "lookup_records",
-            object_name=object_name,
-            field=field,
-            values=list(values),
-            fields=list(fields),
-        )
-        return self._validate_list(answer or [], ChangedRecord, "lookup_records")
+        found: list[ChangedRecord] = []
+        page: str | None = None
+        seen: set[str] = set()
+        while True:
+            answer = self._call(
+                "lookup_records",
+                object_name=object_name,
+                field=field,
+                values=list(values),
+                fields=list(fields),
+                page=page,
+            )
+            if not isinstance(answer, RecordPage):
+                return found + self._validate_list(
+                    answer or [], ChangedRecord, "lookup_records"
+                )
+            found.extend(answer.records)
+            if answer.next_page is None:
+                return found
+            if answer.next_page in seen:
+                raise ContractError(
+                    f"connector {self.id!r} answered lookup_records with a page token "
+                    "it had answered before (the lookup would never end)"
+                )
+            seen.add(answer.next_page)
+            page = answer.next_page
 
     def api_budget(self) -> ApiBudget | None:
         answer = self.hook.api_budget()

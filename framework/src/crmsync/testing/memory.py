@@ -31,6 +31,7 @@ from crmsync.contract import (
     FieldSpec,
     FieldType,
     RecordError,
+    RecordPage,
     RecordRef,
     Tombstone,
     WriteRequest,
@@ -140,6 +141,8 @@ class MemoryBackend:
     fail_on_push: Callable[[str, WriteRequest], RecordError | None] | None = None
     token_valid: bool = False
     credentials_refused: bool = False
+    # Answer lookups in pages of this many records (a vendor's paged query); None: all.
+    lookup_page_size: int | None = None
     """Refuse every ``authenticate`` (credentials wrong or revoked)."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -455,8 +458,13 @@ class MemoryConnector:
 
     @hookimpl
     def lookup_records(
-        self, object_name: str, field: str, values: Sequence[str], fields: Sequence[str]
-    ) -> list[ChangedRecord]:
+        self,
+        object_name: str,
+        field: str,
+        values: Sequence[str],
+        fields: Sequence[str],
+        page: str | None = None,
+    ) -> list[ChangedRecord] | RecordPage:
         backend = self.backend
         backend._enter("lookup_records")
         wanted = {value.strip().casefold() for value in values}
@@ -477,7 +485,16 @@ class MemoryConnector:
                             values={name: row.values.get(name) for name in fields},
                         )
                     )
-        return found
+        size = backend.lookup_page_size
+        if size is None:
+            return found
+        # Paged as a vendor's query is: the token is the position of the next page.
+        start = int(page or 0)
+        end = start + size
+        return RecordPage(
+            records=tuple(found[start:end]),
+            next_page=str(end) if end < len(found) else None,
+        )
 
     @hookimpl
     def close(self) -> None:
