@@ -16,7 +16,7 @@ from crmsync.engine._units import (
     Unit,
 )
 from crmsync.engine._writes import Pusher
-from crmsync.engine.report import CycleReport, Progress
+from crmsync.engine.report import CycleReport, Progress, RecordOutcome
 from crmsync.errors import CrmsyncError, StateError
 from crmsync.models import CRM, PLATFORM, Integration, ObjectPair, Side
 from crmsync.plugins import Connection
@@ -74,7 +74,6 @@ class EngineBase:
         # Asked between pages and chunks (Ctrl-C in `crmsync sync`): the cycle stops
         # after the current batch with everything read or written so far kept.
         self.should_stop = should_stop or (lambda: False)
-        self._dry_tx: DbConnection | None = None
         self._report = CycleReport(integration.name)
         self._in_flight: set[tuple[str, str, str]] = set()
         self._skip_rows: set[int] = set()
@@ -115,25 +114,9 @@ class EngineBase:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[DbConnection]:
-        if self._dry_tx is not None:
-            yield self._dry_tx
-        else:
-            with self.store.transaction() as tx:
-                yield tx
-
-    @contextlib.contextmanager
-    def _session(self, dry_run: bool) -> Iterator[None]:
-        if not dry_run:
-            yield
-            return
-        with self.store.engine.connect() as connection:
-            transaction = connection.begin()
-            self._dry_tx = connection
-            try:
-                yield
-            finally:
-                self._dry_tx = None
-                transaction.rollback()
+        # A dry run's store is its own copy (SyncEngine._dry_run): the same statements.
+        with self.store.transaction() as tx:
+            yield tx
 
     # How the two sides' times compare in this cycle; measured once the feeds are read.
     _times: TimeComparison | None = None
@@ -256,7 +239,7 @@ class EngineBase:
     def _fail_rows(self, unit: Unit, *, retryable: bool) -> None:
         ids = [row.id for row in unit.rows if row.id > 0]
         self._skip_rows.update(ids)
-        if self._report.dry_run or not ids:
+        if not ids:
             return
         message = "; ".join(f"{f.code}: {f.message}" for f in unit.failures)[:2000]
         with self._tx() as tx:
@@ -266,12 +249,18 @@ class EngineBase:
 
     def _park(self, tx: DbConnection, row: InboxRow, why: str) -> None:
         self._skip_rows.add(row.id)
-        if not self._report.dry_run:
-            self.store.fail_inbox(tx, [row.id], why, park=True, max_attempts=1)
+        self.store.fail_inbox(tx, [row.id], why, park=True, max_attempts=1)
 
     def _record_failures(self, tx: DbConnection, failures: list[Failure]) -> None:
-        if not failures or self._report.dry_run:
+        if not failures:
             return
+        if self._report.record_plan:
+            self._report.outcomes.extend(
+                RecordOutcome(
+                    "error", f.object_name, f.record_id, detail=f"{f.side}:{f.code}"
+                )
+                for f in failures
+            )
         self._open_errors = True
         self.store.record_failures(
             tx,

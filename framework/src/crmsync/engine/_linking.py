@@ -35,18 +35,18 @@ class LinkingMixin(EngineBase):
             record=row.record_id,
             other=self._id_of(link, side.other),
         )
-        if not self._report.dry_run:
-            self.store.log_event(
-                self.iid,
-                "unlinked",
-                {
-                    "reason": f"deleted in {side.value}",
-                    "side": side.value,
-                    "object": row.object_name,
-                    "record": row.record_id,
-                    "other": self._id_of(link, side.other),
-                },
-            )
+        self._report.note("unlink", row.object_name, row.record_id, detail="deleted")
+        self.store.log_event(
+            self.iid,
+            "unlinked",
+            {
+                "reason": f"deleted in {side.value}",
+                "side": side.value,
+                "object": row.object_name,
+                "record": row.record_id,
+                "other": self._id_of(link, side.other),
+            },
+        )
 
     def _relink(
         self,
@@ -88,9 +88,11 @@ class LinkingMixin(EngineBase):
                 )
         say = log.warning if not taken and unpaired else log.info
         say("relinked" if not taken else "unlinked", reason=reason)
-        if not self._report.dry_run:
-            self.store.log_event(
-                self.iid,
-                "relinked" if not taken else "unlinked",
-                {"side": side.value, "reason": reason},
-            )
+        self._report.note(
+            "relink" if not taken else "unlink", object_name, record_id, detail=why
+        )
+        self.store.log_event(
+            self.iid,
+            "relinked" if not taken else "unlinked",
+            {"side": side.value, "reason": reason},
+        )

@@ -284,10 +284,14 @@ class MatchingMixin(EngineBase):
             platform_row.modified_at,
             crm_row.modified_at,
             decisions=self._report.decisions,
-            planned=self._report.planned if self._report.dry_run else None,
+            planned=self._report.planned if self._report.record_plan else None,
             times=self._times,
         )
         self._report.linked += 1
+        self._report.note(
+            "link", platform_row.object_name, platform_row.record_id,
+            crm_row.object_name, crm_row.record_id,
+        )
         self._in_flight.add((match.side, match.object_name, match.record_id))
         return unit
 
@@ -339,7 +343,7 @@ class MatchingMixin(EngineBase):
                 side,
                 row.values,
                 target_object,
-                planned=self._report.planned if self._report.dry_run else None,
+                planned=self._report.planned if self._report.record_plan else None,
             )
         except ValueError as error:
             failures.append(

@@ -66,7 +66,7 @@ class PushingMixin(EngineBase):
 
     def _flush(self, side: Side, object_name: str, queued: list[QueuedWrite]) -> None:
         """Send full batches on their way; apply whatever has already answered."""
-        if self._report.dry_run or self._pusher is None:
+        if self._pusher is None:
             return
         self._hold_lease(before_push=True)
         self._pusher.submit(side, object_name, queued)
@@ -116,8 +116,19 @@ class PushingMixin(EngineBase):
                 if item.request.op == "create":
                     counts.created += 1
                     self._set_id(unit.link, side, result.record_id or "")
+                    # A create is told by the record it came from (its new id is
+                    # the vendor's, and a dry run's is made up).
+                    self._report.note(
+                        "create", *unit.record_key(side.other)[1:], object_name, ""
+                    )
                 else:
                     counts.updated += 1
+                    self._report.note(
+                        "update",
+                        object_name,
+                        item.request.record_id or "",
+                        detail=",".join(sorted(item.request.values)),
+                    )
                 if result.modified_at is not None:
                     self._set_modified(unit.link, side, result.modified_at)
             elif result.error is not None and result.error.missing:
@@ -192,6 +203,7 @@ class PushingMixin(EngineBase):
             gone.append(unit.link.id)
         self._report.unlinked += 1
         _, object_name, record_id = unit.record_key(side)
+        self._report.note("unlink", object_name, record_id, detail="gone on write")
         reason = f"deleted in {side.value} (found on write)"
         log.info("unlinked", reason=reason, record=record_id)
         self.store.log_event(

@@ -9,6 +9,8 @@ made, so the state store is only ever touched from one thread.
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -167,6 +169,52 @@ class Pusher:
     def close(self) -> None:
         for pool in self._pools.values():
             pool.shutdown(wait=True)
+
+
+class SimulatedPusher(Pusher):
+    """A dry run's pusher: answers every write as the vendor would on success, and
+    calls no connector.
+
+    Creates get ids of the form ``dry-run:<side>:<n>`` and every write the cycle's clock
+    as its modification time, so the rest of the dry run (links, baselines, the records
+    that follow) goes exactly as the real run's would.
+    """
+
+    def __init__(
+        self,
+        connections: dict[Side, Connection],
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self._connections = connections
+        self._pools = {}
+        self._waiting = deque()
+        self.max_waiting = 0
+        self._clock = clock
+        self._created = itertools.count(1)
+
+    def submit(
+        self, side: Side, object_name: str, queued: Sequence[QueuedWrite]
+    ) -> None:
+        answered: Answered = []
+        now = self._clock()
+        for item in queued:
+            request = item.request
+            record_id = (
+                f"dry-run:{side.value}:{next(self._created)}"
+                if request.op == "create"
+                else request.record_id
+            )
+            answered.append(
+                (
+                    item,
+                    WriteResult(
+                        ref=request.ref, ok=True, record_id=record_id, modified_at=now
+                    ),
+                )
+            )
+        done: Future[Answered] = Future()
+        done.set_result(answered)
+        self._waiting.append(_Flush(side, object_name, [done]))
 
 
 def _record_level(error: Exception) -> bool:

@@ -41,12 +41,12 @@ from crmsync.engine._units import (
     Unit,
     decide_fields,
 )
-from crmsync.engine._writes import Pusher, WriteQueue
+from crmsync.engine._writes import Pusher, SimulatedPusher, WriteQueue
 from crmsync.engine.report import CycleReport
 from crmsync.errors import BudgetExhausted, CrmsyncError, QuotaExhausted
 from crmsync.logs import redact_text
 from crmsync.models import CRM, PLATFORM, Side
-from crmsync.store import InboxRow, LinkRow
+from crmsync.store import InboxRow, LinkRow, dry_run_store
 
 log = structlog.get_logger("crmsync.engine")
 
@@ -58,9 +58,18 @@ class CycleBusy(CrmsyncError):
 class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
     """Runs cycles of one integration between its platform and CRM connections."""
 
-    def run_cycle(self, *, dry_run: bool = False) -> CycleReport:
-        """Run one cycle. A dry run reads and decides but writes nothing anywhere."""
-        report = self._report = CycleReport(self.integration.name, dry_run=dry_run)
+    def run_cycle(
+        self, *, dry_run: bool = False, record_plan: bool = False
+    ) -> CycleReport:
+        """Run one cycle. A dry run reads and decides but writes nothing anywhere.
+
+        ``record_plan`` keeps every field write and record outcome in the report
+        (:meth:`CycleReport.plan`), as a dry run always does: a dry run followed by a
+        real run with no edits in between reports the same plan.
+        """
+        report = self._report = CycleReport(
+            self.integration.name, dry_run=dry_run, record_plan=record_plan
+        )
         self._in_flight.clear()
         self._skip_rows.clear()
         self._full_read.clear()
@@ -83,7 +92,9 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             structlog.contextvars.bind_contextvars(
                 cycle=self._run_id if not dry_run else "dry-run"
             )
-            with self._session(dry_run):
+            if dry_run:
+                self._dry_run(report)
+            else:
                 self._run(report)
         except (BudgetExhausted, QuotaExhausted) as error:
             report.status, report.message = "stopped", str(error)
@@ -121,6 +132,18 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 self._finish(report, owner)
         return report
 
+    def _dry_run(self, report: CycleReport) -> None:
+        """The cycle on a copy of this integration's working state (see
+        :func:`~crmsync.store.dry_run_store`), with pushes answered by a simulation:
+        every decision the real run would make, and nothing a real cycle waits for."""
+        real = self.store
+        with dry_run_store(real, self.iid) as shadow:
+            self.store = shadow
+            try:
+                self._run(report)
+            finally:
+                self.store = real
+
     def _run(self, report: CycleReport) -> None:
         for connection in self.connections.values():
             # A connection kept between cycles keeps its session and renews it on
@@ -150,7 +173,11 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         self._relink_moves()
         self._times = self._measure_times(report)
         queue = WriteQueue(self._flush, self._flush_threshold)
-        pusher = None if self._report.dry_run else Pusher(self.connections)
+        pusher = (
+            SimulatedPusher(self.connections, self.clock)
+            if self._report.dry_run
+            else Pusher(self.connections)
+        )
         self._pusher = pusher
         try:
             try:
@@ -175,7 +202,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 pusher.close()
         with self._tx() as tx:
             self.store.purge_settled(tx, self.iid)
-            if self._force_lookup and not self._report.dry_run:
+            if self._force_lookup:
                 # A dead cycle's creates: this cycle read the feed past them and looked
                 # their match keys up, so each is linked (or its record parked) by now.
                 # Left in place, they would force lookups on every later full read.
@@ -227,11 +254,10 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 self._relink(
                     link, side, target_object, target_id, changes, deletes, why
                 )
-                if not self._report.dry_run:
-                    with self._tx() as tx:
-                        self.store.upsert_links(tx, self.iid, changes)
-                        self.store.delete_links(tx, deletes)
-                        self._settle_rows(tx, [row])
+                with self._tx() as tx:
+                    self.store.upsert_links(tx, self.iid, changes)
+                    self.store.delete_links(tx, deletes)
+                    self._settle_rows(tx, [row])
                 self._skip_rows.add(row.id)
 
     def _read_feed(self, side: Side, object_name: str) -> None:
@@ -432,20 +458,19 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                     resolved.extend(unit.record_key(side) for side in (PLATFORM, CRM))
             if not unit.unchanged:
                 link_changes.append(unit.link)
-        if not self._report.dry_run:
-            with self._tx() as tx:
-                self.store.upsert_links(tx, self.iid, link_changes)
-                self.store.delete_links(tx, link_deletes)
-                self._settle_rows(tx, done_rows)
-                self._record_failures(tx, failures)
-                if resolved:
-                    self.store.resolve_failures(tx, self.iid, resolved)
-                # One insert for the chunk's creates, not one transaction per create.
-                self.store.add_pending_creates(
-                    tx,
-                    self.iid,
-                    [self._pending_create(u) for u in writing if u.creates is not None],
-                )
+        with self._tx() as tx:
+            self.store.upsert_links(tx, self.iid, link_changes)
+            self.store.delete_links(tx, link_deletes)
+            self._settle_rows(tx, done_rows)
+            self._record_failures(tx, failures)
+            if resolved:
+                self.store.resolve_failures(tx, self.iid, resolved)
+            # One insert for the chunk's creates, not one transaction per create.
+            self.store.add_pending_creates(
+                tx,
+                self.iid,
+                [self._pending_create(u) for u in writing if u.creates is not None],
+            )
         for unit in settled:
             self._release(unit)
         for unit in writing:
@@ -482,7 +507,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             self.integration,
             *args,
             decisions=report.decisions,
-            planned=report.planned if report.dry_run else None,
+            planned=report.planned if report.record_plan else None,
             times=self._times,
         )
 

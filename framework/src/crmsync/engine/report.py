@@ -28,6 +28,36 @@ class PlannedWrite:
     rule: str
 
 
+OutcomeKind = Literal["create", "update", "link", "relink", "unlink", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    """What a cycle did (or, in a dry run, would do) to one record: the plan as data.
+
+    ``object_name``/``record_id`` name the record; ``other_object``/``other_id`` the
+    record across the link where there is one (a link's CRM record, a create's new
+    object); ``detail`` the fields of an update, an error's code, why a link moved.
+    """
+
+    kind: OutcomeKind
+    object_name: str
+    record_id: str
+    other_object: str = ""
+    other_id: str = ""
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "kind": self.kind,
+            "object": self.object_name,
+            "record": self.record_id,
+            "other_object": self.other_object,
+            "other_record": self.other_id,
+            "detail": self.detail,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class Progress:
     """A progress tick: ``done`` of ``stage`` for one side and object (``total`` if
@@ -66,6 +96,9 @@ class CycleReport:
     integration: str
     run_id: int | None = None
     dry_run: bool = False
+    # Keep the plan record by record (``planned`` field writes and ``outcomes``):
+    # always for a dry run, on request for a real one.
+    record_plan: bool = False
     status: Status = "succeeded"
     message: str | None = None
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
@@ -78,11 +111,52 @@ class CycleReport:
     ambiguous: int = 0
     decisions: Counter[str] = field(default_factory=Counter)
     planned: list[PlannedWrite] = field(default_factory=list)
+    outcomes: list[RecordOutcome] = field(default_factory=list)
     api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
     retry_waits: dict[str, int] = field(default_factory=dict)
     # Per side, the vendor clock's measured offset and its uncertainty (seconds), for a
     # connector that reports them (the ``clock_offset`` hook).
     clock_offsets: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.record_plan = self.record_plan or self.dry_run
+
+    def note(
+        self,
+        kind: OutcomeKind,
+        object_name: str,
+        record_id: str,
+        other_object: str = "",
+        other_id: str = "",
+        detail: str = "",
+    ) -> None:
+        """Keep one record's outcome, when the plan is kept."""
+        if self.record_plan:
+            self.outcomes.append(
+                RecordOutcome(
+                    kind, object_name, record_id, other_object, other_id, detail
+                )
+            )
+
+    def plan(self) -> dict[str, Any]:
+        """The plan as data (JSON-ready): every field write and record outcome."""
+        return {
+            "dry_run": self.dry_run,
+            "writes": [
+                {
+                    "side": write.side,
+                    "object": write.object_name,
+                    "record": write.record_id,
+                    "op": write.op,
+                    "field": write.field,
+                    "old": write.old,
+                    "new": write.new,
+                    "rule": write.rule,
+                }
+                for write in self.planned
+            ],
+            "outcomes": [outcome.as_dict() for outcome in self.outcomes],
+        }
 
     def side(self, name: str) -> SideCounts:
         return self.platform if name == "platform" else self.crm

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from crmsync.settings import DEFAULT_SQLITE_CACHE_MB
 from crmsync.store._config import ConfigStore, is_secret_setting
+from crmsync.store._dryrun import dry_run_store
 from crmsync.store._history import EventRow, HistoryStore, RecordErrorRow, RunRecord
 from crmsync.store._leases import LeaseStore
 from crmsync.store._sync import InboxRow, LinkRow, SyncStateStore, match_key
@@ -44,6 +45,7 @@ __all__ = [
     "RecordErrorRow",
     "RunRecord",
     "StateStore",
+    "dry_run_store",
     "is_secret_setting",
     "match_key",
     "open_store",
