@@ -27,11 +27,12 @@ import datetime as dt
 import os
 import socket
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 
-from crmsync.contract.models import Capability, Cursor
+from crmsync.contract.models import Capability, ChangedRecord, Cursor
 from crmsync.engine._base import LEASE_SECONDS, _StopRequested
 from crmsync.engine._linking import LinkingMixin
 from crmsync.engine._matching import MatchingMixin
@@ -41,11 +42,12 @@ from crmsync.engine._units import (
     Unit,
     decide_fields,
 )
+from crmsync.engine._units import _same as same_raw
 from crmsync.engine._writes import Pusher, SimulatedPusher, WriteQueue
 from crmsync.engine.report import CycleReport
 from crmsync.errors import BudgetExhausted, CrmsyncError, QuotaExhausted
 from crmsync.logs import redact_text
-from crmsync.models import CRM, PLATFORM, Side
+from crmsync.models import CRM, PLATFORM, ObjectPair, Side
 from crmsync.store import InboxRow, LinkRow, dry_run_store
 
 log = structlog.get_logger("crmsync.engine")
@@ -286,13 +288,17 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             )
             if position is None or page.cursor.sort_key() >= position.sort_key():
                 position = page.cursor
+            news: Sequence[ChangedRecord] = page.records
+            if saved is not None and news:
+                # A full read (the first, a back-fill) decides every record afresh.
+                news = self._without_echoes(side, object_name, news)
             with self._tx() as tx:
                 self.store.stage(
                     tx,
                     self.iid,
                     side.value,
                     object_name,
-                    page.records,
+                    news,
                     page.tombstones,
                     match_field,
                 )
@@ -302,6 +308,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             read += len(page.records) + len(page.tombstones)
             counts = self._report.side(side.value)
             counts.read += len(page.records)
+            counts.unchanged += len(page.records) - len(news)
             counts.deleted += len(page.tombstones)
             self._tick("read", side, object_name, read)
             self._check_stop()
@@ -309,6 +316,35 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 break
             page_token = page.next_page
         log.info("feed_read", records=read)
+
+    def _without_echoes(
+        self, side: Side, object_name: str, records: Sequence[ChangedRecord]
+    ) -> Sequence[ChangedRecord]:
+        """``records`` less those that hold exactly their link's baseline.
+
+        Such a record is crmsync's own write read back (or a re-read of the overlap
+        window): every mapped field already agrees with the pair's last decision, so
+        there is nothing to stage or decide, and its link already holds what the write
+        answered. One indexed read of the page's links decides it; any doubt (no link,
+        a field the baseline lacks, a value of another type, a conversion) stages it.
+        """
+        with self._tx() as tx:
+            links = self.store.links_for(
+                tx, self.iid, side.value, [(object_name, r.record_id) for r in records]
+            )
+        if not links:
+            return records
+        at = 0 if side is PLATFORM else 1
+        news = []
+        for record in records:
+            link = links.get((object_name, record.record_id))
+            if link is None or record.converted_to is not None:
+                news.append(record)
+                continue
+            pair = self._pair(link.platform_object, link.crm_object)
+            if pair is None or not _holds_baseline(pair, side, at, record, link):
+                news.append(record)
+        return news
 
     def _resume_from(
         self,
@@ -537,6 +573,22 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             errors=report.errors,
             seconds=round(report.duration_seconds, 3),
         )
+
+
+def _holds_baseline(
+    pair: ObjectPair, side: Side, at: int, record: ChangedRecord, link: LinkRow
+) -> bool:
+    """Whether every mapped field of ``record`` is its ``side``'s baseline value."""
+    baseline = link.baseline
+    values = record.values
+    for mapping in pair.mappings:
+        base = baseline.get(mapping.key)
+        if base is None:
+            return False
+        name = mapping.platform_field if side is PLATFORM else mapping.crm_field
+        if not same_raw(values.get(name), base[at]):
+            return False
+    return True
 
 
 def _last_survivor(

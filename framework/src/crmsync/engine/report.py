@@ -74,6 +74,9 @@ class Progress:
 @dataclass
 class SideCounts:
     read: int = 0
+    # Read but not news: every mapped field held its link's baseline (an echo of
+    # crmsync's own write, an overlap re-read), so nothing was staged or decided.
+    unchanged: int = 0
     deleted: int = 0
     created: int = 0
     updated: int = 0
@@ -82,6 +85,7 @@ class SideCounts:
     def as_dict(self) -> dict[str, int]:
         return {
             "read": self.read,
+            "unchanged": self.unchanged,
             "deleted": self.deleted,
             "created": self.created,
             "updated": self.updated,
