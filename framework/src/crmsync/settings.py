@@ -49,6 +49,15 @@ class CrmsyncSettings(BaseSettings):
         "A connector that declares a longer late-commit window (Salesforce: 300 s) "
         "gets that one.",
     )
+    write_in_doubt_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="How long a create whose answer never came (a killed process, a "
+        "lost connection) may still be carried out by the vendor: within it, a record "
+        "whose create is in doubt and cannot be found yet waits for a later cycle "
+        "instead of being created again (Salesforce runs a call up to 10 minutes "
+        "after the client gave up).",
+    )
 
     # The command-line options take any case; the variables behind them do too.
     @field_validator("log_level", mode="before")

@@ -118,6 +118,10 @@ class EngineBase:
         with self.store.transaction() as tx:
             yield tx
 
+    # Refs of creates recorded pending this cycle but not (yet) handed to the pusher.
+    _unsent_creates: set[str]
+    # (target side, source object, source id) of creates left in doubt this cycle.
+    _deferred_creates: set[tuple[str, str, str]]
     # How the two sides' times compare in this cycle; measured once the feeds are read.
     _times: TimeComparison | None = None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import structlog
 from sqlalchemy import Connection as DbConnection
 
@@ -53,6 +55,20 @@ class MatchingMixin(EngineBase):
                 ).items()
                 if key not in keys
             }
+        # Creates sent within the in-doubt window by a cycle that died or lost the
+        # answer: the vendor may still be carrying them out (a lookup cannot see them
+        # yet), so a record among them that is not found waits; it is not created again.
+        in_doubt: set[str] = set()
+        if self._force_lookup and self.settings.write_in_doubt_seconds:
+            in_doubt = self.store.pending_sources_since(
+                tx,
+                self.iid,
+                other.value,
+                object_name,
+                [r.record_id for r in rows],
+                since=dt.datetime.now(dt.UTC)
+                - dt.timedelta(seconds=self.settings.write_in_doubt_seconds),
+            )
         candidates = self._candidates(
             tx, side, pairs, sorted({*keys, *earlier.values()})
         )
@@ -125,6 +141,12 @@ class MatchingMixin(EngineBase):
                 continue
             if not pairs or not should_create(rule, row.values):
                 done_rows.append(row)
+                continue
+            if row.record_id in in_doubt:
+                self._skip_rows.add(row.id)  # stays in the inbox for a later cycle
+                self._deferred_creates.add((other.value, object_name, row.record_id))
+                self._report.deferred += 1
+                log.info("create_deferred_in_doubt", record=row.record_id)
                 continue
             unit = self._create_unit(side, row, pairs, failures)
             if unit is None:

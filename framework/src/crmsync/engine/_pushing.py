@@ -26,6 +26,12 @@ _STOP_POLL_SECONDS = 0.2  # how often a wait for the vendor asks whether to stop
 class PushingMixin(EngineBase):
     """Writes: queue, push, apply."""
 
+    def _note_unsent(self, items: list[QueuedWrite]) -> None:
+        """Creates the pusher never sent (cancelled) or the vendor refused whole."""
+        self._unsent_creates.update(
+            item.request.ref for item in items if item.request.op == "create"
+        )
+
     def _pending_create(self, unit: Unit) -> dict[str, Any]:
         target = unit.creates
         assert target is not None
@@ -69,6 +75,9 @@ class PushingMixin(EngineBase):
         if self._pusher is None:
             return
         self._hold_lease(before_push=True)
+        self._unsent_creates.difference_update(
+            item.request.ref for item in queued if item.request.op == "create"
+        )
         self._pusher.submit(side, object_name, queued)
         self._collect()
 
@@ -88,7 +97,7 @@ class PushingMixin(EngineBase):
             while not pusher.wait_for_oldest(timeout=_STOP_POLL_SECONDS):
                 if self.should_stop():
                     cancelled = pusher.cancel_unsent()
-                    log.info("stop_cancelled_batches", batches=cancelled)
+                    log.info("stop_cancelled_batches", writes=len(cancelled))
                     stopping = True
                     break
         error: Exception | None = None

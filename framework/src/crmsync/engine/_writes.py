@@ -69,6 +69,18 @@ class _Flush:
     side: Side
     object_name: str
     batches: list[Future[Answered]]
+    # What each batch carries, in the order of ``batches`` (to tell what a cancelled
+    # batch did not send).
+    items: list[list[QueuedWrite]]
+
+    def cancel(self) -> list[QueuedWrite]:
+        """Cancel the batches no thread has started; what they would have sent."""
+        return [
+            item
+            for batch, items in zip(self.batches, self.items, strict=True)
+            if batch.cancel()
+            for item in items
+        ]
 
     def done(self) -> bool:
         return all(batch.done() for batch in self.batches)
@@ -96,6 +108,9 @@ class Pusher:
         }
         self._waiting: deque[_Flush] = deque()
         self.max_waiting = max_waiting
+        # Writes that created nothing at the vendor: cancelled before a thread sent
+        # them, or refused whole (a spent quota, refused credentials).
+        self.unsent: list[QueuedWrite] = []
 
     def submit(
         self, side: Side, object_name: str, queued: Sequence[QueuedWrite]
@@ -103,6 +118,9 @@ class Pusher:
         connection = self._connections[side]
         size = connection.description.max_batch_size
         pool = self._pools[side]
+        items = [
+            list(queued[start : start + size]) for start in range(0, len(queued), size)
+        ]
         batches = [
             # Each batch carries the cycle's log context (integration, cycle, side)
             # into the pool's thread, so a retry logged there says whose it was.
@@ -111,11 +129,11 @@ class Pusher:
                 push_batch,
                 connection,
                 object_name,
-                list(queued[start : start + size]),
+                batch,
             )
-            for start in range(0, len(queued), size)
+            for batch in items
         ]
-        self._waiting.append(_Flush(side, object_name, batches))
+        self._waiting.append(_Flush(side, object_name, batches, items))
 
     def finished(self, *, wait: bool = False) -> Iterator[tuple[Side, str, Answered]]:
         """Flushes that have answered (``wait``: all of them), oldest first.
@@ -129,12 +147,14 @@ class Pusher:
             flush = self._waiting.popleft()
             answered: Answered = []
             error: BaseException | None = None
-            for batch in flush.batches:
+            for batch, items in zip(flush.batches, flush.items, strict=True):
                 if batch.cancelled():  # never sent (a stop): its records wait in
                     continue  # the inbox for the next cycle
                 try:
                     answered.extend(batch.result())
                 except Exception as raised:
+                    if not _record_level(raised):  # refused whole: nothing made
+                        self.unsent.extend(items)
                     error = error or raised
             yield flush.side, flush.object_name, answered
             if error is not None:
@@ -147,24 +167,25 @@ class Pusher:
             wait_futures(self._waiting[0].batches, timeout=timeout)
         return all(flush.done() for flush in self._waiting)
 
-    def cancel_unsent(self) -> int:
-        """Cancel the batches no thread has started: they are not sent at all."""
-        return sum(
-            1 for flush in self._waiting for batch in flush.batches if batch.cancel()
-        )
+    def cancel_unsent(self) -> list[QueuedWrite]:
+        """Cancel the batches no thread has started: they are not sent at all. Returns
+        what they held."""
+        cancelled = [item for flush in self._waiting for item in flush.cancel()]
+        self.unsent.extend(cancelled)
+        return cancelled
 
-    def abandon(self) -> None:
+    def abandon(self) -> list[QueuedWrite]:
         """Wait for whatever is still being pushed, then stop the threads.
 
         For a cycle that ends in an error: the answers are dropped, which is safe (an
         update pushed but not recorded is re-read and found in agreement; a create is
         still recorded as pending and is found, not created twice).
         """
-        for flush in self._waiting:
-            for batch in flush.batches:
-                batch.cancel()
+        unsent = [item for flush in self._waiting for item in flush.cancel()]
+        self.unsent.extend(unsent)
         self._waiting.clear()
         self.close()
+        return unsent
 
     def close(self) -> None:
         for pool in self._pools.values():
@@ -189,6 +210,7 @@ class SimulatedPusher(Pusher):
         self._pools = {}
         self._waiting = deque()
         self.max_waiting = 0
+        self.unsent = []
         self._clock = clock
         self._created = itertools.count(1)
 
@@ -214,7 +236,7 @@ class SimulatedPusher(Pusher):
             )
         done: Future[Answered] = Future()
         done.set_result(answered)
-        self._waiting.append(_Flush(side, object_name, [done]))
+        self._waiting.append(_Flush(side, object_name, [done], [list(queued)]))
 
 
 def _record_level(error: Exception) -> bool:

@@ -73,6 +73,8 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             self.integration.name, dry_run=dry_run, record_plan=record_plan
         )
         self._in_flight.clear()
+        self._unsent_creates = set()
+        self._deferred_creates = set()
         self._skip_rows.clear()
         self._full_read.clear()
         owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
@@ -202,13 +204,31 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             self._pusher = None
             if pusher is not None:
                 pusher.close()
+                self._note_unsent(pusher.unsent)
+            self._forget_unsent_creates()
         with self._tx() as tx:
             self.store.purge_settled(tx, self.iid)
             if self._force_lookup:
                 # A dead cycle's creates: this cycle read the feed past them and looked
                 # their match keys up, so each is linked (or its record parked) by now.
                 # Left in place, they would force lookups on every later full read.
-                self.store.clear_pending_creates(tx, self.iid, before=started)
+                # Those still in doubt stay: their records wait for a later cycle.
+                self.store.clear_pending_creates(
+                    tx, self.iid, before=started, keep=self._deferred_creates
+                )
+
+    def _forget_unsent_creates(self) -> None:
+        """Drop the pending records of creates this cycle never sent (it stopped, ran
+        out of quota or lost its lease first): they are not in doubt, so the next
+        cycle creates them without waiting."""
+        refs, self._unsent_creates = self._unsent_creates, set()
+        if not refs:
+            return
+        try:
+            with self._tx() as tx:
+                self.store.remove_pending_creates(tx, sorted(refs))
+        except Exception as error:  # kept: they only make a later cycle wait
+            log.warning("unsent_creates_kept", count=len(refs), error=str(error))
 
     def _relink_moves(self) -> None:
         """Move the links of converted and merged records to what they became, before
@@ -507,6 +527,9 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 self.iid,
                 [self._pending_create(u) for u in writing if u.creates is not None],
             )
+        self._unsent_creates.update(
+            u.ref for u in writing if u.creates is not None and u.ref
+        )
         for unit in settled:
             self._release(unit)
         for unit in writing:

@@ -113,6 +113,9 @@ class CycleReport:
     relinked: int = 0
     unlinked: int = 0
     ambiguous: int = 0
+    # Records whose create is in doubt (sent by a cycle that died, not found yet):
+    # left for a later cycle instead of being created twice.
+    deferred: int = 0
     decisions: Counter[str] = field(default_factory=Counter)
     planned: list[PlannedWrite] = field(default_factory=list)
     outcomes: list[RecordOutcome] = field(default_factory=list)
@@ -192,6 +195,7 @@ class CycleReport:
             "relinked": self.relinked,
             "unlinked": self.unlinked,
             "ambiguous": self.ambiguous,
+            "deferred": self.deferred,
             "decisions": dict(self.decisions),
             "api_calls": self.api_calls,
             "retry_waits": self.retry_waits,

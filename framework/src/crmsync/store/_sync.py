@@ -682,18 +682,66 @@ class SyncStateStore(StoreBase):
         self._for_keys(tx, "DELETE FROM pending_creates WHERE ref IN", refs)
 
     def clear_pending_creates(
-        self, tx: Connection, integration_id: int, *, before: dt.datetime
+        self,
+        tx: Connection,
+        integration_id: int,
+        *,
+        before: dt.datetime,
+        keep: Iterable[tuple[str, str, str]] = (),
     ) -> int:
         """Drop the pending creates recorded before ``before`` (a dead cycle's, once a
-        later cycle has run to its end and linked what they created)."""
-        return int(
-            tx.execute(
-                delete(pending_creates).where(
+        later cycle has run to its end and linked what they created), but those of
+        ``keep`` (target side, source object, source id): creates still in doubt."""
+        kept = set(keep)
+        if not kept:
+            return int(
+                tx.execute(
+                    delete(pending_creates).where(
+                        pending_creates.c.integration_id == integration_id,
+                        pending_creates.c.created_at < before,
+                    )
+                ).rowcount
+            )
+        rows = tx.execute(
+            select(
+                pending_creates.c.id,
+                pending_creates.c.target_side,
+                pending_creates.c.source_object,
+                pending_creates.c.source_id,
+            ).where(
+                pending_creates.c.integration_id == integration_id,
+                pending_creates.c.created_at < before,
+            )
+        ).all()
+        doomed = [row[0] for row in rows if (row[1], row[2], row[3]) not in kept]
+        for chunk in _chunks(doomed):
+            tx.execute(delete(pending_creates).where(pending_creates.c.id.in_(chunk)))
+        return len(doomed)
+
+    def pending_sources_since(
+        self,
+        tx: Connection,
+        integration_id: int,
+        target_side: str,
+        source_object: str,
+        source_ids: Sequence[str],
+        since: dt.datetime,
+    ) -> set[str]:
+        """Source ids whose pending create on ``target_side`` was recorded after
+        ``since``: creates still in doubt."""
+        found: set[str] = set()
+        for chunk in _chunks(list(source_ids)):
+            rows = tx.execute(
+                select(pending_creates.c.source_id).where(
                     pending_creates.c.integration_id == integration_id,
-                    pending_creates.c.created_at < before,
+                    pending_creates.c.target_side == target_side,
+                    pending_creates.c.source_object == source_object,
+                    pending_creates.c.source_id.in_(chunk),
+                    pending_creates.c.created_at > since,
                 )
-            ).rowcount
-        )
+            )
+            found.update(row[0] for row in rows)
+        return found
 
     def has_pending_creates(self, tx: Connection, integration_id: int) -> bool:
         return (
