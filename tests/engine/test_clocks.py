@@ -85,7 +85,7 @@ def _skewed_world(make_world, offset: float, uncertainty: float):
 def test_a_vendor_clock_behind_ours_is_corrected_before_times_compare(make_world):
     world, pid, lid = _skewed_world(make_world, offset=-90.0, uncertainty=0.5)
     base = world.clock.at.replace(microsecond=0) + dt.timedelta(minutes=5)
-    # Truly: the platform at base, the CRM 30 s later; the CRM's clock says 60 s earlier.
+    # Truly: the platform at base, the CRM 30 s later; its clock says 60 s earlier.
     world.prospect({"first_name": "Platform"}, record_id=pid, at=base)
     world.lead(
         {"FirstName": "Crm"}, record_id=lid, at=base + dt.timedelta(seconds=30 - 90)
