@@ -124,7 +124,8 @@ def _serve(conn: Any) -> None:
                     command == "log"
                 ):  # summary of requests since the last "log", then clear
                     with emu._lock:
-                        requests, emu.requests = emu.requests, []
+                        requests = emu.requests
+                        emu.log.clear()
                     kinds = Counter(classify(r.method, r.path) for r in requests)
                     kinds["total"] = len(requests)
                     kinds["failed"] = sum(1 for r in requests if r.status >= 300)

@@ -508,6 +508,8 @@ def store_only(size: int, runs: int) -> dict[str, Any]:
                     ),
                 )
             ).id
+            from crmsync.policy import match_key_of
+
             objects = {"platform": ("prospect", "email"), "crm": ("Lead", "Email")}
             started = time.perf_counter()
             for side, records in feeds.items():
@@ -515,7 +517,9 @@ def store_only(size: int, runs: int) -> dict[str, Any]:
                 for start in range(0, size, PAGE):
                     page = records[start : start + PAGE]
                     with store.transaction() as tx:
-                        store.stage(tx, iid, side, name, page, [], match_field)
+                        store.stage(
+                            tx, iid, side, name, page, [], match_key_of(match_field)
+                        )
                         store.save_cursor(
                             tx, iid, side, name, Cursor(modified_at=stamp)
                         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from crmsync.plugins import (
     describe,
 )
 from crmsync.settings import CrmsyncSettings
+from crmsync.store import open_store
 from crmsync.testing.memory import MemoryBackend, MemoryConnector
 
 
@@ -54,6 +56,7 @@ class Cli:
     """Runs `crmsync` in-process with an injected catalog and a temporary store."""
 
     tmp: Path
+    template: Path | None = None
     backend: MemoryBackend = field(default_factory=MemoryBackend)
     runner: CliRunner = field(default_factory=CliRunner)
     sleeps: list[float] = field(default_factory=list)
@@ -75,7 +78,22 @@ class Cli:
         )
 
     def __call__(self, *args: str, input: str | None = None) -> Any:
-        return self.runner.invoke(app, list(args), obj=self.state(), input=input)
+        state = self.tmp / "state.db"
+        copied = (
+            self.template is not None
+            and args[:2] == ("integration", "create")
+            and not state.exists()
+        )
+        if copied:
+            # What a successful `integration create` makes: an empty state database
+            # at the newest schema, copied rather than migrated again for every test.
+            shutil.copyfile(self.template, state)  # type: ignore[arg-type]
+        result = self.runner.invoke(app, list(args), obj=self.state(), input=input)
+        if copied and result.exit_code != 0:
+            # A refused create leaves no database behind.
+            for leftover in self.tmp.glob("state.db*"):
+                leftover.unlink()
+        return result
 
     def ok(self, *args: str, input: str | None = None) -> str:
         result = self(*args, input=input)
@@ -112,22 +130,23 @@ class Cli:
         )
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """The CLI configures structlog for the process; put it back for the other tests."""
-    import structlog
-
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
+@pytest.fixture(scope="session")
+def state_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One empty state database migrated to the newest schema, for every test."""
+    path = tmp_path_factory.mktemp("template") / "state.db"
+    store = open_store(f"sqlite:///{path}", migrate=False)
+    store.ensure_schema(create=True)
+    store.dispose()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["state.db"]
+    return path
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_template: Path) -> Cli:
     monkeypatch.chdir(tmp_path)  # nothing a command creates lands in the repository
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("CRMSYNC_LOCAL_PATH", str(tmp_path / "platform.db"))
-    return Cli(tmp_path)
+    return Cli(tmp_path, template=state_template)
 
 
 @pytest.fixture

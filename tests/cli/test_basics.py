@@ -167,6 +167,7 @@ BAD_SETTINGS = {
     "log_level": ("loud", "Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
     "default_interval_seconds": ("5", "Input should be greater than or equal to 10"),
     "overlap_seconds": ("-1", "Input should be greater than or equal to 0"),
+    "write_in_doubt_seconds": ("-5", "Input should be greater than or equal to 0"),
 }
 
 
@@ -242,3 +243,43 @@ def test_a_database_of_another_application_is_refused_and_left_alone(cli):
     assert "is not a crmsync state database" in doctor.output
     assert "not at the newest schema" not in doctor.output
     assert tables() == before
+
+
+def test_version_names_the_framework_and_each_connector(cli):
+    from crmsync import __version__
+
+    lines = cli.ok("--version").splitlines()
+    assert lines[0].startswith(f"crmsync {__version__} (Python ")
+    assert lines[1:] == [
+        "  local 0.1.0 (crmsync; contract 1.1)",
+        "  memory 0.1.0 (crmsync; contract 1.1)",
+        "  broken 9.9: failed to load",
+    ]
+
+
+def _command_paths() -> list[list[str]]:
+    """Every command path, derived from the application itself."""
+    import typer
+
+    paths: list[list[str]] = []
+
+    def walk(command, path):
+        paths.append(path)
+        for name, sub in sorted((getattr(command, "commands", None) or {}).items()):
+            if not getattr(sub, "hidden", False):
+                walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+def test_every_help_says_what_each_option_takes(cli):
+    """No flag shows a `<bool>` placeholder, and no option a Python type such as
+    `<list[str]>`: a placeholder names what the option takes (NAME, KEY=VALUE...)."""
+    for path in _command_paths():
+        output = cli.ok(*path, "--help")
+        options = [line for line in output.splitlines() if " --" in line]
+        assert options, (path, output)
+        for line in options:
+            for python_type in ("<bool>", "<list[", "<str>", "<int>", "<path>"):
+                assert python_type not in line, (path, line)

@@ -337,6 +337,19 @@ def test_a_malformed_filter_is_refused(cli):
     )
 
 
+def test_a_filter_of_two_conditions_is_stored_as_two(cli):
+    # It was stored as title != "Eng and score>=50" and created everyone it excluded.
+    cli.create(
+        "acme", "--create-in-crm", "filter", "--crm-filter", "title!=Eng and score>=50"
+    )
+    data = json.loads(cli.ok("integration", "show", "acme", "--json"))
+    assert data["create_in_crm"] == "when title != 'Eng' and score >= 50 as Lead"
+    line = cli.fails(
+        "integration", "update", "acme", "--crm-filter", "title != Head of Eng"
+    )
+    assert "unexpected 'of' at column 15" in line and "quote values" in line
+
+
 def test_update_with_a_filter_alone_changes_the_stored_rules_filter(cli):
     cli.create("acme", "--create-in-crm", "filter", "--crm-filter", "score>=50")
     cli.ok("integration", "update", "acme", "--crm-filter", "score>=5")
@@ -379,9 +392,17 @@ def test_a_connector_on_the_wrong_side_is_refused(cli):
         obj=state,
     )
     assert result.exit_code == 1, result.output
+    # The platform connectors installed, derived from the catalog (local among them).
+    catalog = state.get_catalog()
+    fitting = sorted(
+        key
+        for key, found in catalog.loaded.items()
+        if found.description.role in ("platform", "any")
+    )
+    assert "local" in fitting
     assert result.stderr.strip() == (
         "error: connector 'salesforce' serves the crm side, not the platform side "
-        "(give --platform one of: local)"
+        f"(give --platform one of: {', '.join(fitting)})"
     )
 
 

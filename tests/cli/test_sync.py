@@ -65,8 +65,67 @@ def test_sync_links_decides_and_reports(mapped):
     assert status["links"] == 1 and status["locked"] is True
     assert status["last_run"]["status"] == "succeeded"
     assert "succeeded" in mapped.ok("history", "acme")
-    second = mapped.ok("sync", "acme")
-    assert "fields decided" not in second or "in_agreement" in second
+    # A second cycle with no edits writes nothing, whether or not it re-reads the
+    # records of the first (a cursor may end within the second they were written).
+    second = json.loads(mapped.ok("sync", "acme", "--json"))
+    assert second["status"] == "succeeded"
+    assert second["writes"] == 0 and second["errors"] == 0
+    assert {side: second[side]["failed"] for side in ("platform", "crm")} == {
+        "platform": 0,
+        "crm": 0,
+    }
+
+
+def test_sync_json_is_one_object_with_the_documented_keys(mapped):
+    seed(mapped)
+    mapped.ok("integration", "resume", "acme")
+    result = mapped("sync", "acme", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)  # nothing else on stdout
+    assert sorted(summary) == sorted(
+        [
+            "integration",
+            "run_id",
+            "dry_run",
+            "status",
+            "message",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "platform",
+            "crm",
+            "linked",
+            "relinked",
+            "unlinked",
+            "ambiguous",
+            "writes",
+            "errors",
+            "decisions",
+            "api_calls",
+            "planned",
+        ]
+    )
+    assert summary["linked"] == 1 and summary["crm"]["updated"] >= 1
+    watched = mapped("sync", "acme", "--json", "--watch", "--count", "2")
+    lines = watched.stdout.splitlines()
+    assert [json.loads(line)["status"] for line in lines] == ["succeeded"] * 2
+    assert "stopped after 2 cycles" in watched.stderr
+
+
+def test_history_errors_doctor_and_fields_print_json(mapped):
+    seed(mapped)
+    mapped.ok("integration", "resume", "acme")
+    mapped.ok("sync", "acme")
+    history = json.loads(mapped.ok("history", "acme", "--json", "--events"))
+    assert [run["status"] for run in history["runs"]] == ["succeeded"]
+    assert "resumed" in [event["kind"] for event in history["events"]]
+    errors = json.loads(mapped.ok("errors", "acme", "--json"))
+    assert errors == {"integration": "acme", "total": 0, "errors": []}
+    doctor = json.loads(mapped.ok("doctor", "acme", "--json"))
+    assert doctor["ready"] is True
+    assert {check["level"] for check in doctor["checks"]} <= {"ok", "warn"}
+    fields = json.loads(mapped.ok("fields", "memory", "Lead", "--json"))
+    assert "Email" in [field["name"] for field in fields]
 
 
 def test_sync_hides_long_lived_objects_from_the_collector(mapped):

@@ -133,18 +133,16 @@ def test_each_write_is_stamped_after_everything_stored(
     assert rows[c]["modified_at"] > rows[a]["modified_at"]  # type: ignore[index]
 
 
-def test_seed_fake_is_deterministic_and_fast(tmp_path: Path) -> None:
+def test_seed_fake_is_deterministic(tmp_path: Path) -> None:
+    # Its speed is the demo's and the benchmarks' to show, not a timed unit test's.
     with LocalStore(tmp_path / "a.db") as one, LocalStore(tmp_path / "b.db") as two:
-        started = time.perf_counter()
         ids = one.seed_fake(10_000, seed=7)
-        elapsed = time.perf_counter() - started
         two.seed_fake(10_000, seed=7)
         assert len(ids) == 10_000 == one.count()
         strip = ("created_at", "modified_at", "last_activity_at")
         first = {k: v for k, v in (one.get(ids[42]) or {}).items() if k not in strip}
         second = {k: v for k, v in (two.get(ids[42]) or {}).items() if k not in strip}
         assert first == second and first["email"]
-    assert elapsed < 2.0
 
 
 def test_lookup_uses_the_normalized_email(store: LocalStore) -> None:

@@ -415,16 +415,18 @@ def test_an_interrupted_cycle_is_recorded_failed_and_locks_nothing(
 
 def test_the_source_of_truth_locks_after_the_first_cycle(make_world):
     from crmsync.errors import ConfigurationError
+    from crmsync.policy import check_source_of_truth_change
 
     world = make_world()
-    world.store.update_integration(
-        world.integration.name, source_of_truth=SourceOfTruth.CRM
-    )
+    name = world.integration.name
+    check_source_of_truth_change(world.store.get_integration(name), SourceOfTruth.CRM)
+    world.store.update_integration(name, source_of_truth=SourceOfTruth.CRM)
     world.cycle()
+    locked = world.store.get_integration(name)
+    assert locked.source_of_truth_locked_at is not None
     with pytest.raises(ConfigurationError, match="rebaseline"):
-        world.store.update_integration(
-            world.integration.name, source_of_truth=SourceOfTruth.PLATFORM
-        )
+        check_source_of_truth_change(locked, SourceOfTruth.PLATFORM)
+    check_source_of_truth_change(locked, SourceOfTruth.CRM)  # no change: allowed
     world.store.rebaseline(world.integration.name, SourceOfTruth.PLATFORM)
     assert (
         world.store.get_integration(world.integration.name).source_of_truth

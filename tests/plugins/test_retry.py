@@ -57,6 +57,15 @@ def test_a_rate_limit_waits_the_vendor_delay_and_each_wait_is_logged():
     assert wait["reason"] == "rate_limited" and wait["wait_seconds"] == 7.5
 
 
+def test_a_rate_limit_without_a_delay_backs_off_jittered_and_capped():
+    # No Retry-After: the framework's backoff decides (it was a fixed 60 s wait).
+    limits = [RateLimited("slow down", retry_after=None) for _ in range(3)]
+    result, sleeps = run(Script(*limits))
+    assert result == "ok" and len(sleeps) == 3
+    cap = POLICY.max_backoff + POLICY.initial_backoff  # the jitter comes on top
+    assert sleeps[0] < sleeps[1] < sleeps[2] <= cap
+
+
 def test_attempts_are_bounded():
     script = Script(*[TransientError("down")] * 10)
     with pytest.raises(TransientError):

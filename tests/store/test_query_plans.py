@@ -15,6 +15,7 @@ from sqlalchemy import event
 
 from crmsync.contract import ChangedRecord
 from crmsync.models import Integration, ObjectPair
+from crmsync.policy import match_key_of
 from crmsync.store import LinkRow, open_store
 
 T0 = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
@@ -68,7 +69,7 @@ def test_feed_lookups_search_an_index_and_never_scan(store):
             )
             for n in range(50)
         ]
-        store.stage(tx, 1, "crm", "Lead", records, [], "Email")
+        store.stage(tx, 1, "crm", "Lead", records, [], match_key_of("Email"))
         store.upsert_links(
             tx, 1, [LinkRow(None, "prospect", "P1", "Lead", "L1", {}, T0, T0)]
         )

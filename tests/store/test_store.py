@@ -17,6 +17,7 @@ from crmsync.models import (
     ObjectPair,
     SourceOfTruth,
 )
+from crmsync.policy import match_key_of
 from crmsync.store import LinkRow, open_store
 
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
@@ -108,11 +109,12 @@ def test_staging_keeps_the_newest_version_and_unparks_only_on_real_change(store)
     iid = store.create_integration(integration()).id
     record = ChangedRecord(record_id="L1", modified_at=T0, values={"Email": " A@X.io "})
     with store.transaction() as tx:
-        store.stage(tx, iid, "crm", "Lead", [record], [], "Email")
+        store.stage(tx, iid, "crm", "Lead", [record], [], match_key_of("Email"))
         (row,) = store.inbox_chunk(tx, iid, "crm", "Lead", 0, 10)
         assert row.match_key == "a@x.io"
         store.fail_inbox(tx, [row.id], "bad", park=True, max_attempts=5)
-        store.stage(tx, iid, "crm", "Lead", [record], [], "Email")  # a re-read
+        email = match_key_of("Email")
+        store.stage(tx, iid, "crm", "Lead", [record], [], email)  # a re-read
         assert store.inbox_chunk(tx, iid, "crm", "Lead", 0, 10) == []
         newer = record.model_copy(update={"modified_at": T0 + dt.timedelta(seconds=1)})
         store.stage(
@@ -122,7 +124,7 @@ def test_staging_keeps_the_newest_version_and_unparks_only_on_real_change(store)
             "Lead",
             [newer],
             [Tombstone(record_id="L2", deleted_at=T0)],
-            "Email",
+            match_key_of("Email"),
         )
         rows = store.inbox_chunk(tx, iid, "crm", "Lead", 0, 10)
         assert [(r.record_id, r.kind, r.attempts) for r in rows] == [
@@ -142,7 +144,7 @@ def test_settled_rows_stay_visible_to_matching_until_purged_deleted_ones_do_not(
         for n in (1, 2, 3)
     ]
     with store.transaction() as tx:
-        store.stage(tx, iid, "crm", "Lead", records, [], "Email")
+        store.stage(tx, iid, "crm", "Lead", records, [], match_key_of("Email"))
         one, two, three = store.inbox_chunk(tx, iid, "crm", "Lead", 0, 10)
         store.settle_inbox(tx, [one.id])
         store.delete_inbox(tx, [two.id])

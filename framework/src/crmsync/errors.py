@@ -5,12 +5,16 @@ The hierarchy::
     CrmsyncError                  anything crmsync raises on purpose
     ├── ConfigurationError        bad settings or input (unknown integration, field)
     │   └── MappingError          a mapping that cannot be stored (active, bad types)
+    ├── ConversionError           a value its target field's type cannot hold (also
+    │                             a ValueError): fails that record, not the cycle
     ├── ConnectorLoadError        an installed connector could not be imported
     ├── ContractError             a connector broke the plugin contract
     ├── StateError                the state store refused or is out of date
+    ├── CycleBusy                 another process runs a cycle of this integration
+    ├── StopRequested             the caller asked the cycle to stop after its batch
     ├── BudgetExhausted           crmsync's share of the API budget is used; stop early
     └── ConnectorError            raised by connectors, from their vendor's failures
-        ├── RateLimited           back off for ``retry_after`` seconds, then retry
+        ├── RateLimited           wait ``retry_after`` seconds (or back off), then retry
         ├── TransientError        a passing fault (5xx, timeout, lock): back off, retry
         ├── OutcomeUnknown        a write was sent but never answered: never repeated
         ├── AuthenticationExpired re-authenticate once, then repeat the call
@@ -37,13 +41,16 @@ __all__ = [
     "ConnectorError",
     "ConnectorLoadError",
     "ContractError",
+    "ConversionError",
     "CrmsyncError",
+    "CycleBusy",
     "MappingError",
     "OutcomeUnknown",
     "PermanentError",
     "QuotaExhausted",
     "RateLimited",
     "StateError",
+    "StopRequested",
     "TransientError",
 ]
 
@@ -76,6 +83,12 @@ class MappingError(ConfigurationError):
     """
 
 
+class ConversionError(CrmsyncError, ValueError):
+    """A value that cannot be represented in the target field's type (text in a
+    number field, say). The record at fault fails; the cycle goes on. A
+    ``ValueError`` too, as conversions are value checks."""
+
+
 class ConnectorLoadError(CrmsyncError):
     """An installed connector failed to import or to describe itself."""
 
@@ -90,6 +103,23 @@ class ContractError(CrmsyncError):
 
 class StateError(CrmsyncError):
     """The state store is unreachable, out of date or refused a write."""
+
+
+class CycleBusy(CrmsyncError):
+    """Another process is running a cycle of this integration (it holds the
+    integration's lease); try again when that cycle ends."""
+
+
+class StopRequested(CrmsyncError):
+    """The caller's ``should_stop`` answered true: the cycle ends after its current
+    batch, keeping what it read and wrote (its status is ``stopped``)."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or "stopped on request; what was read and written is kept, and the next "
+            "cycle resumes from there"
+        )
 
 
 class BudgetExhausted(CrmsyncError):
@@ -147,13 +177,19 @@ class ConnectorError(CrmsyncError):
 class RateLimited(ConnectorError):
     """The vendor asked us to slow down; wait ``retry_after`` seconds before the next
     call.
+
+    ``retry_after`` is ``None`` when the vendor did not say how long (no
+    ``Retry-After`` header): the framework then backs off exponentially with jitter,
+    capped, as for a transient error.
     """
 
     retryable = True
 
-    def __init__(self, message: str, *, retry_after: float, **context: Any) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, **context: Any
+    ) -> None:
         super().__init__(message, **context)
-        self.retry_after = max(0.0, float(retry_after))
+        self.retry_after = None if retry_after is None else max(0.0, float(retry_after))
 
 
 class TransientError(ConnectorError):

@@ -11,14 +11,18 @@ from crmsync.cli import (
     _connectors,
     _demo_command,
     _doctor,
+    _emulator_command,
     _fields,
     _integration,
     _mapping,
+    _serve,
     _status,
     _sync,
+    _workers,
 )
 from crmsync.cli._group import RootGroup
 from crmsync.cli._state import CliState, load_settings
+from crmsync.cli._version import show_version
 from crmsync.logs import configure_logging
 
 __all__ = ["app", "main"]
@@ -65,6 +69,7 @@ def _root(
         str | None,
         typer.Option(
             "--database-url",
+            metavar="URL",
             help="State store URL (overrides CRMSYNC_DATABASE_URL); "
             "sqlite:///crmsync.db by default.",
             show_default=False,
@@ -89,6 +94,15 @@ def _root(
             show_default=False,
         ),
     ] = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print crmsync's version and each installed connector's, then exit.",
+            callback=show_version,
+            is_eager=True,
+        ),
+    ] = False,
 ) -> None:
     """Keep a marketing platform's prospects and a CRM's records in agreement.
 
@@ -125,6 +139,9 @@ app.command("history")(_status.history)
 app.add_typer(_status.errors_app, name="errors")
 app.command("doctor")(_doctor.doctor)
 app.command("demo")(_demo_command.demo)
+app.command("emulator")(_emulator_command.emulator)
+app.command("serve")(_serve.serve)
+_workers.register(app)  # worker, scheduler, workers (the crmsync[celery] extra)
 
 
 def main() -> None:

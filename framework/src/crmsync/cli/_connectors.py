@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from crmsync import operations as ops
 from crmsync.cli._state import out, state_of
-from crmsync.plugins import InstalledConnector
 
-__all__ = ["connector_row", "connectors"]
-
-
-def connector_row(connector: InstalledConnector) -> dict[str, Any]:
-    description = connector.description
-    return {
-        "id": connector.id,
-        "name": description.name,
-        "version": connector.version,
-        "distribution": connector.distribution,
-        "role": description.role,
-        "contract_version": description.contract_version,
-        "objects": list(description.objects),
-        "person_objects": list(description.person_objects),
-        "capabilities": sorted(
-            capability.value for capability in description.capabilities
-        ),
-        "max_batch_size": description.max_batch_size,
-        "max_concurrency": description.max_concurrency,
-    }
+__all__ = ["connectors"]
 
 
 def connectors(
@@ -41,17 +22,9 @@ def connectors(
     ] = False,
 ) -> None:
     """List installed connectors: id, version, objects, capabilities, load failures."""
-    catalog = state_of(ctx).get_catalog()
-    loaded = [connector_row(catalog.loaded[key]) for key in sorted(catalog.loaded)]
-    failed: list[dict[str, Any]] = [
-        {
-            "id": f.id,
-            "distribution": f.distribution,
-            "version": f.version,
-            "error": f.error,
-        }
-        for f in (catalog.failed[key] for key in sorted(catalog.failed))
-    ]
+    listing = ops.list_connectors(state_of(ctx))
+    loaded = [row.model_dump() for row in listing.connectors]
+    failed = [row.model_dump() for row in listing.failed]
     if as_json:
         typer.echo(json.dumps({"connectors": loaded, "failed": failed}, indent=2))
         return

@@ -7,14 +7,46 @@ from typing import Annotated
 
 import typer
 
-from crmsync.cli._state import state_of
+from crmsync.cli._state import CliState, state_of
 from crmsync.errors import ConfigurationError
 
-__all__ = ["demo"]
+__all__ = ["DEFAULT_CRM", "demo"]
+
+# The demo's CRM when --crm is not given and it is installed: an id only (nothing is
+# imported by name; any installed connector that declares an emulator can be chosen).
+DEFAULT_CRM = "salesforce"
+
+
+def _demo_crm(state: CliState, wanted: str | None) -> str:
+    """``wanted``, else the default CRM, else the first connector with an emulator."""
+    if wanted is not None:
+        return wanted
+    catalog = state.get_catalog()
+    offering = sorted(
+        connector_id
+        for connector_id, installed in catalog.loaded.items()
+        if installed.description.emulator and installed.description.role != "platform"
+    )
+    if DEFAULT_CRM in offering:
+        return DEFAULT_CRM
+    if offering:
+        return offering[0]
+    raise ConfigurationError(
+        "no installed connector offers an emulator for the demo",
+        hint="install one, e.g. `pip install crmsync-salesforce`",
+    )
 
 
 def demo(
     ctx: typer.Context,
+    crm: Annotated[
+        str | None,
+        typer.Option(
+            "--crm",
+            help="The CRM connector whose emulator to use (any installed connector "
+            "that declares one; default: salesforce when installed).",
+        ),
+    ] = None,
     prospects: Annotated[
         int, typer.Option("--prospects", help="Fake prospects to seed.", min=10)
     ] = 3000,
@@ -33,17 +65,17 @@ def demo(
 ) -> None:
     """Run the whole job on embedded defaults: no network, no credentials.
 
-    Seeds the local platform with prospects, starts the Salesforce emulator on a
-    loopback port, creates an integration with mappings, runs a cycle, edits both sides
-    (one conflict), and runs a second cycle that shows the rules deciding.
+    Seeds the local platform with prospects, starts a CRM connector's emulator on a
+    loopback port, creates an integration with mappings, runs a cycle, edits both
+    sides (one conflict), and runs a second cycle that shows the rules deciding.
     """
-    try:
-        from crmsync.cli._demo import run_demo
-    except ImportError as error:
-        if "crmsync_salesforce" not in str(error):
-            raise
-        raise ConfigurationError(
-            "the demo needs the Salesforce connector and its emulator",
-            hint="install it with `pip install crmsync-salesforce`",
-        ) from None
-    run_demo(state_of(ctx), prospects=prospects, directory=directory, fresh=fresh)
+    from crmsync.cli._demo import run_demo
+
+    state = state_of(ctx)
+    run_demo(
+        state,
+        crm=_demo_crm(state, crm),
+        prospects=prospects,
+        directory=directory,
+        fresh=fresh,
+    )

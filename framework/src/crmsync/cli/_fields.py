@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from crmsync import operations as ops
 from crmsync.cli._state import out, state_of
-from crmsync.errors import ConfigurationError
 
 __all__ = ["fields"]
 
@@ -24,29 +25,24 @@ def fields(
     integration: Annotated[
         str | None,
         typer.Option(
-            "--integration", help="Use this integration's stored connector settings."
+            "--integration",
+            metavar="NAME",
+            help="Use this integration's stored connector settings.",
         ),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the fields of CONNECTOR's OBJECT: type, length, required, read-only."""
-    state = state_of(ctx)
-    settings = None
-    side = ""
-    if integration is not None:
-        stored = state.existing_store().get_integration(integration)
-        if connector == stored.platform_connector:
-            settings, side = stored.platform_settings, "platform"
-        elif connector == stored.crm_connector:
-            settings, side = stored.crm_settings, "crm"
-        else:
-            raise ConfigurationError(
-                f"integration {integration!r} does not use connector {connector!r}",
-                hint=f"it uses {stored.platform_connector} and {stored.crm_connector}",
-            )
-    connection = state.open_connection(
-        connector, settings, integration=integration, side=side
+    specs = ops.list_fields(
+        state_of(ctx), connector, object_name, integration=integration
     )
-    specs = connection.list_fields(object_name)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [spec.model_dump(mode="json") for spec in specs], indent=2, default=str
+            )
+        )
+        return
     table = Table(
         title=f"{connector} {object_name}: {len(specs)} fields", title_justify="left"
     )

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from crmsync.cli._parse import parse_filter, parse_pair, parse_settings
+from crmsync import operations as ops
 from crmsync.cli._render import integration_dict, print_integration
-from crmsync.cli._state import CliState, check_given_settings, out, state_of
+from crmsync.cli._state import out, state_of
 from crmsync.errors import ConfigurationError
-from crmsync.models import (
-    CreationMode,
-    CreationRule,
-    Integration,
-    ObjectPair,
-    SourceOfTruth,
-)
-from crmsync.plugins import ConnectorCatalog, InstalledConnector
+from crmsync.models import CreationMode, Integration, SourceOfTruth
 
-__all__ = ["app", "creation_rule", "default_pairs"]
+__all__ = ["app"]
 
 app = typer.Typer(
     help="Create and manage integrations (one platform account ↔ one CRM account).",
@@ -32,124 +25,11 @@ NameArg = Annotated[
 ]
 
 
-def default_pairs(
-    platform: InstalledConnector, crm: InstalledConnector
-) -> list[tuple[str, str]]:
-    """The platform's person object with each CRM person object, in match order."""
-    platform_object = (
-        platform.description.person_objects or platform.description.objects
-    )[0]
-    crm_objects = crm.description.person_objects or crm.description.objects[:1]
-    return [(platform_object, crm_object) for crm_object in crm_objects]
-
-
-def creation_rule(
-    mode: CreationMode, filter_text: str | None, target: str | None, *, option: str
-) -> CreationRule:
-    """A creation rule from ``--create-in-X MODE [--X-filter EXPR]``."""
-    if mode is CreationMode.FILTER and not filter_text:
-        raise ConfigurationError(
-            f"{option} filter needs a filter", hint="e.g. --crm-filter 'score>=50'"
-        )
-    if filter_text and mode is not CreationMode.FILTER:
-        raise ConfigurationError(
-            f"a filter was given but {option} is {mode.value!r}",
-            hint=f"use {option} filter",
-        )
-    filter_option = f"--{option.removeprefix('--create-in-')}-filter"
-    condition = parse_filter(filter_text, option=filter_option) if filter_text else None
-    return CreationRule(mode=mode, target_object=target, filter=condition)
-
-
-def _check_objects(
-    connector: InstalledConnector, objects: list[str], side: str
-) -> None:
-    for name in objects:
-        if name not in connector.description.objects:
-            raise ConfigurationError(
-                f"{side} connector {connector.id!r} has no object {name!r}",
-                hint=f"its objects: {', '.join(connector.description.objects)}",
-            )
-
-
-def _check_role(
-    catalog: ConnectorCatalog, connector: InstalledConnector, side: str
-) -> None:
-    role = connector.description.role
-    if role in (side, "any"):
-        return
-    fitting = sorted(
-        key
-        for key, other in catalog.loaded.items()
-        if other.description.role in (side, "any")
+def _pairs(texts: list[str] | None) -> tuple[ops.PairRef, ...]:
+    return tuple(
+        ops.PairRef(platform_object=p, crm_object=c)
+        for p, c in (ops.parse_pair(text) for text in texts or [])
     )
-    raise ConfigurationError(
-        f"connector {connector.id!r} serves the {role} side, not the {side} side",
-        hint=f"give --{side} one of: {', '.join(fitting)}"
-        if fitting
-        else f"install a {side} connector",
-    )
-
-
-def _check_interval(interval: int | None) -> None:
-    # Checked here rather than left to the model, so that 0 is not read as "unset"
-    # and every short interval gets the same line.
-    if interval is not None and interval < 10:
-        raise ConfigurationError(
-            f"--interval {interval} is too short", hint="use 10 or more"
-        )
-
-
-def _settings_option(
-    connector: InstalledConnector, items: list[str] | None, *, option: str
-) -> dict[str, Any]:
-    values = parse_settings(items, option=option)
-    check_given_settings(connector, values, option=option)
-    return values
-
-
-def _changed_settings(
-    connector: InstalledConnector,
-    current: dict[str, Any],
-    items: list[str] | None,
-    unset: list[str] | None,
-    *,
-    side: str,
-) -> dict[str, Any] | None:
-    """The stored settings of ``side`` after ``--SIDE-setting`` and
-    ``--unset-SIDE-setting``, or ``None`` when neither was given."""
-    if not items and not unset:
-        return None
-    option, unset_option = f"--{side}-setting", f"--unset-{side}-setting"
-    given = _settings_option(connector, items, option=option)
-    settings = dict(current)
-    for key in unset or []:
-        if key in given:
-            raise ConfigurationError(
-                f"{option} {key} and {unset_option} {key} both given",
-                hint="give one of them",
-            )
-        if key not in settings:
-            stored = ", ".join(sorted(settings)) or "none"
-            raise ConfigurationError(
-                f"{unset_option} {key}: no {side} setting {key!r} is stored",
-                hint=f"stored {side} settings: {stored}",
-            )
-        del settings[key]
-    settings.update(given)
-    return settings
-
-
-def _check_unique(pairs: list[tuple[str, str]]) -> None:
-    # The store keeps one row per pair; a repeat would reach it as a constraint error.
-    seen: set[tuple[str, str]] = set()
-    for pair in pairs:
-        if pair in seen:
-            raise ConfigurationError(
-                f"object pair {pair[0]}:{pair[1]} given twice",
-                hint="give each --pair once",
-            )
-        seen.add(pair)
 
 
 @app.command("create")
@@ -157,10 +37,16 @@ def create(
     ctx: typer.Context,
     name: NameArg,
     crm: Annotated[
-        str, typer.Option("--crm", help="CRM connector id, e.g. salesforce.")
+        str,
+        typer.Option(
+            "--crm", metavar="CONNECTOR", help="CRM connector id, e.g. salesforce."
+        ),
     ],
     platform: Annotated[
-        str, typer.Option("--platform", help="Platform connector id.")
+        str,
+        typer.Option(
+            "--platform", metavar="CONNECTOR", help="Platform connector id."
+        ),
     ] = "local",
     source_of_truth: Annotated[
         SourceOfTruth, typer.Option("--source-of-truth", help="Who wins a sync field.")
@@ -169,6 +55,7 @@ def create(
         int | None,
         typer.Option(
             "--interval",
+            metavar="SECONDS",
             help="Seconds between cycles in --watch mode.",
             show_default="300",
         ),
@@ -183,6 +70,7 @@ def create(
         str | None,
         typer.Option(
             "--crm-filter",
+            metavar="EXPR",
             help="With --create-in-crm filter: a condition "
             "on the platform record, e.g. 'score>=50'.",
         ),
@@ -191,6 +79,7 @@ def create(
         str | None,
         typer.Option(
             "--crm-create-as",
+            metavar="OBJECT",
             help="CRM object to create (Lead when the CRM has one).",
             show_default=False,
         ),
@@ -206,6 +95,7 @@ def create(
         str | None,
         typer.Option(
             "--platform-filter",
+            metavar="EXPR",
             help="With --create-in-platform filter: a condition on the CRM record.",
         ),
     ] = None,
@@ -213,6 +103,7 @@ def create(
         list[str] | None,
         typer.Option(
             "--pair",
+            metavar="PLATFORM_OBJECT:CRM_OBJECT",
             help="PLATFORM_OBJECT:CRM_OBJECT, repeated, in "
             "match order (default: Contact before Lead).",
             show_default=False,
@@ -222,6 +113,7 @@ def create(
         list[str] | None,
         typer.Option(
             "--platform-setting",
+            metavar="KEY=VALUE",
             help="KEY=VALUE non-secret platform connector setting (repeatable).",
         ),
     ] = None,
@@ -229,58 +121,33 @@ def create(
         list[str] | None,
         typer.Option(
             "--crm-setting",
+            metavar="KEY=VALUE",
             help="KEY=VALUE non-secret CRM "
             "connector setting; secrets go in the environment.",
         ),
     ] = None,
 ) -> None:
     """Create a paused integration; add mappings, then `integration resume` it."""
-    state = state_of(ctx)
-    catalog = state.get_catalog()
-    platform_connector, crm_connector = catalog.get(platform), catalog.get(crm)
-    _check_role(catalog, platform_connector, "platform")
-    _check_role(catalog, crm_connector, "crm")
-    _check_interval(interval)
-    pairs = (
-        [parse_pair(text) for text in pair]
-        if pair
-        else default_pairs(platform_connector, crm_connector)
-    )
-    _check_unique(pairs)
-    _check_objects(platform_connector, [p for p, _ in pairs], "platform")
-    _check_objects(crm_connector, [c for _, c in pairs], "crm")
-    crm_objects = crm_connector.description.objects
-    target = crm_create_as or ("Lead" if "Lead" in crm_objects else pairs[-1][1])
-    _check_objects(crm_connector, [target], "crm")
-    integration = Integration(
-        name=name,
-        platform_connector=platform,
-        crm_connector=crm,
-        platform_settings=_settings_option(
-            platform_connector, platform_setting, option="--platform-setting"
-        ),
-        crm_settings=_settings_option(
-            crm_connector, crm_setting, option="--crm-setting"
-        ),
-        source_of_truth=source_of_truth,
-        interval_seconds=state.get_settings().default_interval_seconds
-        if interval is None
-        else interval,
-        create_in_crm=creation_rule(
-            create_in_crm, crm_filter, target, option="--create-in-crm"
-        ),
-        create_in_platform=creation_rule(
-            create_in_platform,
-            platform_filter,
-            pairs[0][0],
-            option="--create-in-platform",
-        ),
-        object_pairs=tuple(
-            ObjectPair(platform_object=p, crm_object=c, match_order=index)
-            for index, (p, c) in enumerate(pairs)
+    created = ops.create_integration(
+        state_of(ctx),
+        ops.NewIntegration(
+            name=name,
+            crm=crm,
+            platform=platform,
+            source_of_truth=source_of_truth,
+            interval_seconds=interval,
+            create_in_crm=create_in_crm,
+            crm_filter=crm_filter,
+            crm_create_as=crm_create_as,
+            create_in_platform=create_in_platform,
+            platform_filter=platform_filter,
+            pairs=_pairs(pair),
+            platform_settings=ops.parse_settings(
+                platform_setting, option="--platform-setting"
+            ),
+            crm_settings=ops.parse_settings(crm_setting, option="--crm-setting"),
         ),
     )
-    created = state.get_store().create_integration(integration)
     console = out()
     console.print(f"created integration {created.name!r} (paused)")
     console.print(
@@ -297,7 +164,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List integrations."""
-    integrations = state_of(ctx).existing_store().list_integrations()
+    integrations = ops.list_integrations(state_of(ctx))
     if as_json:
         typer.echo(json.dumps([integration_dict(i) for i in integrations], indent=2))
         return
@@ -343,7 +210,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show an integration's settings, object pairs and mappings."""
-    integration = state_of(ctx).existing_store().get_integration(name)
+    integration = ops.get_integration(state_of(ctx), name)
     if as_json:
         typer.echo(json.dumps(integration_dict(integration), indent=2, default=str))
         return
@@ -355,7 +222,8 @@ def update(
     ctx: typer.Context,
     name: NameArg,
     interval: Annotated[
-        int | None, typer.Option("--interval", help="Seconds between cycles.")
+        int | None,
+        typer.Option("--interval", metavar="SECONDS", help="Seconds between cycles."),
     ] = None,
     source_of_truth: Annotated[
         SourceOfTruth | None,
@@ -375,6 +243,7 @@ def update(
         str | None,
         typer.Option(
             "--crm-filter",
+            metavar="EXPR",
             help="With --create-in-crm filter: a condition on the platform record; "
             "alone, it replaces the condition of a stored filter rule.",
         ),
@@ -390,6 +259,7 @@ def update(
         str | None,
         typer.Option(
             "--platform-filter",
+            metavar="EXPR",
             help="With --create-in-platform filter: a condition on the CRM record; "
             "alone, it replaces the condition of a stored filter rule.",
         ),
@@ -398,6 +268,7 @@ def update(
         list[str] | None,
         typer.Option(
             "--platform-setting",
+            metavar="KEY=VALUE",
             help="KEY=VALUE: store or change a non-secret platform connector setting "
             "(repeatable).",
         ),
@@ -406,6 +277,7 @@ def update(
         list[str] | None,
         typer.Option(
             "--crm-setting",
+            metavar="KEY=VALUE",
             help="KEY=VALUE: store or change a non-secret CRM connector setting "
             "(repeatable).",
         ),
@@ -432,87 +304,39 @@ def update(
 
     The source of truth only before the first cycle; `integration rebaseline` after.
     """
-    given = (
-        interval,
-        source_of_truth,
-        create_in_crm,
-        crm_filter,
-        create_in_platform,
-        platform_filter,
-        platform_setting,
-        crm_setting,
-        unset_platform_setting,
-        unset_crm_setting,
-    )
-    if all(option is None or option == [] for option in given):
-        raise ConfigurationError(
-            "nothing to update: no option given",
-            hint=f"see `crmsync integration update {name} --help`",
-        )
-    state = state_of(ctx)
-    store = state.existing_store()
-    current = store.get_integration(name)
-    _check_interval(interval)
-    crm_rule = platform_rule = None
-    if create_in_crm is not None or crm_filter is not None:
-        # A filter alone changes the stored rule's condition; a rule that takes no
-        # filter refuses it as `create` does.
-        crm_rule = creation_rule(
-            create_in_crm or current.create_in_crm.mode,
-            crm_filter,
-            current.create_in_crm.target_object,
-            option="--create-in-crm",
-        )
-    if create_in_platform is not None or platform_filter is not None:
-        platform_rule = creation_rule(
-            create_in_platform or current.create_in_platform.mode,
-            platform_filter,
-            current.create_in_platform.target_object,
-            option="--create-in-platform",
-        )
-    catalog = state.get_catalog()
-    platform_settings = _changed_settings(
-        catalog.get(current.platform_connector),
-        current.platform_settings,
-        platform_setting,
-        unset_platform_setting,
-        side="platform",
-    )
-    crm_settings = _changed_settings(
-        catalog.get(current.crm_connector),
-        current.crm_settings,
-        crm_setting,
-        unset_crm_setting,
-        side="crm",
-    )
-    store.update_integration(
-        name,
+    changes = ops.IntegrationUpdate(
         interval_seconds=interval,
-        create_in_crm=crm_rule,
-        create_in_platform=platform_rule,
         source_of_truth=source_of_truth,
-        platform_settings=platform_settings,
-        crm_settings=crm_settings,
+        create_in_crm=create_in_crm,
+        crm_filter=crm_filter,
+        create_in_platform=create_in_platform,
+        platform_filter=platform_filter,
+        platform_settings=ops.parse_settings(
+            platform_setting, option="--platform-setting"
+        ),
+        crm_settings=ops.parse_settings(crm_setting, option="--crm-setting"),
+        unset_platform_settings=tuple(unset_platform_setting or ()),
+        unset_crm_settings=tuple(unset_crm_setting or ()),
     )
+    ops.update_integration(state_of(ctx), name, changes)
     out().print(f"updated integration {name!r}", markup=False)
 
 
-def _set_active(state: CliState, name: str, active: bool) -> None:
-    integration = state.existing_store().set_active(name, active)
+def _said(integration: Integration) -> None:
     word = "resumed" if integration.active else "paused"
-    out().print(f"{word} integration {name!r}", markup=False)
+    out().print(f"{word} integration {integration.name!r}", markup=False)
 
 
 @app.command("pause")
 def pause(ctx: typer.Context, name: NameArg) -> None:
     """Pause an integration: no cycles run, and mappings may be changed."""
-    _set_active(state_of(ctx), name, False)
+    _said(ops.pause_integration(state_of(ctx), name))
 
 
 @app.command("resume")
 def resume(ctx: typer.Context, name: NameArg) -> None:
     """Resume a paused integration: `crmsync sync` runs its cycles again."""
-    _set_active(state_of(ctx), name, True)
+    _said(ops.resume_integration(state_of(ctx), name))
 
 
 @app.command("rebaseline")
@@ -528,8 +352,8 @@ def rebaseline(
     ] = False,
 ) -> None:
     """Change a locked source of truth: every link starts a fresh baseline (logged)."""
-    store = state_of(ctx).existing_store()
-    integration = store.get_integration(name)
+    state = state_of(ctx)
+    integration = ops.get_integration(state, name)
     console = out()
     console.print(
         f"integration {name!r}: source of truth {integration.source_of_truth.value} → "
@@ -543,7 +367,7 @@ def rebaseline(
             "rebaseline not confirmed; nothing changed",
             hint="pass --yes to confirm without a prompt",
         )
-    store.rebaseline(name, source_of_truth)
+    ops.rebaseline_integration(state, name, source_of_truth)
     console.print(
         f"rebaselined integration {name!r}: source of truth is now "
         f"{source_of_truth.value}",
@@ -560,10 +384,10 @@ def delete(
     ] = False,
 ) -> None:
     """Delete a paused integration with its mappings, links, cursors and history."""
-    store = state_of(ctx).existing_store()
-    integration = store.get_integration(name)
+    state = state_of(ctx)
+    integration = ops.get_integration(state, name)
     if integration.active:
-        store.delete_integration(name)  # refuses, naming the pause command
+        ops.delete_integration(state, name)  # refuses, naming the pause command
     if not yes and not typer.confirm(
         f"Delete integration {name!r} and everything crmsync keeps for it?",
         default=False,
@@ -572,5 +396,5 @@ def delete(
             "delete not confirmed; nothing changed",
             hint="pass --yes to confirm without a prompt",
         )
-    store.delete_integration(name)
+    ops.delete_integration(state, name)
     out().print(f"deleted integration {name!r}", markup=False)

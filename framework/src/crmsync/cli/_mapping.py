@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from crmsync.cli._mapping_file import apply_file, export_file
-from crmsync.cli._parse import parse_pair, parse_value
+from crmsync import operations as ops
+from crmsync.cli._mapping_file import apply_file
 from crmsync.cli._render import mapping_dict, mapping_text, print_mappings
-from crmsync.cli._state import CliState, out, state_of
-from crmsync.cli._validate import LiveFields
-from crmsync.errors import MappingError
-from crmsync.models import Direction, Integration, ObjectPair, SourceOfTruth
+from crmsync.cli._state import out, state_of
+from crmsync.models import Direction, SourceOfTruth
 
-__all__ = ["app", "paused_integration", "select_pairs"]
+__all__ = ["app"]
 
 app = typer.Typer(
     help="Field mappings of an integration's object pairs (pause it first).",
@@ -34,6 +32,7 @@ PairOption = Annotated[
     list[str] | None,
     typer.Option(
         "--pair",
+        metavar="PLATFORM_OBJECT:CRM_OBJECT",
         help="PLATFORM_OBJECT:CRM_OBJECT (repeatable); every pair of the "
         "integration when omitted.",
         show_default=False,
@@ -43,6 +42,7 @@ DefaultOption = Annotated[
     str | None,
     typer.Option(
         "--default",
+        metavar="VALUE",
         help="Value used when crmsync creates a record and the source is "
         "blank (e.g. Company).",
         show_default=False,
@@ -58,104 +58,27 @@ RuleOption = Annotated[
 ]
 
 
-def paused_integration(state: CliState, name: str, action: str) -> Integration:
-    """The integration, or the refusal that names how to pause it."""
-    integration = state.existing_store().get_integration(name)
-    if integration.active:
-        raise MappingError(
-            f"cannot {action} while integration {name!r} is active",
-            hint=f"pause it first with `crmsync integration pause {name}`",
-        )
-    return integration
+def _pairs(texts: list[str] | None) -> list[ops.PairRef] | None:
+    if not texts:
+        return None
+    return [
+        ops.PairRef(platform_object=p, crm_object=c)
+        for p, c in (ops.parse_pair(text) for text in texts)
+    ]
 
 
-def select_pairs(
-    integration: Integration, pair_texts: list[str] | None
-) -> list[ObjectPair]:
-    pairs = integration.pairs_in_match_order()
-    if not pair_texts:
-        return pairs
-    chosen = []
-    for text in pair_texts:
-        platform_object, crm_object = parse_pair(text)
-        match = [
-            p
-            for p in pairs
-            if p.platform_object == platform_object and p.crm_object == crm_object
-        ]
-        if not match:
-            known = (
-                ", ".join(f"{p.platform_object}:{p.crm_object}" for p in pairs)
-                or "none"
-            )
-            raise MappingError(
-                f"integration {integration.name!r} has no object pair {text!r}",
-                hint=f"its pairs: {known}",
-            )
-        chosen.extend(match)
-    return chosen
-
-
-def _put(
-    ctx: typer.Context,
-    name: str,
-    pair_texts: list[str] | None,
-    *,
-    updating: bool,
-    platform_field: str,
-    crm_field: str,
-    direction: Direction | None,
-    default: str | None,
-    rule: SourceOfTruth | None,
-    clear_default: bool = False,
-) -> None:
-    state = state_of(ctx)
-    action = "change a mapping" if updating else "add a mapping"
-    integration = paused_integration(state, name, action)
-    pairs = select_pairs(integration, pair_texts)
-    live = LiveFields(*state.open_integration(integration))
-    planned = []
-    for pair in pairs:
-        existing = pair.mapping_for(platform_field, crm_field)
-        if updating and existing is None:
-            raise MappingError(
-                f"no mapping {platform_field} ↔ {crm_field} on "
-                f"{pair.platform_object}:{pair.crm_object}",
-                hint=f"add it with `crmsync mapping add {name} {platform_field} "
-                f"{crm_field}`",
-            )
-        if not updating and existing is not None:
-            raise MappingError(
-                f"{platform_field} ↔ {crm_field} is already mapped on "
-                f"{pair.platform_object}:{pair.crm_object}",
-                hint=f"change it with `crmsync mapping update {name} ...`",
-            )
-        spec: dict[str, Any] = {
-            "platform_field": platform_field,
-            "crm_field": crm_field,
-            "direction": direction
-            or (existing.direction if existing else Direction.SYNC),
-            "default": None
-            if clear_default
-            else (
-                parse_value(default)
-                if default is not None
-                else (existing.default if existing else None)
-            ),
-            "conflict_rule": rule
-            if rule is not None
-            else (existing.conflict_rule if existing else None),
-        }
-        planned.append((pair, live.build(pair, **spec)))
-    store = state.existing_store()
+def _said(changes: list[ops.MappingChange]) -> None:
     console = out()
-    for pair, mapping in planned:  # everything validated before anything is stored
-        store.put_mapping(name, pair.platform_object, pair.crm_object, mapping)
-        verb = "updated" if updating else "added"
-        console.print(
-            f"{verb} {pair.platform_object}:{pair.crm_object}  {mapping_text(mapping)}",
-            markup=False,
+    for change in changes:
+        verb = {"add": "added", "change": "updated", "delete": "deleted"}[change.kind]
+        shown = change.new or change.old
+        assert shown is not None
+        text = (
+            f"{shown.platform_field} ↔ {shown.crm_field}"
+            if change.kind == "delete"
+            else mapping_text(shown)
         )
+        console.print(f"{verb} {change.pair}  {text}", markup=False)
 
 
 @app.command("add")
@@ -173,17 +96,14 @@ def add(
     pair: PairOption = None,
 ) -> None:
     """Map PLATFORM_FIELD to CRM_FIELD, validated against both sides' live fields."""
-    _put(
-        ctx,
-        name,
-        pair,
-        updating=False,
+    spec = ops.MappingSpec(
         platform_field=platform_field,
         crm_field=crm_field,
         direction=direction,
-        default=default,
-        rule=rule,
+        default=None if default is None else ops.parse_value(default),
+        conflict_rule=rule,
     )
+    _said(ops.add_mapping(state_of(ctx), name, spec, _pairs(pair)))
 
 
 @app.command("update")
@@ -203,18 +123,15 @@ def update(
     pair: PairOption = None,
 ) -> None:
     """Change an existing mapping's direction, default or conflict rule."""
-    _put(
-        ctx,
-        name,
-        pair,
-        updating=True,
+    edit = ops.MappingEdit(
         platform_field=platform_field,
         crm_field=crm_field,
         direction=direction,
-        default=default,
-        rule=rule,
+        default=None if default is None else ops.parse_value(default),
         clear_default=no_default,
+        conflict_rule=rule,
     )
+    _said(ops.edit_mapping(state_of(ctx), name, edit, _pairs(pair)))
 
 
 @app.command("delete")
@@ -226,27 +143,9 @@ def delete(
     pair: PairOption = None,
 ) -> None:
     """Delete a mapping (from every pair that has it, or only from --pair)."""
-    state = state_of(ctx)
-    integration = paused_integration(state, name, "delete a mapping")
-    pairs = [
-        p
-        for p in select_pairs(integration, pair)
-        if pair or p.mapping_for(platform_field, crm_field) is not None
-    ]
-    if not pairs:
-        raise MappingError(
-            f"no mapping {platform_field} ↔ {crm_field} in {name!r}",
-            hint=f"list them with `crmsync mapping list {name}`",
-        )
-    for chosen in pairs:
-        state.existing_store().delete_mapping(
-            name, chosen.platform_object, chosen.crm_object, platform_field, crm_field
-        )
-        out().print(
-            f"deleted {chosen.platform_object}:{chosen.crm_object}  {platform_field} "
-            f"↔ {crm_field}",
-            markup=False,
-        )
+    _said(
+        ops.delete_mapping(state_of(ctx), name, platform_field, crm_field, _pairs(pair))
+    )
 
 
 @app.command("list")
@@ -256,8 +155,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the mappings of every object pair."""
-    integration = state_of(ctx).existing_store().get_integration(name)
-    pairs = integration.pairs_in_match_order()
+    pairs = ops.get_integration(state_of(ctx), name).pairs_in_match_order()
     if as_json:
         typer.echo(
             json.dumps(
@@ -284,8 +182,8 @@ def export(
     file: Annotated[Path, typer.Argument(help="Target .yaml, .yml or .json file.")],
 ) -> None:
     """Write the integration's mappings to FILE (mappings as code)."""
-    integration = state_of(ctx).existing_store().get_integration(name)
-    count = export_file(integration, file)
+    integration = ops.get_integration(state_of(ctx), name)
+    count = ops.write_mapping_file(integration, file)
     out().print(f"exported {count} mappings of {name!r} to {file}", markup=False)
 
 
@@ -301,6 +199,4 @@ def apply(
     ] = False,
 ) -> None:
     """Show how FILE differs from the stored mappings, then apply it once confirmed."""
-    state = state_of(ctx)
-    integration = paused_integration(state, name, "apply a mapping file")
-    apply_file(state, integration, file, yes=yes)
+    apply_file(state_of(ctx), name, file, yes=yes)

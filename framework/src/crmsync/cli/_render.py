@@ -28,12 +28,7 @@ def rule_text(rule: CreationRule) -> str:
     if rule.mode is CreationMode.ALL:
         return f"all{target}"
     assert rule.filter is not None
-    condition = (
-        f"{rule.filter.field} not_blank"
-        if rule.filter.op == "not_blank"
-        else f"{rule.filter.field} {rule.filter.op} {rule.filter.value!r}"
-    )
-    return f"when {condition}{target}"
+    return f"when {rule.filter}{target}"
 
 
 def mapping_dict(mapping: Mapping) -> dict[str, Any]:

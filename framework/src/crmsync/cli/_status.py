@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from crmsync import operations as ops
 from crmsync.cli._group import DefaultListGroup
 from crmsync.cli._state import out, state_of
 
@@ -17,6 +18,7 @@ __all__ = ["errors_app", "history", "status"]
 NameArg = Annotated[
     str, typer.Argument(help="The integration's name.", show_default=False)
 ]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _when(moment: dt.datetime | None) -> str:
@@ -38,61 +40,55 @@ def _writes(counts: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def status(
-    ctx: typer.Context,
-    name: NameArg,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Where NAME stands: active or paused, last run, links, waiting and parked."""
-    store = state_of(ctx).existing_store()
-    integration = store.get_integration(name)
-    assert integration.id is not None
-    with store.transaction() as tx:
-        inbox = store.inbox_counts(tx, integration.id)
-        links = store.count_links(tx, integration.id)
-    runs = store.list_runs(integration.id, limit=1)
-    last = runs[0] if runs else None
-    open_errors = store.count_open_errors(integration.id)
-    data = {
-        "name": name,
-        "active": integration.active,
-        "source_of_truth": integration.source_of_truth.value,
-        "locked": integration.source_of_truth_locked_at is not None,
-        "interval_seconds": integration.interval_seconds,
-        "links": links,
-        "waiting": inbox["waiting"],
-        "parked": inbox["parked"],
-        "open_errors": open_errors,
-        "last_run": None
-        if last is None
-        else {
-            "status": last.status,
-            "started_at": _when(last.started_at),
-            "finished_at": _when(last.finished_at),
-            "counts": last.counts,
-            "message": last.message,
-        },
+def _run_dict(run: ops.RunEntry) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "status": run.status,
+        "dry_run": run.dry_run,
+        "started_at": _when(run.started_at),
+        "finished_at": _when(run.finished_at),
+        "counts": run.counts,
+        "message": run.message,
     }
+
+
+def status(ctx: typer.Context, name: NameArg, as_json: JsonOption = False) -> None:
+    """Where NAME stands: active or paused, last run, links, waiting and parked."""
+    found = ops.integration_status(state_of(ctx), name)
+    last = found.last_run
     if as_json:
+        data = {
+            "name": name,
+            "active": found.active,
+            "source_of_truth": found.source_of_truth.value,
+            "locked": found.locked,
+            "interval_seconds": found.interval_seconds,
+            "links": found.links,
+            "waiting": found.waiting,
+            "parked": found.parked,
+            "open_errors": found.open_errors,
+            "last_run": None
+            if last is None
+            else {
+                key: value
+                for key, value in _run_dict(last).items()
+                if key not in ("id", "dry_run")
+            },
+        }
         typer.echo(json.dumps(data, indent=2, default=str))
         return
     console = out()
-    state_word = (
-        "[green]active[/green]" if integration.active else "[yellow]paused[/yellow]"
-    )
+    state_word = "[green]active[/green]" if found.active else "[yellow]paused[/yellow]"
+    console.print(f"[bold]{name}[/bold]  {found.platform} ↔ {found.crm}  {state_word}")
     console.print(
-        f"[bold]{name}[/bold]  {integration.platform_connector} ↔ "
-        f"{integration.crm_connector}  {state_word}"
-    )
-    console.print(
-        f"source of truth: {data['source_of_truth']}"
-        f"{' (locked)' if data['locked'] else ''}; every "
-        f"{integration.interval_seconds}s",
+        f"source of truth: {found.source_of_truth.value}"
+        f"{' (locked)' if found.locked else ''}; every "
+        f"{found.interval_seconds}s",
         markup=False,
     )
     console.print(
-        f"linked records: {links:,}; waiting: {inbox['waiting']:,}; "
-        f"parked: {inbox['parked']:,}; open errors: {open_errors:,}",
+        f"linked records: {found.links:,}; waiting: {found.waiting:,}; "
+        f"parked: {found.parked:,}; open errors: {found.open_errors:,}",
         markup=False,
     )
     if last is None:
@@ -105,16 +101,25 @@ def status(
         )
         if last.message:
             console.print(f"  {last.message}", markup=False)
-    if inbox["parked"]:
+    if found.parked:
         console.print(
             f"parked records wait for `crmsync errors retry {name}`", markup=False
         )
 
 
+def _short(side: dict[str, Any]) -> str:
+    return (
+        f"read {side.get('read', 0)}, +{side.get('created', 0)}, "
+        f"~{side.get('updated', 0)}, ✗{side.get('failed', 0)}"
+    )
+
+
 def history(
     ctx: typer.Context,
     name: NameArg,
-    limit: Annotated[int, typer.Option("--limit", help="How many runs.", min=1)] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", help="How many runs.", min=1)
+    ] = 20,
     events: Annotated[
         bool,
         typer.Option(
@@ -122,31 +127,32 @@ def history(
             help="Also list logged operations (mapping changes, pauses, rebaselines).",
         ),
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """The last runs of NAME with their counts (--events: logged operations too)."""
-    store = state_of(ctx).existing_store()
-    integration = store.get_integration(name)
-    assert integration.id is not None
+    state = state_of(ctx)
+    runs = ops.run_history(state, name, limit=limit)
+    logged = ops.event_log(state, name, limit=limit) if events else []
+    if as_json:
+        data: dict[str, Any] = {"runs": [_run_dict(run) for run in runs]}
+        if events:
+            data["events"] = [
+                {"at": _when(e.at), "kind": e.kind, "detail": e.detail} for e in logged
+            ]
+        typer.echo(json.dumps(data, indent=2, default=str))
+        return
     table = Table(title=f"runs of {name}", title_justify="left")
     for column in ("run", "started", "status", "dry run", "platform", "crm", "seconds"):
         table.add_column(column)
-    for run in store.list_runs(integration.id, limit=limit):
+    for run in runs:
         counts = run.counts
-        platform, crm = counts.get("platform") or {}, counts.get("crm") or {}
-
-        def short(side: dict[str, Any]) -> str:
-            return (
-                f"read {side.get('read', 0)}, +{side.get('created', 0)}, "
-                f"~{side.get('updated', 0)}, ✗{side.get('failed', 0)}"
-            )
-
         table.add_row(
             str(run.id),
             _when(run.started_at),
             run.status,
             "yes" if run.dry_run else "",
-            short(platform),
-            short(crm),
+            _short(counts.get("platform") or {}),
+            _short(counts.get("crm") or {}),
             str(counts.get("duration_seconds", "")),
         )
     console = out()
@@ -155,7 +161,7 @@ def history(
         log = Table(title=f"events of {name}", title_justify="left")
         for column in ("at", "event", "detail"):
             log.add_column(column, overflow="fold")
-        for event in store.list_events(integration.id, limit=limit):
+        for event in logged:
             log.add_row(
                 _when(event.at),
                 event.kind,
@@ -177,19 +183,23 @@ def errors_list(
     ctx: typer.Context,
     name: NameArg,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, help="At most this many, newest first.")
+        int,
+        typer.Option(
+            "--limit", metavar="N", min=1, help="At most this many, newest first."
+        ),
     ] = 100,
+    as_json: JsonOption = False,
 ) -> None:
     """List the open per-record errors of NAME (the same as `crmsync errors NAME`)."""
-    store = state_of(ctx).existing_store()
-    integration = store.get_integration(name)
-    assert integration.id is not None
-    rows = store.open_errors(integration.id, limit=limit)
+    listing = ops.open_errors(state_of(ctx), name, limit=limit)
+    rows, total = listing.errors, listing.total
+    if as_json:
+        typer.echo(listing.model_dump_json(indent=2))
+        return
     console = out()
     if not rows:
         console.print(f"no open errors in {name!r}", markup=False)
         return
-    total = store.count_open_errors(integration.id)
     title = f"open errors of {name}: {total:,}"
     if total > len(rows):
         title += f", the newest {len(rows):,} shown"
@@ -234,16 +244,15 @@ def errors_retry(
     record: Annotated[
         list[str] | None,
         typer.Option(
-            "--record", help="Only this record id (repeatable).", show_default=False
+            "--record",
+            metavar="RECORD_ID",
+            help="Only this record id (repeatable).",
+            show_default=False,
         ),
     ] = None,
 ) -> None:
     """Unpark NAME's parked records so the next cycle tries them again."""
-    store = state_of(ctx).existing_store()
-    integration = store.get_integration(name)
-    assert integration.id is not None
-    with store.transaction() as tx:
-        count = store.unpark_inbox(tx, integration.id, record or None)
+    count = ops.retry_errors(state_of(ctx), name, record)
     out().print(
         f"{count} parked record{'s' if count != 1 else ''} will be retried by the next "
         f"cycle of {name!r}",

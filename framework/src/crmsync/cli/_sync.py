@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -11,13 +12,12 @@ from typing import Annotated, Any
 
 import typer
 
+from crmsync import operations as ops
 from crmsync.cli._errors import clean_line
 from crmsync.cli._report import CycleProgress, print_planned, print_summary
-from crmsync.cli._state import CliState, out, state_of
-from crmsync.cli._validate import LiveFields, filter_problems
-from crmsync.engine import CycleReport, SyncEngine, freeze_long_lived_objects
+from crmsync.cli._state import CliState, err_console, out, state_of
+from crmsync.engine import CycleReport
 from crmsync.errors import ConfigurationError
-from crmsync.plugins import Connection
 
 __all__ = ["StopFlag", "run_one_cycle", "sync"]
 
@@ -58,67 +58,41 @@ def run_one_cycle(
     name: str,
     *,
     dry_run: bool,
-    connections: dict[str, tuple[Connection, Connection]] | None = None,
+    connections: ops.ConnectionCache | None = None,
     stop: StopFlag | None = None,
     command: str = "crmsync",
+    as_json: bool = False,
+    json_lines: bool = False,
 ) -> CycleReport:
-    """Run one cycle of ``name`` with the live display, then print its summary.
+    """Run one cycle of ``name`` with the live display, then print its summary (or,
+    with ``as_json``, its JSON summary and nothing else).
 
     ``connections`` keeps an integration's two connections open between the cycles of
-    ``--watch`` (one session, renewed only on expiry); without it they are opened for
-    this cycle and closed after it. A dry run creates no missing ``local`` platform
-    file. ``command`` starts the commands the summary suggests (the demo adds its
-    ``--database-url``).
+    ``--watch``. ``command`` starts the commands the summary suggests (the demo adds
+    its ``--database-url``).
     """
-    store = state.existing_store()
-    integration = store.get_integration(name)
-    if not integration.active and not dry_run:
-        raise ConfigurationError(
-            f"integration {name!r} is paused",
-            hint=f"resume it with `crmsync integration resume {name}`, "
-            "or preview with --dry-run",
-        )
-    options: dict[str, Any] = {"dry_run": dry_run, "stop": stop, "command": command}
-    if connections is None:
-        platform, crm = state.open_integration(integration, create=not dry_run)
-        try:
-            return _cycle(state, store, integration, platform, crm, **options)
-        finally:
-            platform.close()
-            crm.close()
-    if name not in connections:
-        connections[name] = state.open_integration(integration, create=not dry_run)
-    platform, crm = connections[name]
-    return _cycle(state, store, integration, platform, crm, **options)
-
-
-def _cycle(
-    state: CliState,
-    store: Any,
-    integration: Any,
-    platform: Connection,
-    crm: Connection,
-    *,
-    dry_run: bool,
-    stop: StopFlag | None = None,
-    command: str = "crmsync",
-) -> CycleReport:
-    problems = filter_problems(integration, LiveFields(platform, crm).known)
-    if problems:
-        raise problems[0]
     console = out()
-    freeze_long_lived_objects()
-    with CycleProgress(console) as progress:
-        engine = SyncEngine(
-            store,
-            integration,
-            platform,
-            crm,
-            settings=state.get_settings(),
-            progress=progress,
-            should_stop=(lambda: stop.stopping) if stop is not None else None,
+    should_stop = (lambda: stop.stopping) if stop is not None else None
+    if as_json:
+        report = ops.run_cycle(
+            state,
+            name,
+            dry_run=dry_run,
+            should_stop=should_stop,
+            connections=connections,
         )
-        report = engine.run_cycle(dry_run=dry_run)
+        summary = ops.cycle_summary(report)
+        typer.echo(summary.model_dump_json(indent=None if json_lines else 2))
+        return report
+    with CycleProgress(console) as progress:
+        report = ops.run_cycle(
+            state,
+            name,
+            dry_run=dry_run,
+            progress=progress,
+            should_stop=should_stop,
+            connections=connections,
+        )
     if dry_run:
         print_planned(console, report.planned)
     print_summary(console, report, command=command)
@@ -126,9 +100,7 @@ def _cycle(
 
 
 @contextmanager
-def _closing(
-    connections: dict[str, tuple[Connection, Connection]],
-) -> Iterator[None]:
+def _closing(connections: ops.ConnectionCache) -> Iterator[None]:
     try:
         yield
     finally:
@@ -172,11 +144,21 @@ def sync(
         int | None,
         typer.Option(
             "--count",
+            metavar="N",
             help="With --watch: stop after this many cycles.",
             min=1,
             show_default=False,
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the cycle's summary as a JSON object instead of tables "
+            "(with --watch: one object per line, per cycle; other lines go to "
+            "stderr).",
+        ),
+    ] = False,
 ) -> None:
     """Run one sync cycle of NAME (or, with --watch, one every interval)."""
     if count is not None and not watch:
@@ -187,27 +169,45 @@ def sync(
     state = state_of(ctx)
     flag = StopFlag()
     if not watch:
+        queued = None if dry_run else ops.enqueue_if_on_workers(state, name)
+        if queued is not None:  # it runs on the Celery workers: they run it
+            if as_json:
+                receipt = {"queued": True, "task_id": queued.task_id}
+                typer.echo(json.dumps(receipt | {"queue": queued.queue}))
+            else:
+                out().print(queued.describe(), markup=False)
+            return
         with flag.installed():
-            report = run_one_cycle(state, name, dry_run=dry_run, stop=flag)
+            report = run_one_cycle(
+                state, name, dry_run=dry_run, stop=flag, as_json=as_json
+            )
         _exit_if_failed(report, name)
         return
     sleep = state.sleep or time.sleep
+    # With --json, stdout carries only the summaries.
+    chatter = err_console() if as_json else out()
     cycles = 0
-    open_connections: dict[str, tuple[Connection, Connection]] = {}
+    open_connections: ops.ConnectionCache = {}
     with flag.installed(), _closing(open_connections):
         while True:
             report = run_one_cycle(
-                state, name, dry_run=dry_run, connections=open_connections, stop=flag
+                state,
+                name,
+                dry_run=dry_run,
+                connections=open_connections,
+                stop=flag,
+                as_json=as_json,
+                json_lines=True,
             )
             cycles += 1
             if flag.stopping or (count is not None and cycles >= count):
                 break
-            interval = state.existing_store().get_integration(name).interval_seconds
-            out().print(f"next cycle in {interval}s (Ctrl-C to stop)", markup=False)
+            interval = ops.get_integration(state, name).interval_seconds
+            chatter.print(f"next cycle in {interval}s (Ctrl-C to stop)", markup=False)
             _wait(interval, flag, sleep)
             if flag.stopping:
                 break
-    out().print(
+    chatter.print(
         f"stopped after {cycles} cycle{'s' if cycles != 1 else ''}", markup=False
     )
     # A watch that ends on a failed cycle fails, as one cycle would; one that

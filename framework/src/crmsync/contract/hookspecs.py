@@ -54,7 +54,11 @@ def describe_connector() -> ConnectorDescription:  # type: ignore[empty-body]
 
     :returns: the connector's :class:`~crmsync.contract.models.ConnectorDescription`;
         its ``contract_version`` must share its major number with
-        :data:`CONTRACT_VERSION`, and its minor number must be no greater.
+        :data:`CONTRACT_VERSION`, and its minor number must be no greater. Since 1.1
+        its ``emulator`` may name the factory of the connector's emulator
+        (``"crmsync_acme.emulator:serve"``, returning a
+        ``crmsync.testing.emulator.ServedEmulator``), which ``crmsync demo --crm <id>``
+        and ``crmsync emulator <id>`` start; the framework imports it only then.
     :since: 1.0
     """
 

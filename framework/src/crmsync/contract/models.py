@@ -315,3 +315,13 @@ class ConnectorDescription(_Frozen):
         "the coarser of their precisions, so a whole-second stamp never loses to a "
         "finer one it cannot be told apart from. Since 1.1.",
     )
+    emulator: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="Where the connector's emulator is: ``module:attribute`` naming a "
+        "factory ``serve(*, host='127.0.0.1', port=0)`` that starts it on a loopback "
+        "port and returns a ``crmsync.testing.emulator.ServedEmulator`` (its url, the "
+        "settings that point a connection at it, the demo's mappings, seed, edit). "
+        "``crmsync demo --crm <id>`` and ``crmsync emulator <id>`` use it; the "
+        "framework imports it only then. Since 1.1.",
+    )

@@ -6,13 +6,14 @@ opens an integration's connections.
 
 from __future__ import annotations
 
-from crmsync.engine.cycle import CycleBusy, SyncEngine
+from crmsync.engine.cycle import SyncEngine
 from crmsync.engine.report import CycleReport, PlannedWrite, Progress, SideCounts
 from crmsync.engine.runtime import (
     freeze_long_lived_objects,
     open_connection,
     open_integration_connections,
 )
+from crmsync.errors import CycleBusy  # re-exported: it was first defined here
 
 __all__ = [
     "CycleBusy",

@@ -27,16 +27,6 @@ from crmsync.store import InboxRow, LinkRow, StateStore
 log = structlog.get_logger("crmsync.engine")
 
 
-class _StopRequested(CrmsyncError):
-    """``should_stop`` answered true: end the cycle after the current batch."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "stopped on request; what was read and written is kept, and the next "
-            "cycle resumes from there"
-        )
-
-
 LEASE_SECONDS = 3600  # a cycle's lease; renewed while it runs
 LEASE_RENEW_SECONDS = 60
 
@@ -199,18 +189,6 @@ class EngineBase:
             ):
                 return pair
         return None
-
-    def _creation_pair(
-        self, pairs: list[ObjectPair], side: Side, target_object: str | None
-    ) -> ObjectPair:
-        def other(pair: ObjectPair) -> str:
-            return pair.crm_object if side is PLATFORM else pair.platform_object
-
-        for wanted in (target_object, "Lead", "lead"):
-            for pair in pairs:
-                if wanted and other(pair) == wanted:
-                    return pair
-        return pairs[-1]
 
     @staticmethod
     def _other_key(link: LinkRow, side: Side) -> tuple[str, str]:

@@ -16,8 +16,8 @@ from crmsync.engine._units import (
     plan_create,
 )
 from crmsync.models import CRM, PLATFORM, ObjectPair, Side
-from crmsync.policy import should_create
-from crmsync.store import InboxRow, LinkRow, match_key
+from crmsync.policy import creation_pair, match_key, should_create
+from crmsync.store import InboxRow, LinkRow
 
 log = structlog.get_logger("crmsync.engine")
 
@@ -330,7 +330,7 @@ class MatchingMixin(EngineBase):
             else self.integration.create_in_platform
         )
         target = side.other
-        pair = self._creation_pair(pairs, side, rule.target_object)
+        pair = creation_pair(pairs, target, rule.target_object)
         target_object = pair.crm_object if target is CRM else pair.platform_object
         if row.match_key is None:
             failures.append(

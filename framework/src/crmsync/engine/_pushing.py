@@ -7,14 +7,14 @@ from typing import Any
 import structlog
 
 from crmsync.contract.models import WriteRequest
-from crmsync.engine._base import EngineBase, _StopRequested
+from crmsync.engine._base import EngineBase
 from crmsync.engine._units import (
     Failure,
     Unit,
     revert_failed_fields,
 )
 from crmsync.engine._writes import Answered, QueuedWrite, WriteQueue
-from crmsync.errors import OutcomeUnknown
+from crmsync.errors import OutcomeUnknown, StopRequested
 from crmsync.models import Side
 from crmsync.store import InboxRow, LinkRow
 
@@ -113,7 +113,7 @@ class PushingMixin(EngineBase):
         if error is not None:
             raise error
         if stopping:
-            raise _StopRequested()
+            raise StopRequested()
 
     def _apply_answers(self, side: Side, object_name: str, answered: Answered) -> None:
         completed: list[Unit] = []

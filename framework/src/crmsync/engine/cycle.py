@@ -33,7 +33,7 @@ from typing import Any
 import structlog
 
 from crmsync.contract.models import Capability, ChangedRecord, Cursor
-from crmsync.engine._base import LEASE_SECONDS, _StopRequested
+from crmsync.engine._base import LEASE_SECONDS
 from crmsync.engine._linking import LinkingMixin
 from crmsync.engine._matching import MatchingMixin
 from crmsync.engine._pushing import PushingMixin
@@ -45,16 +45,19 @@ from crmsync.engine._units import (
 from crmsync.engine._units import _same as same_raw
 from crmsync.engine._writes import Pusher, SimulatedPusher, WriteQueue
 from crmsync.engine.report import CycleReport
-from crmsync.errors import BudgetExhausted, CrmsyncError, QuotaExhausted
+from crmsync.errors import (
+    BudgetExhausted,
+    CrmsyncError,
+    CycleBusy,
+    QuotaExhausted,
+    StopRequested,
+)
 from crmsync.logs import redact_text
 from crmsync.models import CRM, PLATFORM, ObjectPair, Side
+from crmsync.policy import match_key_of
 from crmsync.store import InboxRow, LinkRow, dry_run_store
 
 log = structlog.get_logger("crmsync.engine")
-
-
-class CycleBusy(CrmsyncError):
-    """Another process is running a cycle of this integration."""
 
 
 class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
@@ -103,7 +106,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         except (BudgetExhausted, QuotaExhausted) as error:
             report.status, report.message = "stopped", str(error)
             log.warning("cycle_stopped_budget", reason=str(error))
-        except _StopRequested as error:
+        except StopRequested as error:
             report.status, report.message = "stopped", str(error)
             log.warning("cycle_stopped_on_request")
         except CrmsyncError as error:
@@ -188,7 +191,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 for side in (PLATFORM, CRM):
                     for object_name in self._objects(side):
                         self._settle(side, object_name, queue)
-            except _StopRequested:
+            except StopRequested:
                 # Decided writes are pushed and recorded when the cycle is asked to
                 # stop: "after the current batch" includes the batch being filled.
                 queue.flush_all()
@@ -287,6 +290,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         connection = self.connections[side]
         fields = self._fields(side, object_name)
         match_field = self._match_field(side, object_name)
+        key_of = match_key_of(match_field) if match_field else None
         with self._tx() as tx:
             saved, read_at = self.store.get_cursor(
                 tx, self.iid, side.value, object_name
@@ -320,7 +324,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                     object_name,
                     news,
                     page.tombstones,
-                    match_field,
+                    key_of,
                 )
                 self.store.save_cursor(
                     tx, self.iid, side.value, object_name, position, read_at=started
@@ -418,7 +422,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
     def _check_stop(self) -> None:
         self._hold_lease()
         if self.should_stop():
-            raise _StopRequested()
+            raise StopRequested()
 
     def _settle_chunk(
         self, side: Side, object_name: str, rows: list[InboxRow], queue: WriteQueue

@@ -56,8 +56,8 @@ def _is_retryable(error: BaseException) -> bool:
 
 
 class _Wait:
-    """Rate limits wait what the vendor asked; other transient errors back off with
-    jitter.
+    """Rate limits wait what the vendor asked; other transient errors, and rate limits
+    that did not say how long, back off exponentially with jitter, capped.
     """
 
     def __init__(self, policy: RetryPolicy) -> None:
@@ -70,7 +70,7 @@ class _Wait:
 
     def __call__(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, RateLimited):
+        if isinstance(error, RateLimited) and error.retry_after is not None:
             return min(error.retry_after, self._policy.max_rate_limit_wait)
         return float(self._backoff(state))
 
@@ -87,7 +87,8 @@ def call_with_retries(
     """Run ``call`` under ``policy``.
 
     Transient errors back off exponentially with jitter, rate limits wait their
-    ``retry_after``, both within ``max_attempts`` and ``max_total_seconds``. An expired
+    ``retry_after`` (or back off the same way when they carry none), both within
+    ``max_attempts`` and ``max_total_seconds``. An expired
     credential triggers exactly one ``reauthenticate()`` and one immediate repeat; a
     second expiry is raised. Permanent errors are raised at once.
     """

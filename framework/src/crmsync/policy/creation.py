@@ -2,32 +2,58 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from crmsync.models import (
     CRM,
     CreationMode,
     CreationRule,
-    Direction,
     FieldFilter,
+    ObjectPair,
     Side,
 )
 from crmsync.models import Mapping as FieldMapping
+from crmsync.policy.sides import flows_to
 from crmsync.policy.values import ConversionError, convert, is_blank, normalize
 
-__all__ = ["creation_values", "flows_to", "passes_filter", "should_create"]
+__all__ = [
+    "creation_pair",
+    "creation_values",
+    "default_creation_target",
+    "passes_filter",
+    "should_create",
+]
 
-# Bound once (see crmsync.models.PLATFORM): these run per field of every created record.
-_SYNC, _TO_CRM = Direction.SYNC, Direction.TO_CRM
+
+def _object(pair: ObjectPair, side: Side) -> str:
+    return pair.crm_object if side is CRM else pair.platform_object
 
 
-def flows_to(mapping: FieldMapping, target: Side) -> bool:
-    """Whether the mapping moves values into ``target``."""
-    direction = mapping.direction
-    if direction is _SYNC:
-        return True
-    return (direction is _TO_CRM) == (target is CRM)
+def creation_pair(
+    pairs: Sequence[ObjectPair], target: Side, target_object: str | None
+) -> ObjectPair:
+    """The pair through which an unlinked record is created on ``target``.
+
+    ``pairs`` are the pairs of the record's own object, in match order. The pair whose
+    ``target`` object is the rule's ``target_object`` is chosen, else the last pair in
+    match order (the default pairs list a CRM's person objects most established first,
+    so the last is the one new people start as: a lead before a contact).
+    """
+    if target_object:
+        for pair in pairs:
+            if _object(pair, target) == target_object:
+                return pair
+    return pairs[-1]
+
+
+def default_creation_target(pairs: Sequence[ObjectPair], target: Side) -> str:
+    """The object a creation rule targets on ``target`` when none is named: on the
+    CRM, the last pair's object in match order (see :func:`creation_pair`); on the
+    platform, the first pair's (its one person object)."""
+    ordered = sorted(pairs, key=lambda pair: pair.match_order)
+    chosen = ordered[-1] if target is CRM else ordered[0]
+    return _object(chosen, target)
 
 
 def passes_filter(rule: FieldFilter, values: Mapping[str, Any]) -> bool:

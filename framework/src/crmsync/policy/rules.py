@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmsync.models import Direction, Side, SourceOfTruth
+from crmsync.policy.sides import one_way_source
 from crmsync.policy.values import is_blank
 
 __all__ = [
@@ -117,10 +118,10 @@ def decide(
     """
     if _same(platform.value, crm.value):
         return _IN_AGREEMENT
-    if direction is Direction.TO_CRM:
-        return _owner_decides(Side.PLATFORM, platform, baseline, fill_blank_owner=False)
-    if direction is Direction.TO_PLATFORM:
-        return _owner_decides(Side.CRM, crm, baseline, fill_blank_owner=False)
+    owner = one_way_source(direction)
+    if owner is not None:
+        owned = platform if owner is Side.PLATFORM else crm
+        return _owner_decides(owner, owned, baseline, fill_blank_owner=False)
     if source_of_truth is SourceOfTruth.CRM:
         return _owner_decides(Side.CRM, crm, baseline, fill_blank_owner=True)
     if source_of_truth is SourceOfTruth.PLATFORM:

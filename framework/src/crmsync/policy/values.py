@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from crmsync.contract.models import FieldType
+from crmsync.errors import ConversionError
 
 __all__ = [
     "ConversionError",
@@ -52,10 +53,6 @@ _CONVERTIBLE: dict[FieldType, frozenset[FieldType]] = {
     FieldType.DATETIME: _TEXT | {FieldType.DATE, FieldType.DATETIME},
     FieldType.MULTIPICKLIST: _TEXT | {FieldType.MULTIPICKLIST},
 }
-
-
-class ConversionError(ValueError):
-    """A value that cannot be represented in the target field's type."""
 
 
 def is_blank(value: Any) -> bool:

@@ -14,7 +14,7 @@ from crmsync.store._config import ConfigStore, is_secret_setting
 from crmsync.store._dryrun import dry_run_store
 from crmsync.store._history import EventRow, HistoryStore, RecordErrorRow, RunRecord
 from crmsync.store._leases import LeaseStore
-from crmsync.store._sync import InboxRow, LinkRow, SyncStateStore, match_key
+from crmsync.store._sync import InboxRow, LinkRow, SyncStateStore
 
 
 class StateStore(ConfigStore, SyncStateStore, HistoryStore, LeaseStore):
@@ -47,6 +47,5 @@ __all__ = [
     "StateStore",
     "dry_run_store",
     "is_secret_setting",
-    "match_key",
     "open_store",
 ]

@@ -20,7 +20,23 @@ from crmsync.logs import redact_text
 from crmsync.settings import DEFAULT_SQLITE_CACHE_MB
 from crmsync.store._schema import dumps, loads, metadata
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0001"  # the first revision; the newest is head_revision()
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest migration's revision, read from the migration scripts themselves
+    (so that a new migration needs no second, hand-kept constant)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    location = resources.files("crmsync.store") / "migrations"
+    config.set_main_option("script_location", str(location))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if head is None:
+        raise StateError("crmsync's migration scripts have no head revision")
+    return head
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any, *, cache_mb: int) -> None:
@@ -170,7 +186,7 @@ class StoreBase:
                 ).scalar()
         except OperationalError:
             return False
-        return version == HEAD_REVISION
+        return version == head_revision()
 
     def ensure_schema(self, *, create: bool = True) -> None:
         """Migrate to the newest revision.
@@ -277,4 +293,4 @@ class StoreBase:
         self.engine.dispose()
 
 
-__all__ = ["HEAD_REVISION", "StoreBase", "metadata"]
+__all__ = ["HEAD_REVISION", "StoreBase", "head_revision", "metadata"]

@@ -137,13 +137,13 @@ class ConfigStore(StoreBase):
         platform_settings: dict[str, Any] | None = None,
         crm_settings: dict[str, Any] | None = None,
     ) -> Integration:
-        """Change settings; the source of truth only until the first cycle locks it.
+        """Change settings. ``platform_settings`` and ``crm_settings`` replace the
+        stored connector settings whole.
 
-        ``platform_settings`` and ``crm_settings`` replace the stored connector
-        settings whole.
+        The store decides nothing: whether the source of truth may still change is
+        the policy's rule (:func:`crmsync.policy.check_source_of_truth_change`), which
+        :func:`crmsync.operations.update_integration` asks before it writes.
         """
-        from crmsync.policy import check_source_of_truth_change
-
         integration = self.get_integration(name)
         changes: dict[str, Any] = {}
         if platform_settings is not None:
@@ -159,7 +159,6 @@ class ConfigStore(StoreBase):
         if create_in_platform is not None:
             changes["create_in_platform"] = create_in_platform.model_dump(mode="json")
         if source_of_truth is not None:
-            check_source_of_truth_change(integration, source_of_truth, rebaseline=False)
             changes["source_of_truth"] = source_of_truth.value
         if changes:
             with self.transaction() as tx:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
 from crmsync.contract.models import ChangedRecord, Cursor, Tombstone
-from crmsync.policy.values import is_blank
 from crmsync.store._base import StoreBase
 from crmsync.store._schema import (
     cursors,
@@ -31,13 +30,6 @@ from crmsync.store._schema import (
 
 _IN_CHUNK = 500  # ids per IN (...) clause: well under SQLite's and PostgreSQL's limits
 _STAMPS_KEPT = 20_000  # remembered timestamp texts (a few chunks' worth; ~4 MB)
-
-
-def match_key(value: Any) -> str | None:
-    """The normalized match key: trimmed and case-insensitive; blank has none."""
-    if is_blank(value) or not isinstance(value, str):
-        return None
-    return value.strip().casefold()
 
 
 @dataclass(slots=True)
@@ -174,10 +166,13 @@ class SyncStateStore(StoreBase):
         object_name: str,
         records: Sequence[ChangedRecord],
         tombstones: Sequence[Tombstone],
-        match_field: str | None,
+        key_of: Callable[[dict[str, Any]], str | None] | None,
     ) -> int:
         """Keep a page of changes durably; a record already waiting is replaced by its
         news.
+
+        ``key_of`` gives a record's match key from its values (the policy's rule,
+        :func:`crmsync.policy.match_key_of`); ``None`` keys nothing.
         """
         # Staging is the hottest write of a cycle (every changed record passes here),
         # so it goes to the driver's executemany with pre-serialized JSON: SQLAlchemy's
@@ -195,7 +190,7 @@ class SyncStateStore(StoreBase):
                     stamp(record.modified_at),
                     "record",
                     dumps(record.values),
-                    match_key(record.values.get(match_field)) if match_field else None,
+                    key_of(record.values) if key_of is not None else None,
                     converted.object_name if converted else None,
                     converted.record_id if converted else None,
                     None,
@@ -754,4 +749,4 @@ class SyncStateStore(StoreBase):
         )
 
 
-__all__ = ["InboxRow", "LinkRow", "SyncStateStore", "match_key"]
+__all__ = ["InboxRow", "LinkRow", "SyncStateStore"]

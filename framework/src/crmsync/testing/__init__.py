@@ -17,6 +17,7 @@ from crmsync.testing.kit import (
     ManualClock,
     Sandbox,
     SandboxBase,
+    SandboxMemberMissing,
     SandboxUnsupported,
 )
 from crmsync.testing.sandboxes import LocalSandbox, MemorySandbox
@@ -29,5 +30,6 @@ __all__ = [
     "MemorySandbox",
     "Sandbox",
     "SandboxBase",
+    "SandboxMemberMissing",
     "SandboxUnsupported",
 ]

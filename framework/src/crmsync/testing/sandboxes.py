@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from crmsync.testing.kit import Fault, ManualClock, SandboxBase
+from crmsync.testing.kit import Fault, ManualClock, SandboxBase, SandboxUnsupported
 from crmsync.testing.memory import MemoryBackend
 
 __all__ = ["LocalSandbox", "MemorySandbox"]
@@ -57,6 +57,17 @@ class LocalSandbox(SandboxBase):
 
     def delete(self, object_name: str, record_id: str) -> None:
         self.store.delete(record_id)
+
+    # A SQLite file on this machine: no network to fail, no session to expire, and an
+    # api_key that is never checked. These checks are skipped with that reason.
+    def inject(self, fault: Fault, *, hook: str) -> None:
+        raise SandboxUnsupported("a local SQLite file cannot be made to fail on demand")
+
+    def expire_credentials(self) -> None:
+        raise SandboxUnsupported("the local connector holds no session to expire")
+
+    def refuse_credentials(self) -> None:
+        raise SandboxUnsupported("the local connector checks no credentials")
 
     def close(self) -> None:
         self.store.close()

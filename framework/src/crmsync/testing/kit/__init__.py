@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from crmsync.testing.kit._conform import ConformityChecks
 from crmsync.testing.kit._faults import FaultChecks
 from crmsync.testing.kit._feed import FeedChecks
 from crmsync.testing.kit._loading import LoadingChecks
@@ -11,6 +12,7 @@ from crmsync.testing.kit._sandbox import (
     ManualClock,
     Sandbox,
     SandboxBase,
+    SandboxMemberMissing,
     SandboxUnsupported,
 )
 from crmsync.testing.kit._values import ValueChecks
@@ -18,7 +20,7 @@ from crmsync.testing.kit._writes import WriteChecks
 
 
 class ConnectorContract(
-    LoadingChecks, FeedChecks, WriteChecks, ValueChecks, FaultChecks
+    LoadingChecks, FeedChecks, WriteChecks, ValueChecks, ConformityChecks, FaultChecks
 ):
     """Every check of the plugin contract, for a connector's own test suite.
 
@@ -35,8 +37,10 @@ class ConnectorContract(
                 return AcmeSandbox()
 
     Checks for capabilities the connector does not declare, or that need a sandbox
-    member that raises :class:`SandboxUnsupported`, are skipped with the reason. A
-    failure names the contract rule that was broken.
+    member that raises :class:`SandboxUnsupported` (the vendor cannot), are skipped
+    with the reason; a check whose sandbox member is not implemented at all
+    (:class:`SandboxMemberMissing`, :class:`SandboxBase`'s default) fails, saying how
+    to add it. A failure names the contract rule that was broken.
     """
 
 
@@ -46,5 +50,6 @@ __all__ = [
     "ManualClock",
     "Sandbox",
     "SandboxBase",
+    "SandboxMemberMissing",
     "SandboxUnsupported",
 ]

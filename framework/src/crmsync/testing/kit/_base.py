@@ -28,7 +28,11 @@ from crmsync.plugins import (
     build_settings,
     describe,
 )
-from crmsync.testing.kit._sandbox import Sandbox, SandboxUnsupported
+from crmsync.testing.kit._sandbox import (
+    Sandbox,
+    SandboxMemberMissing,
+    SandboxUnsupported,
+)
 
 T = TypeVar("T")
 _indices = itertools.count(1)
@@ -50,11 +54,16 @@ def check(condition: object, rule: str, detail: str = "") -> None:
 
 
 def optional(call: Callable[[], T]) -> T:
-    """Run an optional sandbox member; skip the check with its reason if unsupported."""
+    """Run an optional sandbox member: a member the sandbox does not implement fails
+    the check, saying how to add it; one it declares impossible (``SandboxUnsupported``
+    with a reason) skips the check with that reason."""
     try:
         return call()
+    except SandboxMemberMissing as missing:
+        problem = f"sandbox member missing: {missing}"
     except SandboxUnsupported as reason:
         pytest.skip(f"sandbox: {reason}")
+    pytest.fail(problem, pytrace=False)
 
 
 def frozen(sandbox: Sandbox) -> AbstractContextManager[None]:

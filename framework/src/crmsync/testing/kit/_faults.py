@@ -151,8 +151,9 @@ class FaultChecks(ContractBase):
         )
         assert isinstance(error, RateLimited)
         check(
-            error.retry_after > 0,
-            "RateLimited carries the vendor's retry delay",
+            error.retry_after is None or error.retry_after > 0,
+            "RateLimited carries the vendor's retry delay (or None: the framework "
+            "backs off)",
             f"retry_after={error.retry_after}",
         )
         optional(lambda: sandbox.inject("rate_limit", hook="fetch_changed"))
@@ -208,8 +209,9 @@ class FaultChecks(ContractBase):
         )
         assert isinstance(error, RateLimited)
         check(
-            error.retry_after > 0,
-            "RateLimited carries the vendor's retry delay",
+            error.retry_after is None or error.retry_after > 0,
+            "RateLimited carries the vendor's retry delay (or None: the framework "
+            "backs off)",
             f"retry_after={error.retry_after}",
         )
         optional(lambda: sandbox.inject("rate_limit", hook="push_updates"))

@@ -8,10 +8,13 @@ sandbox. A sandbox is usually a thin wrapper around the connector's emulator (an
 ``httpx.MockTransport`` vendor, a ``MemoryBackend``, a SQLite file), or around a real
 vendor sandbox for live runs.
 
-Only the first group of members is required. Every optional member may raise
-:class:`SandboxUnsupported` with a reason; the checks that need it are then *skipped*
-with that reason, never passed. :class:`SandboxBase` supplies those refusals as
-defaults.
+Only the first group of members is required. An optional member the sandbox
+*cannot* provide (a live org's clock cannot be frozen) raises
+:class:`SandboxUnsupported` with the reason; the checks that need it are then
+*skipped* with that reason, never passed. A member the sandbox simply does not
+implement is :class:`SandboxMemberMissing` (the :class:`SandboxBase` defaults): the
+checks that need it *fail*, saying how to add it, since an emulator can almost always
+provide it and a skipped check proves nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal, Protocol, runtime_checkable
 
-__all__ = ["Fault", "ManualClock", "Sandbox", "SandboxBase", "SandboxUnsupported"]
+__all__ = [
+    "Fault",
+    "ManualClock",
+    "Sandbox",
+    "SandboxBase",
+    "SandboxMemberMissing",
+    "SandboxUnsupported",
+]
 
 Fault = Literal["rate_limit", "transient", "expired", "permanent"]
 """Faults a sandbox can inject into the next call of one hook."""
@@ -33,6 +43,16 @@ class SandboxUnsupported(Exception):
     The message is the reason shown on the skipped checks, so make it say why (``"the
     live sandbox cannot freeze the vendor's clock"``).
     """
+
+
+class SandboxMemberMissing(SandboxUnsupported):
+    """An optional sandbox member that is not implemented (``SandboxBase``'s default):
+    the checks that need it fail with ``how`` to add it."""
+
+    def __init__(self, sandbox: object, member: str, how: str) -> None:
+        super().__init__(f"{type(sandbox).__name__} does not implement {member}: {how}")
+        self.member = member
+        self.how = how
 
 
 @runtime_checkable
@@ -119,21 +139,43 @@ class SandboxBase:
         raise NotImplementedError
 
     def freeze_clock(self) -> AbstractContextManager[None]:
-        raise SandboxUnsupported(
-            f"{type(self).__name__} cannot freeze the vendor's clock"
+        raise SandboxMemberMissing(
+            self,
+            "freeze_clock()",
+            "return a context manager during which every modification the vendor "
+            "stamps gets the same time (freeze the emulator's clock)",
         )
 
     def delete(self, object_name: str, record_id: str) -> None:
-        raise SandboxUnsupported(f"{type(self).__name__} cannot delete records")
+        raise SandboxMemberMissing(
+            self, "delete(object_name, record_id)", "delete the record in the vendor"
+        )
 
     def inject(self, fault: Fault, *, hook: str) -> None:
-        raise SandboxUnsupported(f"{type(self).__name__} cannot inject faults")
+        raise SandboxMemberMissing(
+            self,
+            "inject(fault, hook=...)",
+            "arm the emulator's fault queue, e.g. emulator.faults.inject(fault, "
+            "path_contains=<the path hook calls>)",
+        )
 
     def expire_credentials(self) -> None:
-        raise SandboxUnsupported(f"{type(self).__name__} cannot expire credentials")
+        raise SandboxMemberMissing(
+            self,
+            "expire_credentials()",
+            "make the emulator forget the tokens it issued (expire the session)",
+        )
 
     def refuse_credentials(self) -> None:
-        raise SandboxUnsupported(f"{type(self).__name__} cannot refuse credentials")
+        raise SandboxMemberMissing(
+            self,
+            "refuse_credentials()",
+            "make the emulator refuse the connection's credentials from now on "
+            "(rotate the client secret)",
+        )
+
+    # Raise SandboxUnsupported("why") instead where the vendor truly cannot (a live
+    # org's clock): those checks are then skipped with the reason.
 
 
 class ManualClock:

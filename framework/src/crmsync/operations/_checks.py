@@ -1,4 +1,5 @@
-"""Checking a mapping against the live fields of both sides, before it is stored."""
+"""Checking mappings and creation filters against the live fields of both sides
+(``list_fields``), before they are stored or a cycle runs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 from crmsync.contract import FieldSpec, FieldType
 from crmsync.errors import ConfigurationError, CrmsyncError, MappingError
 from crmsync.models import (
+    CRM,
+    PLATFORM,
     Direction,
     FieldFilter,
     Integration,
@@ -17,7 +20,7 @@ from crmsync.models import (
     SourceOfTruth,
 )
 from crmsync.plugins import Connection
-from crmsync.policy import ConversionError, can_convert, convert
+from crmsync.policy import ConversionError, can_convert, convert, writes
 
 __all__ = ["LiveFields", "build_mapping", "filter_problems"]
 
@@ -77,31 +80,38 @@ def filter_problems(
             names = [spec.name for spec in specs] if specs is not None else []
             if specs is None:
                 continue
-            if rule.filter.field in names:
-                spec = next(s for s in specs if s.name == rule.filter.field)
-                problem = _uncomparable(rule.filter, spec)
+            for leaf in rule.filter.leaves():
+                problem = _leaf_problem(leaf, specs, names, side, object_name)
                 if problem is not None:
                     problems.append(
                         ConfigurationError(
                             f"the {option} of integration {integration.name!r} "
-                            f"{problem}, so it would never pass",
+                            f"{problem}",
                             hint=f"change it with `crmsync integration update "
                             f"{integration.name} {option} EXPR`",
                         )
                     )
-                continue
-            close = difflib.get_close_matches(rule.filter.field, names, n=3)
-            guess = f"did you mean {', '.join(close)}? " if close else ""
-            problems.append(
-                ConfigurationError(
-                    f"the {option} of integration {integration.name!r} tests field "
-                    f"{rule.filter.field!r}, which {side} object {object_name!r} "
-                    "does not have",
-                    hint=f"{guess}change it with `crmsync integration update "
-                    f"{integration.name} {option} EXPR`",
-                )
-            )
     return problems
+
+
+def _leaf_problem(
+    leaf: FieldFilter,
+    specs: Sequence[FieldSpec],
+    names: list[str],
+    side: str,
+    object_name: str,
+) -> str | None:
+    """What is wrong with one condition of a filter on ``object_name``'s fields."""
+    if leaf.field in names:
+        spec = next(s for s in specs if s.name == leaf.field)
+        problem = _uncomparable(leaf, spec)
+        return f"{problem}, so it would never pass" if problem else None
+    close = difflib.get_close_matches(leaf.field, names, n=3)
+    guess = f" (did you mean {', '.join(close)}?)" if close else ""
+    return (
+        f"tests field {leaf.field!r}, which {side} object {object_name!r} does not "
+        f"have{guess}"
+    )
 
 
 _ORDERED = {FieldType.INTEGER, FieldType.NUMBER, FieldType.DATE, FieldType.DATETIME}
@@ -178,10 +188,10 @@ def build_mapping(
         platform_fields, platform_field, "platform", pair.platform_object
     )
     crm_spec = _field(crm_fields, crm_field, "crm", pair.crm_object)
-    if direction in (Direction.TO_CRM, Direction.SYNC):
+    if writes(direction, CRM):
         _writable(crm_spec, "crm", direction)
         _convertible(platform_spec, crm_spec, "platform")
-    if direction in (Direction.TO_PLATFORM, Direction.SYNC):
+    if writes(direction, PLATFORM):
         _writable(platform_spec, "platform", direction)
         _convertible(crm_spec, platform_spec, "crm")
     if conflict_rule is not None and direction is not Direction.SYNC:
@@ -190,7 +200,9 @@ def build_mapping(
             hint="drop --rule or use --direction sync",
         )
     if default is not None:
-        target = crm_spec if direction is not Direction.TO_PLATFORM else platform_spec
+        # A default fills a created record's blank: on the CRM unless only the
+        # platform is written.
+        target = crm_spec if writes(direction, CRM) else platform_spec
         try:
             convert(default, target.type, target.type)
         except ConversionError as error:

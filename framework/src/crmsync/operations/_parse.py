@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from crmsync.errors import ConfigurationError
 from crmsync.models import FieldFilter
+from crmsync.policy.filters import FilterSyntaxError, parse_filter_expression
 
 __all__ = ["parse_filter", "parse_pair", "parse_settings", "parse_value"]
 
-_FILTER = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|!=|==|=|>|<)\s*(.*?)\s*$")
-_NOT_BLANK = re.compile(r"^\s*([A-Za-z_][\w.]*)\s+(?:is\s+)?not[_ ]blank\s*$", re.I)
 
 
 def parse_value(text: str) -> Any:
@@ -31,26 +29,18 @@ def parse_value(text: str) -> Any:
 
 
 def parse_filter(text: str, *, option: str) -> FieldFilter:
-    """``score>=50``, ``status == 'qualified'`` or ``email not_blank``."""
-    match = _NOT_BLANK.match(text)
-    if match:
-        return FieldFilter(field=match.group(1), op="not_blank")
-    match = _FILTER.match(text)
-    # A value that starts with an operator character is a mistyped operator
-    # ('score>>', 'score=>5'); a value meant to start with one can be quoted.
-    if not match or not match.group(3) or match.group(3)[0] in "<>=!":
+    """A creation filter in the filter language (:mod:`crmsync.policy.filters`):
+    ``score>=50``, ``title != 'Eng' and (score >= 50 or country == FR)``,
+    ``email not_blank``."""
+    try:
+        return parse_filter_expression(text)
+    except FilterSyntaxError as error:
         raise ConfigurationError(
-            f"{option} {text!r} is not a filter",
-            hint="write FIELD OP VALUE with OP one of >= <= > < == !=, "
-            "e.g. 'score>=50', "
-            "or 'FIELD not_blank'",
-        )
-    field_name, op, value = match.groups()
-    return FieldFilter(
-        field=field_name,
-        op="==" if op == "=" else op,
-        value=parse_value(value),
-    )
+            f"{option} {text!r} is not a filter: {error}",
+            hint="write FIELD OP VALUE (OP one of >= <= > < == !=) or FIELD not_blank, "
+            "joined by and / or, with parentheses; quote values with spaces, "
+            "e.g. \"title != 'Head of Eng' and score >= 50\"",
+        ) from None
 
 
 def parse_pair(text: str) -> tuple[str, str]:

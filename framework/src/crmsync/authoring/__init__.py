@@ -1,0 +1,68 @@
+"""The connector authoring kit: what every CRM connector shares at run time.
+
+A connector imports :mod:`crmsync.contract`, :mod:`crmsync.errors` and this module,
+nothing else of the framework::
+
+    from crmsync.authoring import ConnectorHttp, ErrorMap, ErrorRule, UrlGuard, ...
+
+* :class:`ConnectorHttp`: the HTTP session (httpx) with timeouts, limits, user agent,
+  URL guard, request ids, and network failures and error answers translated once.
+* :class:`ErrorMap` / :class:`ErrorRule`: status and vendor code -> crmsync error;
+  :func:`parse_retry_after` reads both forms of ``Retry-After``.
+* Auth objects (``httpx.Auth``): :class:`ClientCredentials`, :class:`ClientAssertion`,
+  :class:`JwtBearer`, :class:`RefreshTokenGrant` (with :class:`RefreshTokenStore`),
+  all on :class:`TokenAuth`; :class:`HeaderKeys` for static header credentials.
+* :class:`UrlGuard`: https on the vendor's domains, loopback for emulators only.
+* :class:`MonotonicCursor`, :func:`keyset_after`, :func:`past_cursor` (keyset reads),
+  :func:`checked_page_token` (next-page links), :func:`results_in_order`.
+* :class:`SecretFileSettings`, :func:`vendor_url`: settings helpers.
+"""
+
+from __future__ import annotations
+
+from crmsync.authoring._auth import (
+    ClientAssertion,
+    ClientCredentials,
+    HeaderKeys,
+    JwtBearer,
+    RefreshTokenGrant,
+    Token,
+    TokenAuth,
+)
+from crmsync.authoring._errors import ErrorMap, ErrorRule, parse_retry_after, read_body
+from crmsync.authoring._feeds import (
+    MonotonicCursor,
+    checked_page_token,
+    keyset_after,
+    past_cursor,
+    results_in_order,
+)
+from crmsync.authoring._http import ConnectorHttp
+from crmsync.authoring._refresh import RefreshTokenStore, write_secret_file
+from crmsync.authoring._settings import SecretFileSettings, vendor_url
+from crmsync.authoring._urls import UrlGuard
+
+__all__ = [
+    "ClientAssertion",
+    "ClientCredentials",
+    "ConnectorHttp",
+    "ErrorMap",
+    "ErrorRule",
+    "HeaderKeys",
+    "JwtBearer",
+    "MonotonicCursor",
+    "RefreshTokenGrant",
+    "RefreshTokenStore",
+    "SecretFileSettings",
+    "Token",
+    "TokenAuth",
+    "UrlGuard",
+    "checked_page_token",
+    "keyset_after",
+    "parse_retry_after",
+    "past_cursor",
+    "read_body",
+    "results_in_order",
+    "vendor_url",
+    "write_secret_file",
+]
