@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from crmsync_salesforce import SalesforceConnector, SalesforceSettings
 from crmsync_salesforce.emulator import SalesforceEmulator
 
-LOGIN = "https://login.emulator.test"
+LOGIN = "https://emulator.my.salesforce.com"
 CLIENT_ID = "3MVG9crmsync.test.client"
 CLIENT_SECRET = "very-secret-client-value-123"
 USER = "integration@example.com"
@@ -54,7 +54,12 @@ def make_settings(**overrides: object) -> SalesforceSettings:
 
 @pytest.fixture
 def connector(emulator: SalesforceEmulator) -> Iterator[SalesforceConnector]:
-    conn = SalesforceConnector(settings=make_settings(), transport=emulator.transport())
+    # The connector reads the org's clock: "now" is the same on both sides.
+    conn = SalesforceConnector(
+        settings=make_settings(),
+        transport=emulator.transport(),
+        clock=lambda: emulator.clock.now().timestamp(),
+    )
     conn.authenticate()
     yield conn
     conn.close()

@@ -24,10 +24,10 @@ import pytest
 
 from crmsync.testing import ConnectorContract, Fault, SandboxBase, SandboxUnsupported
 from crmsync_salesforce import SalesforceConnector, SalesforceSettings
-from crmsync_salesforce._auth import fetch_session
 from crmsync_salesforce.emulator import SalesforceEmulator
+from crmsync_salesforce.emulator._schema import SCHEMAS, describe_json
 
-LOGIN = "https://login.emulator.test"
+LOGIN = "https://emulator.my.salesforce.com"
 CLIENT_ID = "3MVG9crmsync.contract.client"
 CLIENT_SECRET = "contract-kit-client-s3cret-value"
 START = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -52,6 +52,23 @@ def _person(object_name: str, index: int, tag: str = "") -> dict[str, Any]:
     if object_name == "Lead":
         record["Company"] = "Acme"
     return record
+
+
+def roundtrip_fields(describe: Mapping[str, Any]) -> list[str]:
+    """The fields the kit's round trip may write: every writable one but those that may
+    not be cleared (``nillable`` false: ``Status``, ``OwnerId``; the kit writes a blank to
+    each field not required on create, and Salesforce refuses null there: README,
+    "Clearing a field"), and whole-number decimals (``AnnualRevenue``, scale 0), which keep
+    the kit's 1234.5 as 1235: Salesforce rounds to the field's scale."""
+    whole = {"double", "currency", "percent"}
+    return [
+        str(f["name"])
+        for f in describe["fields"]
+        if f["updateable"]
+        and not f["calculated"]
+        and (f["nillable"] or f["type"] == "boolean")
+        and not (f["type"] in whole and f["precision"] and not f["scale"])
+    ]
 
 
 class SalesforceSandbox(SandboxBase):
@@ -81,7 +98,15 @@ class SalesforceSandbox(SandboxBase):
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
         }
-        self.factory_kwargs: Mapping[str, Any] = {"transport": self.emulator.transport()}
+        self.factory_kwargs: Mapping[str, Any] = {
+            "transport": self.emulator.transport(),
+            # The org's clock, so the connector's "now" (the deletion sweep) is the org's.
+            "clock": lambda: self.emulator.clock.now().timestamp(),
+        }
+
+    @property
+    def roundtrip_fields(self) -> list[str]:  # type: ignore[override]
+        return roundtrip_fields(describe_json(SCHEMAS[self.object_name.lower()], "v60.0"))
 
     def new_record(self, index: int) -> dict[str, Any]:
         return _person(self.object_name, index)
@@ -123,16 +148,9 @@ class SalesforceSandbox(SandboxBase):
         path = HOOK_PATHS.get(hook)
         if path is None:
             raise SandboxUnsupported(f"no emulator route is known for hook {hook!r}")
-        if fault == "rate_limit":
-            # The documented daily/concurrency answer: 403 REQUEST_LIMIT_EXCEEDED, no
-            # Retry-After (the connector then waits its default).
-            self.emulator.faults.inject("rate_limit", path_contains=path)
-        elif fault == "transient":
-            self.emulator.faults.inject("server_error", status=503, path_contains=path)
-        elif fault == "expired":
-            self.emulator.faults.inject("expired_session", path_contains=path)
-        else:
-            self.emulator.faults.inject("bad_request", path_contains=path)
+        # The emulator speaks the kit's fault names; a rate limit is the documented
+        # daily/concurrency answer, 403 REQUEST_LIMIT_EXCEEDED without Retry-After.
+        self.emulator.faults.inject(fault, path_contains=path)
 
 
 class LiveSalesforceSandbox(SandboxBase):
@@ -151,10 +169,20 @@ class LiveSalesforceSandbox(SandboxBase):
         self.factory_kwargs: Mapping[str, Any] = {}
         self._tag = "." + uuid.uuid4().hex[:10]
         self._config = SalesforceSettings()  # type: ignore[call-arg]
+        # Its own session, through the connector's auth object (not the connector's calls).
+        session = SalesforceConnector(self._config)
+        session.authenticate()
+        token = session.auth.ensure_token()
+        session.close()
         self._client = httpx.Client(timeout=self._config.timeout)
-        session = fetch_session(self._client, self._config, time.time, 1)
-        self._base = f"{session.instance_url}/services/data/{self._config.api_version}"
-        self._client.headers["Authorization"] = f"Bearer {session.access_token}"
+        self._base = f"{token.extra['instance_url']}/services/data/{self._config.api_version}"
+        self._client.headers["Authorization"] = f"Bearer {token.access_token}"
+
+    @property
+    def roundtrip_fields(self) -> list[str]:  # type: ignore[override]
+        response = self._client.get(f"{self._base}/sobjects/{self.object_name}/describe")
+        response.raise_for_status()
+        return roundtrip_fields(response.json())
 
     def new_record(self, index: int) -> dict[str, Any]:
         return _person(self.object_name, index, self._tag)

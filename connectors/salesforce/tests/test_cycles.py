@@ -34,7 +34,7 @@ from crmsync.store import open_store
 from crmsync_salesforce.emulator import SalesforceEmulator
 
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-LOGIN = "https://login.emulator.test"
+LOGIN = "https://emulator.my.salesforce.com"
 CLIENT_ID = "3MVG9crmsync.cycles.client"
 CLIENT_SECRET = "cycles-client-s3cret-value"
 NOT_PROVIDED = "[not provided]"
@@ -52,9 +52,12 @@ def _sync(platform: str, crm: str, kind: FieldType = FieldType.STRING, **extra: 
     )
 
 
-def _pairs() -> tuple[ObjectPair, ...]:
+def _pairs(
+    extra: tuple[Mapping, ...] = (), lead_extra: tuple[Mapping, ...] = ()
+) -> tuple[ObjectPair, ...]:
     """prospect<->Contact first, then prospect<->Lead; fields moving every way."""
     common = (
+        *extra,
         _sync("email", "Email", FieldType.EMAIL),
         _sync("first_name", "FirstName"),
         _sync("last_name", "LastName", default=NOT_PROVIDED),
@@ -82,7 +85,7 @@ def _pairs() -> tuple[ObjectPair, ...]:
             platform_object="prospect",
             crm_object="Lead",
             match_order=1,
-            mappings=(*common, company),
+            mappings=(*common, company, *lead_extra),
         ),
     )
 
@@ -98,6 +101,8 @@ class World:
         page_size: int | None = None,
         crm_settings: dict[str, Any] | None = None,
         create_in_platform: CreationMode = CreationMode.ALL,
+        extra_mappings: tuple[Mapping, ...] = (),
+        lead_mappings: tuple[Mapping, ...] = (),
     ) -> None:
         tmp_path.mkdir(parents=True, exist_ok=True)
         self.at = START
@@ -115,7 +120,7 @@ class World:
                 platform_connector="local",
                 crm_connector="salesforce",
                 source_of_truth=source_of_truth,
-                object_pairs=_pairs(),
+                object_pairs=_pairs(extra_mappings, lead_mappings),
                 create_in_crm=CreationRule(mode=CreationMode.ALL, target_object="Lead"),
                 create_in_platform=CreationRule(mode=create_in_platform),
             )
@@ -366,7 +371,10 @@ def test_rate_limits_are_honoured_through_the_engine_retry(make_world):
     report = world.cycle()
     assert report.crm.created == 1 and len(world.emulator.records["Lead"]) == 1
     assert 7.0 in world.sleeps  # the vendor's Retry-After
-    assert 60.0 in world.sleeps  # 403 REQUEST_LIMIT_EXCEEDED names no delay: the default
+    # 403 REQUEST_LIMIT_EXCEEDED names no delay: the framework's jittered, capped
+    # backoff decides (issue 12; it was a fixed 60 s).
+    others = [wait for wait in world.sleeps if wait != 7.0]
+    assert len(others) == 1 and 0 < others[0] <= 30.0
     assert report.retry_waits == {"crm:rate_limited": 2}
 
 
@@ -509,3 +517,90 @@ def test_the_api_budget_share_stops_the_cycle_and_the_next_one_resumes(make_worl
     assert resumed.status == "succeeded", resumed.message
     assert world.local.count() == 20  # every lead once, none twice
     assert world.cycle().writes == 0
+
+
+# -- issue 21: fields that may not be cleared, purged records ---------------------------------
+OPT_OUT = (_sync("opted_out", "HasOptedOutOfEmail", FieldType.BOOLEAN),)
+LEAD_STATUS = (
+    Mapping(
+        platform_field="status",
+        crm_field="Status",
+        direction=Direction.TO_CRM,
+        platform_type=FieldType.PICKLIST,
+        crm_type=FieldType.PICKLIST,
+    ),
+)
+
+
+def test_a_cleared_checkbox_becomes_false_and_a_cleared_status_is_an_error_naming_it(
+    make_world,
+):
+    world = make_world(extra_mappings=OPT_OUT, lead_mappings=LEAD_STATUS)
+    agreed = {"opted_out": True, "status": "engaged"}  # Lead Status is not restricted
+    p1 = world.prospect(**person(1, company="Initech", **agreed))
+    p2 = world.prospect(**person(2, company="Initech", **agreed))
+    l1, l2 = world.emulator.seed(
+        "Lead",
+        [
+            {
+                "Email": f"p{n}@example.com",
+                "FirstName": "Pat",
+                "LastName": f"P{n}",
+                "Company": "Initech",
+                "HasOptedOutOfEmail": True,
+                "Status": "engaged",
+            }
+            for n in (1, 2)
+        ],
+    )
+    assert world.cycle().linked == 2
+    world.advance()
+    world.local.update(p1, {"opted_out": None})
+    world.local.update(p2, {"status": None})
+    mark = world.mark()
+    report = world.cycle()
+    assert report.status == "partial", report.counts()
+    assert report.crm.updated == 1 and report.crm.failed == 1, report.counts()
+    assert world.emulator.get("Lead", l1)["HasOptedOutOfEmail"] is False
+    assert world.emulator.get("Lead", l2)["Status"] == "engaged"
+    (error,) = world.store.open_errors(world.integration.id)
+    assert (error.code, error.field) == ("REQUIRED_FIELD_MISSING", "Status")
+    assert error.record_id in {p2, l2}
+    (patch,) = world.writes_since(mark)
+    assert [r["Id"] for r in patch.json_body()["records"]] == [l1]  # nothing sent for p2
+
+
+def test_a_record_purged_between_cycles_is_unlinked_when_an_update_finds_it_gone(make_world):
+    world = make_world(create_in_platform=CreationMode.NEVER)
+    pid, lid = linked_pair(world)
+    world.emulator.delete("Lead", lid)
+    world.emulator.purge_recycle_bin()  # the feed never shows the deletion
+    world.advance()
+    world.local.update(pid, {"first_name": "After"})
+    report = world.cycle()
+    assert report.unlinked == 1, report.counts()
+    assert world.crm_link("Lead", lid) is None
+    assert world.store.open_errors(world.integration.id) == []
+    world.advance()
+    assert world.cycle().status == "succeeded"
+
+
+def test_an_old_cursor_sweeps_get_deleted_and_unlinks_a_purged_record(make_world):
+    world = make_world(create_in_platform=CreationMode.NEVER)
+    pid, lid = linked_pair(world)
+    _, other = linked_pair(world, 2)
+    world.emulator.delete("Lead", lid)
+    world.emulator.purge_recycle_bin()
+    world.advance(3 * 3600)  # past the two hours after which the bin may be purged
+    mark = world.mark()
+    report = world.cycle()
+    assert report.unlinked == 1 and report.writes == 0, report.counts()
+    assert world.crm_link("Lead", lid) is None and world.crm_link("Lead", other) is not None
+    swept = [r for r in world.emulator.requests[mark:] if r.path.endswith("/deleted/")]
+    # One getDeleted, for Lead: Contact's feed has never had a record, so no cursor.
+    assert [r.path.split("/")[-3] for r in swept] == ["Lead"]
+    world.advance()
+    mark = world.mark()
+    assert world.cycle().unlinked == 0
+    assert not [r for r in world.emulator.requests[mark:] if r.path.endswith("/deleted/")]
+    assert world.local.get(pid) is not None

@@ -9,8 +9,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
+import structlog
 from pydantic_settings import BaseSettings
 
+from crmsync.authoring import ConnectorHttp, MonotonicCursor, checked_page_token
 from crmsync.contract import (
     ApiBudget,
     Capability,
@@ -29,23 +31,25 @@ from crmsync.contract import (
 )
 from crmsync.errors import (
     AuthenticationExpired,
+    AuthenticationFailed,
     ConfigurationError,
     ConnectorError,
     PermanentError,
 )
-from crmsync_salesforce import _soql
-from crmsync_salesforce._auth import RefreshToken, Session, fetch_session
+from crmsync_salesforce import _deleted, _soql
+from crmsync_salesforce._auth import make_auth
 from crmsync_salesforce._errors import (
     CONNECTOR,
-    MISSING_ITEM_CODES,
+    ERRORS,
     RETRYABLE_ITEM_CODES,
-    raise_for_response,
-    raise_transport_error,
+    item_error_field,
+    names_missing_record,
 )
-from crmsync_salesforce._settings import SalesforceSettings
+from crmsync_salesforce._settings import GUARD, SalesforceSettings
 from crmsync_salesforce._values import (
     FIELD_TYPES,
     from_wire,
+    number_limit,
     parse_datetime,
     to_18,
     to_wire,
@@ -53,6 +57,8 @@ from crmsync_salesforce._values import (
 )
 
 __all__ = ["SalesforceConnector"]
+
+log = structlog.get_logger("crmsync.salesforce")
 
 OBJECTS = ("Lead", "Contact")
 MAX_BATCH = 200  # sObject Collections' hard cap per call
@@ -77,6 +83,16 @@ def _parse_limit_info(value: str) -> tuple[int, int] | None:
     return None
 
 
+def _unique_tombstones(tombstones: list[Tombstone]) -> tuple[Tombstone, ...]:
+    """One tombstone per id: the feed's (it knows a merge's survivor) over the sweep's."""
+    chosen: dict[str, Tombstone] = {}
+    for tombstone in tombstones:
+        known = chosen.get(tombstone.record_id)
+        if known is None or (known.merged_into is None and tombstone.merged_into):
+            chosen[tombstone.record_id] = tombstone
+    return tuple(chosen.values())
+
+
 class SalesforceConnector:
     """Lead and Contact sync with one Salesforce org (REST API, sObject Collections)."""
 
@@ -86,7 +102,7 @@ class SalesforceConnector:
         return ConnectorDescription(
             id="salesforce",
             name="Salesforce",
-            contract_version="1.0",
+            contract_version="1.1",
             objects=OBJECTS,
             person_objects=("Contact", "Lead"),
             max_batch_size=MAX_BATCH,
@@ -110,6 +126,9 @@ class SalesforceConnector:
             # load commits minutes later. The fact sheet (section 4) and Salesforce's
             # guidance: re-read the last 2 to 5 minutes on every run.
             late_commit_seconds=300.0,
+            # SystemModstamp counts whole seconds (fact sheet, section 4).
+            timestamp_precision_seconds=1.0,
+            emulator="crmsync_salesforce.emulator:serve",
         )
 
     def __init__(
@@ -123,20 +142,25 @@ class SalesforceConnector:
             raise ConfigurationError("SalesforceConnector needs SalesforceSettings")
         self.settings = settings
         self._clock = clock or time.time
-        self._client = httpx.Client(
+        self.auth = make_auth(settings, self._clock)
+        self.http = ConnectorHttp(
+            connector=CONNECTOR,
+            error_map=ERRORS,
+            url_guard=GUARD,
+            auth=self.auth,
             transport=transport,
             timeout=settings.timeout,
-            headers={"Accept": "application/json"},
+            max_connections=self.describe_connector().max_concurrency * 2,
+            user_agent="crmsync-salesforce",
+            on_response=self._read_limit_info,
         )
-        self._lock = threading.Lock()  # guards the session, the budget and the describe cache
-        self._auth_lock = threading.Lock()  # one token request at a time (no stampede)
-        self._session: Session | None = None
-        self._refresh = RefreshToken(settings) if settings.auth_flow == "refresh_token" else None
-        self._expired_generation = -1
-        self._generation = 0
+        self._lock = threading.Lock()  # guards the budget and the describe cache
         self._usage: tuple[int, int] | None = None
         self._usage_at = 0.0
         self._describes: dict[str, dict[str, Any]] = {}
+        # The deletion sweep a read's first page made, by (object, starting cursor): its
+        # later pages carry the same token (the engine passes the starting cursor).
+        self._sweeps: dict[tuple[str, tuple[dt.datetime, str]], str] = {}
 
     def __repr__(self) -> str:
         return (
@@ -149,6 +173,14 @@ class SalesforceConnector:
     def _base(self) -> str:
         return f"/services/data/{self.settings.api_version}"
 
+    def _read_limit_info(self, response: httpx.Response) -> None:
+        limit_info = response.headers.get("Sforce-Limit-Info")
+        usage = _parse_limit_info(limit_info) if limit_info else None
+        if usage is not None:
+            with self._lock:
+                self._usage = usage
+                self._usage_at = self._clock()
+
     def _request(
         self,
         method: str,
@@ -160,48 +192,27 @@ class SalesforceConnector:
         headers: dict[str, str] | None = None,
         repeatable: bool = True,
     ) -> httpx.Response:
-        with self._lock:
-            session = self._session
-        if session is None:
+        """One data call on the instance (``path`` relative to it, or a
+        vendor-given URL, checked by the guard)."""
+        if self.http.base_url is None:
             raise AuthenticationExpired("not authenticated yet", connector=CONNECTOR)
-        all_headers = {
-            "Authorization": f"Bearer {session.access_token}",
-            **(headers or {}),
-        }
-        try:
-            response = self._client.request(
-                method,
-                session.instance_url + path,
-                params=params,
-                json=json,
-                headers=all_headers,
-            )
-        except httpx.TransportError as error:
-            raise_transport_error(error, object_name=object_name, repeatable=repeatable)
-        limit_info = response.headers.get("Sforce-Limit-Info")
-        if limit_info:
-            usage = _parse_limit_info(limit_info)
-            if usage is not None:
-                with self._lock:
-                    self._usage = usage
-                    self._usage_at = self._clock()
-        if response.status_code >= 300:
-            if response.status_code == 401:
-                with self._lock:
-                    self._expired_generation = max(self._expired_generation, session.generation)
-            raise_for_response(response, object_name=object_name)
+        response = self.http.request(
+            method,
+            path,
+            object_name=object_name,
+            params=params,
+            json=json,
+            headers=headers,
+            write=method != "GET",
+            # A create repeated after its answer was lost duplicates records.
+            idempotent=repeatable,
+        )
+        if response.status_code >= 300:  # no redirect is followed with a bearer token
+            self.http.raise_for(response, object_name=object_name)
         return response
 
-    @staticmethod
-    def _json(response: httpx.Response) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            raise PermanentError(
-                "Salesforce answered a body that is not JSON",
-                code="BAD_RESPONSE",
-                connector=CONNECTOR,
-            ) from None
+    def _json(self, response: httpx.Response) -> Any:
+        return self.http.json(response)
 
     def _check_object(self, object_name: str) -> str:
         if object_name not in OBJECTS:
@@ -227,6 +238,12 @@ class SalesforceConnector:
             self._describes[object_name] = body
         return dict(body)
 
+    def _field_meta(self, object_name: str) -> dict[str, dict[str, Any]]:
+        """Lower-cased field name -> its describe entry."""
+        return {
+            str(f["name"]).lower(): f for f in self._describe(object_name).get("fields", [])
+        }
+
     def _field_types(self, object_name: str) -> dict[str, tuple[str, str]]:
         """Lower-cased field name -> (API name, describe type)."""
         return {
@@ -237,19 +254,15 @@ class SalesforceConnector:
     # -- hooks -------------------------------------------------------------------------------
     @hookimpl
     def authenticate(self) -> None:
-        with self._auth_lock:
-            with self._lock:
-                current = self._session
-                # Another worker renewed the session after the expiry that sent us here.
-                if current is not None and current.generation > self._expired_generation >= 0:
-                    return
-                self._generation += 1
-                generation = self._generation
-            session = fetch_session(
-                self._client, self.settings, self._clock, generation, self._refresh
+        # Many workers hitting one expiry renew once (the kit's generation counter).
+        token = self.auth.ensure_token(force=True)
+        instance = token.extra.get("instance_url")
+        if not isinstance(instance, str) or not instance:
+            raise AuthenticationFailed(
+                "the token endpoint answered 200 without access_token/instance_url",
+                connector=CONNECTOR,
             )
-            with self._lock:
-                self._session = session
+        self.http.base_url = instance  # checked by the guard in the token answer already
 
     @hookimpl
     def list_fields(self, object_name: str) -> list[FieldSpec]:
@@ -311,15 +324,19 @@ class SalesforceConnector:
         types = self._field_types(object_name)
         batch = max(200, min(2000, page_size, self.settings.page_size))
         headers = {"Sforce-Query-Options": f"batchSize={batch}"}
+        response: httpx.Response | None = None
         if page is not None:
-            if not page.startswith("/services/data/") or ".." in page:
-                raise PermanentError(
-                    "page token is not a Salesforce nextRecordsUrl",
-                    code="INVALID_PAGE_TOKEN",
-                    connector=CONNECTOR,
-                )
-            response = self._request("GET", page, object_name=object_name, headers=headers)
-        else:
+            checked_page_token(page, prefixes=("/services/data/",), connector=CONNECTOR)
+            try:
+                response = self._request("GET", page, object_name=object_name, headers=headers)
+            except PermanentError as error:
+                if error.code != "INVALID_QUERY_LOCATOR":
+                    raise
+                # The locator expired (two days) or the org forgot it: Salesforce's answer
+                # is to run the query again. From the read's starting cursor, so rows of
+                # earlier pages come again, which the engine takes as a re-read.
+                log.info("salesforce.query_locator_expired", object_name=object_name)
+        if response is None:
             soql = self._feed_query(object_name, fields, cursor)
             response = self._request(
                 "GET",
@@ -331,12 +348,13 @@ class SalesforceConnector:
         body = self._json(response)
         records: list[ChangedRecord] = []
         tombstones: list[Tombstone] = []
-        last: tuple[dt.datetime, str] | None = None
+        swept = self._sweep_deleted(object_name, cursor, tombstones) if page is None else None
+        position = MonotonicCursor(cursor)
         for row in body.get("records", []):
             lowered = {str(k).lower(): v for k, v in row.items()}
             record_id = to_18(str(lowered["id"]))
             stamp = parse_datetime(str(lowered["systemmodstamp"]))
-            last = (stamp, record_id)
+            position.advance(stamp, record_id)
             if lowered.get("isdeleted"):
                 master = lowered.get("masterrecordid")
                 tombstones.append(
@@ -363,16 +381,43 @@ class SalesforceConnector:
                     converted_to=converted,
                 )
             )
-        position = Cursor(modified_at=last[0], record_id=last[1]) if last else cursor or Cursor()
-        if cursor is not None and last is not None and position.sort_key() < cursor.sort_key():
-            position = cursor  # never go backwards
         next_page = body.get("nextRecordsUrl") if not body.get("done", True) else None
+        position_after = position.cursor
+        if cursor is not None:
+            with self._lock:
+                token = swept or self._sweeps.get((object_name, cursor.sort_key()))
+                if next_page is None:
+                    self._sweeps.pop((object_name, cursor.sort_key()), None)
+            if token is not None:
+                position_after = position_after.model_copy(update={"token": token})
         return ChangePage(
             records=tuple(records),
-            tombstones=tuple(tombstones),
-            cursor=position,
+            tombstones=_unique_tombstones(tombstones),
+            cursor=position_after,
             next_page=next_page,
         )
+
+    def _sweep_deleted(
+        self, object_name: str, cursor: Cursor | None, tombstones: list[Tombstone]
+    ) -> str | None:
+        """Run the getDeleted sweep if one is due (see :mod:`crmsync_salesforce._deleted`),
+        adding its tombstones; the token recording it, or ``None``."""
+        now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+        since = _deleted.sweep_since(cursor, now)
+        if cursor is None or since is None:
+            return None
+
+        def get_json(path: str, params: dict[str, str]) -> Any:
+            response = self._request("GET", path, params=params, object_name=object_name)
+            return self._json(response)
+
+        found = _deleted.sweep(get_json, self._base, object_name, since, now)
+        if found is None:
+            return None
+        tombstones.extend(found.tombstones)
+        with self._lock:
+            self._sweeps[(object_name, cursor.sort_key())] = found.token
+        return found.token
 
     def _feed_query(self, object_name: str, fields: Sequence[str], cursor: Cursor | None) -> str:
         wanted: list[str] = []
@@ -410,9 +455,9 @@ class SalesforceConnector:
                 )
         headers = {} if self.settings.auto_assign else {"Sforce-Auto-Assign": "FALSE"}
         wire: dict[int, dict[str, Any]] = {}
-        field_types = self._field_types(object_name)
+        field_meta = self._field_meta(object_name)
         for index in updates + creates:
-            record, error = self._checked_wire_record(object_name, requests[index], field_types)
+            record, error = self._checked_wire_record(object_name, requests[index], field_meta)
             if error is None:
                 wire[index] = record
             else:
@@ -510,28 +555,59 @@ class SalesforceConnector:
         cls,
         object_name: str,
         request: WriteRequest,
-        field_types: dict[str, tuple[str, str]],
+        field_meta: dict[str, dict[str, Any]],
     ) -> tuple[dict[str, Any], RecordError | None]:
         """The request as a wire record, or the error of its first value Salesforce
-        could not read (an unknown field, a value of the wrong JSON type): such a value
-        fails the whole call there, so it is refused here, for its own record only."""
+        would refuse: one it could not read (an unknown field, a value of the wrong JSON
+        type) fails the whole call there, so it is refused here, for its own record
+        only; a number too large for the field's describe size, and a clear of a field
+        that may not be empty, are refused here too, naming the field.
+
+        Clearing (README, "Clearing a field"): a cleared checkbox is written ``false``
+        (Salesforce booleans are never null); a field that may not be null but has a
+        default (``Status``, ``OwnerId``) is left out of a create, so the org fills its
+        default, and an update clearing it is refused; a required field without a
+        default is left to Salesforce's own ``REQUIRED_FIELD_MISSING``.
+        """
         record = cls._wire_record(object_name, request)
-        for name, value in record.items():
+        for name, value in list(record.items()):
             if name in {"attributes", "Id"}:
                 continue
-            known = field_types.get(name.lower())
-            if known is None:
+            meta = field_meta.get(name.lower())
+            if meta is None:
                 return record, RecordError(
                     code="INVALID_FIELD",
                     message=f"No such column '{name}' on sobject of type {object_name}",
                     field=name,
                 )
-            problem = wire_type_problem(value, known[1])
+            api_name, sf_type = str(meta["name"]), str(meta.get("type", ""))
+            if value is None and not meta.get("nillable", True):
+                if sf_type == "boolean":
+                    record[name] = False
+                elif request.op == "create" and meta.get("defaultedOnCreate"):
+                    del record[name]
+                elif request.op == "update":
+                    return record, RecordError(
+                        code="REQUIRED_FIELD_MISSING",
+                        message=f"{object_name}.{api_name} cannot be cleared: Salesforce "
+                        "requires a value in it (map a default or stop clearing it)",
+                        field=api_name,
+                    )
+                continue
+            problem = wire_type_problem(value, sf_type)
             if problem is not None:
                 return record, RecordError(
                     code="JSON_PARSER_ERROR",
-                    message=f"{object_name}.{known[0]}: {problem}",
-                    field=known[0],
+                    message=f"{object_name}.{api_name}: {problem}",
+                    field=api_name,
+                )
+            limit = number_limit(meta)
+            if limit is not None and value is not None and abs(float(value)) >= limit:
+                return record, RecordError(
+                    code="NUMBER_OUTSIDE_VALID_RANGE",
+                    message=f"{object_name}.{api_name}: {value} is outside the field's "
+                    f"range (less than {limit:g} in magnitude, from describe)",
+                    field=api_name,
                 )
         return record, None
 
@@ -543,7 +619,7 @@ class SalesforceConnector:
         errors = item.get("errors") or [{}]
         first = errors[0]
         code = str(first.get("statusCode") or first.get("errorCode") or "UNKNOWN")
-        fields = first.get("fields") or []
+        field = item_error_field(first)
         return WriteResult(
             ref=request.ref,
             ok=False,
@@ -551,9 +627,9 @@ class SalesforceConnector:
             error=RecordError(
                 code=code,
                 message=str(first.get("message", "")),
-                field=str(fields[0]) if fields else None,
+                field=field,
                 retryable=code in RETRYABLE_ITEM_CODES,
-                missing=request.op == "update" and code in MISSING_ITEM_CODES,
+                missing=request.op == "update" and names_missing_record(code, field),
             ),
         )
 
@@ -637,4 +713,4 @@ class SalesforceConnector:
 
     @hookimpl
     def close(self) -> None:
-        self._client.close()
+        self.http.close()

@@ -10,11 +10,22 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["SalesforceSettings"]
+from crmsync.authoring import UrlGuard, vendor_url
+
+__all__ = ["GUARD", "SalesforceSettings"]
 
 _VERSION = re.compile(r"^v\d{2,3}\.\d$")
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _GENERIC_LOGIN_HOSTS = {"login.salesforce.com", "test.salesforce.com"}
+# Where credentials may go: login.salesforce.com and test.salesforce.com, My Domain
+# (<domain>.my.salesforce.com), sandboxes (<domain>--<sandbox>.sandbox.my.salesforce.com),
+# instance and Lightning hosts (*.force.com, older *.cloudforce.com) and Government
+# Cloud Plus - Defense (*.salesforce.mil); loopback only for the emulator.
+GUARD = UrlGuard(
+    vendor="Salesforce",
+    domains=("salesforce.com", "force.com", "cloudforce.com", "salesforce.mil"),
+    allow_loopback=True,
+)
+_login_url = vendor_url(GUARD, what="login_url")
 
 
 class SalesforceSettings(BaseSettings):
@@ -72,16 +83,8 @@ class SalesforceSettings(BaseSettings):
     @field_validator("login_url")
     @classmethod
     def _check_login_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in {"https", "http"} or not parts.netloc:
-            raise ValueError("must be an absolute URL such as https://login.salesforce.com")
-        # Credentials go to this host: Salesforce's OAuth endpoints require https, and
-        # plain http is for an emulator on this machine only.
-        if parts.scheme == "http" and (parts.hostname or "") not in _LOOPBACK:
-            raise ValueError(
-                "must use https (plain http is accepted only for an emulator on a "
-                "loopback address such as http://127.0.0.1:8080)"
-            )
+        # Credentials go to this host: the vendor's own domains only (issue 12).
+        parts = urlsplit(_login_url(value))
         return f"{parts.scheme}://{parts.netloc}"
 
     @field_validator("api_version")

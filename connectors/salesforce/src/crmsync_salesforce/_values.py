@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import functools
+import math
 import re
 from typing import Any
 
@@ -14,6 +15,7 @@ __all__ = [
     "FIELD_TYPES",
     "format_datetime",
     "from_wire",
+    "number_limit",
     "parse_datetime",
     "to_18",
     "to_wire",
@@ -153,6 +155,8 @@ def wire_type_problem(value: Any, sf_type: str) -> str | None:
                 return f"a {sf_type} field takes a number, not text"
         if isinstance(number, bool) or not isinstance(number, int | float):
             return f"a {sf_type} field takes a number"
+        if isinstance(number, float) and not math.isfinite(number):
+            return f"a {sf_type} field takes a finite number, not {number}"
         if sf_type in {"int", "long"} and float(number) != int(number):
             return f"an {sf_type} field takes a whole number"
         return None
@@ -173,3 +177,16 @@ def wire_type_problem(value: Any, sf_type: str) -> str | None:
                 pass
         return "a datetime field takes an ISO 8601 date and time"
     return None  # compound and rarer types: Salesforce decides
+
+
+def number_limit(meta: dict[str, Any]) -> float | None:
+    """The magnitude a number of a describe field entry must stay below: ``10**digits``
+    for ``int``, ``10**(precision - scale)`` for the decimal types (Salesforce rounds
+    extra decimals to ``scale``; extra whole digits are ``NUMBER_OUTSIDE_VALID_RANGE``);
+    ``None`` when describe gives no size."""
+    sf_type = str(meta.get("type", ""))
+    if sf_type == "int" and int(meta.get("digits") or 0) > 0:
+        return float(10 ** int(meta["digits"]))
+    if sf_type in {"double", "currency", "percent"} and int(meta.get("precision") or 0) > 0:
+        return float(10 ** (int(meta["precision"]) - int(meta.get("scale") or 0)))
+    return None

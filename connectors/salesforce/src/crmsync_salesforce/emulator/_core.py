@@ -6,20 +6,38 @@ import base64
 import bisect
 import copy
 import datetime as dt
+import functools
 import json
 import re
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import parse_qs
 
 import httpx
-import jwt
 
-from crmsync_salesforce.emulator._control import EmulatorClock, Faults, LoggedRequest
+from crmsync.testing.emulator import (
+    JWT_BEARER_GRANT,
+    EmulatorClock,
+    LoggedRequest,
+    OAuthClient,
+    OAuthTokenEndpoint,
+    RequestLog,
+)
+from crmsync_salesforce.emulator._checks import (
+    duplicate_rule_error,
+    reference_problem,
+    unique_errors,
+)
+from crmsync_salesforce.emulator._faults import (
+    SalesforceFaults,
+    _Drop,
+    _LostAnswer,
+    _Reply,
+    fire,
+)
 from crmsync_salesforce.emulator._ids import KEY_PREFIXES, IdMinter, is_valid_id, to_18
 from crmsync_salesforce.emulator._schema import SCHEMAS, ObjectSchema
 from crmsync_salesforce.emulator._soql import SoqlError, email_key, parse, parse_datetime
@@ -39,7 +57,9 @@ _VERSION_PATH = re.compile(r"^/services/data/v(\d+)\.(\d)(?:/(.*))?$")
 _JSON = "application/json;charset=UTF-8"
 _JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 _SEASONS = ("Winter", "Spring", "Summer")
-_MAX_URI = 16_384
+_MAX_URI = 16_384  # URI + headers, in bytes (fact sheet, section 7): 414 / 431 beyond
+# Since API 56.0 a query's results live two days (fact sheet, section 4).
+LOCATOR_LIFETIME = dt.timedelta(days=2)
 
 
 def _release_label(major: int) -> str:
@@ -47,59 +67,51 @@ def _release_label(major: int) -> str:
     return f"{_SEASONS[k % 3]} '{(24 + k // 3) % 100:02d}"
 
 
-@dataclass
-class _App:
-    client_id: str
-    client_secret: str | None
-    public_key: Any
-    users: set[str]
-    run_as: str | None
-    rotate_refresh_tokens: bool = False
+class SalesforceTokens(OAuthTokenEndpoint):
+    """The org's token endpoint on the kit's: Salesforce's error codes (400 for every
+    refusal, ``invalid_client_id`` for an unknown app), no ``expires_in``, and the
+    answer's ``instance_url``, ``id`` and (except for JWT bearer) ``issued_at`` and
+    ``signature`` (fact sheet, section 1)."""
 
+    unknown_client_error = "invalid_client_id"
+    bad_secret_status = 400
 
-@dataclass
-class _Session:
-    client_id: str
-    username: str
+    def __init__(self, org: SalesforceEmulator) -> None:
+        super().__init__(
+            org.clock,
+            lifetime=None,
+            audiences=("https://login.salesforce.com", "https://test.salesforce.com"),
+            token_prefix=f"{org.org_id[:15]}!AQ",
+        )
+        self.org = org
+
+    def token_answer(
+        self,
+        request: httpx.Request,
+        client: OAuthClient,
+        token: str,
+        scope: str | None,
+        grant: str,
+    ) -> dict[str, Any]:
+        origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        answer: dict[str, Any] = {
+            "access_token": token,
+            "instance_url": self.org.instance_url or origin,
+            "id": f"{origin}/id/{self.org.org_id}/{self.org.user_id}",
+            "token_type": "Bearer",
+            "scope": "api",
+        }
+        if grant != JWT_BEARER_GRANT:  # real JWT-bearer answers carry neither
+            answer["issued_at"] = str(int(time.time() * 1000))
+            answer["signature"] = base64.b64encode(secrets.token_bytes(32)).decode()
+        return answer
 
 
 @dataclass
 class _Locator:
     rows: list[dict[str, Any]]
     batch: int
-
-
-@dataclass
-class _Reply:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    raw: bytes | None = None
-
-
-_SECRET_FORM_FIELDS = {"client_secret", "refresh_token", "assertion", "password"}
-
-
-def _redact_form(body: bytes) -> bytes:
-    """A token request's form with its secrets masked, as the request log keeps it."""
-    from urllib.parse import parse_qsl, urlencode
-
-    pairs = parse_qsl(body.decode(errors="replace"), keep_blank_values=True)
-    return urlencode(
-        [(key, "***" if key in _SECRET_FORM_FIELDS else value) for key, value in pairs]
-    ).encode()
-
-
-class _LostAnswer(Exception):
-    """The call was carried out, but its answer never reaches the client."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
-
-
-class _Drop(Exception):
-    """Close the connection without answering."""
+    created: dt.datetime
 
 
 class SalesforceEmulator:
@@ -121,9 +133,9 @@ class SalesforceEmulator:
         instance_url: str | None = None,
         org_id: str = "00D5e000000AbCd",
     ) -> None:
-        self.clock = EmulatorClock()
-        self.faults = Faults()
-        self.requests: list[LoggedRequest] = []
+        self.clock = EmulatorClock(resolution="second")  # SystemModstamp counts seconds
+        self.faults = SalesforceFaults()
+        self.log = RequestLog()
         self.records: dict[str, dict[str, dict[str, Any]]] = {
             name: {} for name in ("Lead", "Contact", "Account")
         }
@@ -144,14 +156,16 @@ class SalesforceEmulator:
         self.validation_rules: list[ValidationRule] = []
         self.org_id = to_18(org_id)
         self.user_id = to_18("0055e000003XyZw")
-        self.token_requests = 0
-        self._apps: dict[str, _App] = {}
-        self._refresh_tokens: dict[str, _Session] = {}
-        self._sessions: dict[str, _Session] = {}
+        self.oauth = SalesforceTokens(self)
         self._locators: dict[str, _Locator] = {}
         self._ids = IdMinter()
         self._lock = threading.RLock()
-        self._started = self.clock.now()
+        self.users: set[str] = {self.user_id}
+        """Ids of the org's users: what an ``OwnerId`` may name."""
+        # Records purged from the Recycle Bin: (id, deletedDate) per object, which only
+        # getDeleted still reports; and when each object's delete log was last truncated.
+        self._purged: dict[str, list[tuple[str, str]]] = {name: [] for name in self.records}
+        self._delete_log_start: dict[str, dt.datetime] = {}
 
     # -- configuration ---------------------------------------------------------------------
     def register_app(
@@ -168,27 +182,27 @@ class SalesforceEmulator:
         given; ``run_as`` enables the client-credentials flow; with
         ``rotate_refresh_tokens`` every refresh answers a new refresh token and revokes
         the one it used (the app setting Salesforce recommends)."""
-        key = None
-        if public_key is not None:
-            from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-            key = load_pem_public_key(
-                public_key if isinstance(public_key, bytes) else public_key.encode()
-            )
-        self._apps[client_id] = _App(
-            client_id, client_secret, key, set(users), run_as, rotate_refresh_tokens
+        self.oauth.register_client(
+            client_id,
+            secret=client_secret,
+            public_key=public_key,
+            users=users,
+            run_as=run_as,
+            rotate_refresh_tokens=rotate_refresh_tokens,
         )
 
     def issue_refresh_token(self, client_id: str, username: str) -> str:
         """A refresh token, as an interactive web-server flow would have handed out."""
-        token = "5Aep" + secrets.token_urlsafe(40)
-        self._refresh_tokens[token] = _Session(client_id, username)
-        return token
+        return self.oauth.issue_refresh_token(client_id, username)
 
     def expire_sessions(self) -> None:
         """Invalidate every access token: the next data call answers 401 until re-auth."""
-        with self._lock:
-            self._sessions.clear()
+        self.oauth.expire_all()
+
+    @property
+    def token_requests(self) -> int:
+        """How many token requests the org answered."""
+        return self.oauth.requests
 
     def add_validation_rule(
         self,
@@ -307,13 +321,72 @@ class SalesforceEmulator:
             record["IsDeleted"] = True
             self._stamp(record)
 
+    def add_user(self) -> str:
+        """A new active user of the org (an ``OwnerId`` a write may name); its id."""
+        with self._lock:
+            user = self._ids.mint("User")
+            self.users.add(user)
+            return user
+
+    def purge_recycle_bin(
+        self, object_name: str | None = None, *, forget_deletions: bool = False
+    ) -> list[str]:
+        """Empty the Recycle Bin, as ``emptyRecycleBin`` or the 15-day (or capacity)
+        purge does: deleted records and merge losers vanish from ``queryAll``, a GET
+        answers 404 ``NOT_FOUND`` and an update ``INVALID_CROSS_REFERENCE_KEY``; only
+        getDeleted still lists them. ``forget_deletions`` truncates the delete log as
+        well: getDeleted forgets them and its ``earliestDateAvailable`` moves to now.
+        Returns the purged ids."""
+        with self._lock:
+            names = [self._schema(object_name).name] if object_name else list(self.records)
+            purged: list[str] = []
+            for name in names:
+                table = self.records[name]
+                gone = [rid for rid, record in table.items() if record["IsDeleted"]]
+                for rid in gone:
+                    self._purged[name].append((rid, table.pop(rid)["SystemModstamp"]))
+                purged.extend(gone)
+                if forget_deletions:
+                    self._purged[name].clear()
+                    self._delete_log_start[name] = self.clock.now()
+            return purged
+
+    def expire_query_locators(self) -> None:
+        """Make every open ``nextRecordsUrl`` stale (``INVALID_QUERY_LOCATOR``), as two
+        days without reading it would."""
+        with self._lock:
+            self._locators.clear()
+
+    def deleted_log(self, object_name: str) -> list[tuple[str, str]]:
+        """``(id, deletedDate)`` of every deletion getDeleted still reports (soft-deleted
+        and purged), oldest first."""
+        name = self._schema(object_name).name
+        with self._lock:
+            entries = [
+                (rid, record["SystemModstamp"])
+                for rid, record in self.records[name].items()
+                if record["IsDeleted"]
+            ]
+            entries.extend(self._purged[name])
+        return sorted(entries, key=lambda entry: (entry[1], entry[0]))
+
+    def earliest_date_available(self, object_name: str, window: dt.timedelta) -> dt.datetime:
+        """getDeleted's ``earliestDateAvailable``: the window's start on the org's clock,
+        or when the delete log was last truncated if that is later."""
+        start = self.clock.now() - window
+        truncated = self._delete_log_start.get(self._schema(object_name).name)
+        if truncated is not None and truncated > start:
+            start = truncated
+        return start.replace(second=0, microsecond=0)
+
+    @property
+    def requests(self) -> list[LoggedRequest]:
+        """Every request answered so far (secrets redacted)."""
+        return list(self.log)
+
     def calls(self, method: str | None = None, path_contains: str = "") -> list[LoggedRequest]:
         """Logged requests filtered by method and path fragment."""
-        return [
-            r
-            for r in self.requests
-            if (method is None or r.method == method) and path_contains in r.path
-        ]
+        return self.log.calls(method, path_contains)
 
     # -- the HTTP surface ------------------------------------------------------------------
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -345,23 +418,7 @@ class SalesforceEmulator:
         return httpx.Response(reply.status, headers=headers, content=content)
 
     def _log(self, request: httpx.Request, body: bytes, status: int) -> None:
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        if "authorization" in headers:
-            scheme = headers["authorization"].partition(" ")[0] or "Bearer"
-            headers["authorization"] = f"{scheme} ***"
-        if request.url.path.rstrip("/").endswith("/oauth2/token"):
-            body = _redact_form(body)
-        entry = LoggedRequest(
-            request.method,
-            request.url.path,
-            dict(request.url.params),
-            headers,
-            len(body),
-            body,
-            status,
-        )
-        with self._lock:
-            self.requests.append(entry)
+        self.log.record(request, body, status)
 
     def _usage_header(self) -> dict[str, str]:
         return {"Sforce-Limit-Info": f"api-usage={self.api_usage}/{self.daily_limit}"}
@@ -387,9 +444,9 @@ class SalesforceEmulator:
                         }
                     ],
                 )
-            fault = self.faults.take(path) if self._targets_token() else None
+            fault = self.faults.take(path, method=method, explicit=True)
             if fault is not None:
-                early = self._fire(fault, request)
+                early = fire(self, fault, request)
                 if early is not None:
                     return early
             return self._token(request, body)
@@ -440,9 +497,7 @@ class SalesforceEmulator:
                 ],
             )
         token = request.headers.get("Authorization", "")
-        with self._lock:
-            session = self._sessions.get(token[7:]) if token.startswith("Bearer ") else None
-        if session is None:
+        if self.oauth.validate(token) is None:
             return _Reply(
                 401,
                 [
@@ -458,13 +513,12 @@ class SalesforceEmulator:
             self.api_usage += 1
         rest = (match.group(3) or "").rstrip("/")
         write = method in {"POST", "PATCH"} and rest.startswith("composite/sobjects")
-        fault = self.faults.take(path, write=write)
+        fault = self.faults.take(path, method=method, write=write)
         item_lock = False
         lost_answer: str | None = None
         if fault is not None:
-            if fault.kind == "expired_session":
-                with self._lock:
-                    self._sessions.pop(token[7:], None)
+            if fault.name == "expired":
+                self.oauth.revoke(token[7:])
                 return _Reply(
                     401,
                     [
@@ -474,18 +528,26 @@ class SalesforceEmulator:
                         }
                     ],
                 )
-            if fault.kind == "row_lock" and fault.options.get("mode", "item") == "item":
+            if fault.name == "row_lock" and fault.options.get("mode", "item") == "item":
                 item_lock = True
             elif fault.options.get("after_commit"):
-                lost_answer = fault.kind
+                lost_answer = fault.name
             else:
-                early = self._fire(fault, request)
+                early = fire(self, fault, request)
                 if early is not None:
                     return early
-        if len(str(request.url)) > _MAX_URI:
+        uri = len(str(request.url).encode())
+        if uri > _MAX_URI:
             return _Reply(
                 414,
                 raw=b"<html><body>414 Request-URI Too Long</body></html>",
+                headers={"Content-Type": "text/html"},
+            )
+        header_bytes = sum(len(name) + len(value) + 4 for name, value in request.headers.raw)
+        if uri + header_bytes > _MAX_URI:
+            return _Reply(
+                431,
+                raw=b"<html><body>431 Request Header Fields Too Large</body></html>",
                 headers={"Content-Type": "text/html"},
             )
         try:
@@ -499,183 +561,10 @@ class SalesforceEmulator:
             raise _LostAnswer(lost_answer)
         return reply
 
-    def _targets_token(self) -> bool:
-        return any(
-            f.path_contains is not None and f.path_contains in "/services/oauth2/token"
-            for f in self.faults._armed
-        )
-
-    def _fire(self, fault: Any, request: httpx.Request) -> _Reply | None:
-        options = fault.options
-        if fault.kind == "rate_limit":
-            status = int(options.get("status", 403))
-            headers = self._usage_header()
-            retry_after = options.get("retry_after", 30 if status == 429 else None)
-            if retry_after is not None:
-                headers["Retry-After"] = str(retry_after)
-            if status == 429:
-                return _Reply(
-                    429,
-                    [
-                        {
-                            "message": "Too many requests",
-                            "errorCode": "REQUEST_LIMIT_EXCEEDED",
-                        }
-                    ],
-                    headers,
-                )
-            return _Reply(
-                403,
-                [
-                    {
-                        "message": "ConcurrentRequests (Concurrent API Requests) Limit exceeded.",
-                        "errorCode": "REQUEST_LIMIT_EXCEEDED",
-                    }
-                ],
-                headers,
-            )
-        if fault.kind == "server_error":
-            status = int(options.get("status", 500))
-            if status == 503:
-                return self._error(503, "SERVER_UNAVAILABLE", "Server unavailable, try again")
-            if status in {502, 504}:
-                return _Reply(
-                    status,
-                    raw=b"<html><body>Bad gateway</body></html>",
-                    headers={"Content-Type": "text/html"},
-                )
-            return self._error(
-                status,
-                "UNKNOWN_EXCEPTION",
-                "An unexpected error occurred. "
-                "Please include this ErrorId if you contact support: "
-                "1234567890-12345 (-1234567890)",
-            )
-        if fault.kind == "dropped_connection":
-            raise _Drop
-        if fault.kind == "slow":
-            if options.get("timeout"):
-                raise httpx.ReadTimeout("timed out", request=request)
-            time.sleep(float(options.get("delay", 1.0)))
-            return None
-        if fault.kind == "bad_request":
-            return self._error(
-                int(options.get("status", 400)),
-                str(options.get("code", "INVALID_OPERATION")),
-                str(options.get("message", "The requested operation is not allowed")),
-            )
-        if fault.kind == "row_lock":
-            return self._error(
-                400,
-                "UNABLE_TO_LOCK_ROW",
-                "unable to obtain exclusive access to this record or 1 records: " + self.user_id,
-                fields=[],
-            )
-        return None
-
     # -- OAuth -------------------------------------------------------------------------------
     def _token(self, request: httpx.Request, body: bytes) -> _Reply:
-        self.token_requests += 1
-        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
-        basic = request.headers.get("Authorization", "")
-        if basic.startswith("Basic "):
-            client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
-            form.setdefault("client_id", client_id)
-            form.setdefault("client_secret", secret)
-        origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
-        grant = form.get("grant_type")
-
-        def fail(error: str, description: str) -> _Reply:
-            return _Reply(400, {"error": error, "error_description": description})
-
-        if grant == _JWT_GRANT:
-            assertion = form.get("assertion", "")
-            try:
-                claims = jwt.decode(assertion, options={"verify_signature": False})
-            except jwt.PyJWTError:
-                return fail("invalid_grant", "invalid assertion")
-            app = self._apps.get(str(claims.get("iss")))
-            if app is None:
-                return fail("invalid_client_id", "client identifier invalid")
-            audiences = [
-                origin,
-                "https://login.salesforce.com",
-                "https://test.salesforce.com",
-            ]
-            try:
-                if app.public_key is not None:
-                    claims = jwt.decode(
-                        assertion,
-                        app.public_key,
-                        algorithms=["RS256"],
-                        audience=audiences,
-                        options={"require": ["exp", "iss", "sub", "aud"]},
-                    )
-                else:
-                    claims = jwt.decode(
-                        assertion,
-                        options={
-                            "verify_signature": False,
-                            "verify_aud": True,
-                            "verify_exp": True,
-                            "require": ["exp", "iss", "sub", "aud"],
-                        },
-                        audience=audiences,
-                    )
-            except jwt.ExpiredSignatureError:
-                return fail("invalid_grant", "expired authorization code")
-            except jwt.InvalidAudienceError:
-                return fail("invalid_grant", "audience is invalid")
-            except jwt.PyJWTError:
-                return fail("invalid_grant", "invalid assertion")
-            if claims["sub"] not in app.users:
-                return fail("invalid_grant", "user hasn't approved this consumer")
-            return self._grant(origin, app.client_id, claims["sub"], jwt_flow=True)
-        if grant == "client_credentials":
-            app = self._apps.get(form.get("client_id", ""))
-            if app is None:
-                return fail("invalid_client_id", "client identifier invalid")
-            if app.client_secret is None or form.get("client_secret") != app.client_secret:
-                return fail("invalid_client", "invalid client credentials")
-            if app.run_as is None:
-                return fail("invalid_grant", "no client credentials user enabled")
-            return self._grant(origin, app.client_id, app.run_as, jwt_flow=False)
-        if grant == "refresh_token":
-            app = self._apps.get(form.get("client_id", ""))
-            if app is None:
-                return fail("invalid_client_id", "client identifier invalid")
-            if "client_secret" in form and form["client_secret"] != app.client_secret:
-                return fail("invalid_client", "invalid client credentials")
-            used = form.get("refresh_token", "")
-            known = self._refresh_tokens.get(used)
-            if known is None or known.client_id != app.client_id:
-                return fail("invalid_grant", "expired access/refresh token")
-            reply = self._grant(origin, app.client_id, known.username, jwt_flow=False)
-            if app.rotate_refresh_tokens:
-                del self._refresh_tokens[used]
-                assert isinstance(reply.body, dict)
-                reply.body["refresh_token"] = self.issue_refresh_token(
-                    app.client_id, known.username
-                )
-            return reply
-        return fail("unsupported_grant_type", "grant type not supported")
-
-    def _grant(self, origin: str, client_id: str, username: str, *, jwt_flow: bool) -> _Reply:
-        token = f"{self.org_id[:15]}!AQ{secrets.token_urlsafe(48)}"
-        with self._lock:
-            self._sessions[token] = _Session(client_id, username)
-        identity = f"{origin}/id/{self.org_id}/{self.user_id}"
-        answer: dict[str, Any] = {
-            "access_token": token,
-            "instance_url": self.instance_url or origin,
-            "id": identity,
-            "token_type": "Bearer",
-            "scope": "api",
-        }
-        if not jwt_flow:  # real JWT-bearer answers carry neither
-            answer["issued_at"] = str(int(time.time() * 1000))
-            answer["signature"] = base64.b64encode(secrets.token_bytes(32)).decode()
-        return _Reply(200, answer)
+        answer = self.oauth.handle(request)
+        return _Reply(answer.status_code, answer.json())
 
     # -- routing -------------------------------------------------------------------------------
     def _route(
@@ -720,62 +609,6 @@ class SalesforceEmulator:
         if created:
             record["CreatedDate"] = now
 
-    def _duplicate(
-        self,
-        schema: ObjectSchema,
-        merged: Mapping[str, Any],
-        own_id: str | None,
-        headers: Mapping[str, str],
-    ) -> dict[str, Any] | None:
-        if self.duplicate_rule is None or schema.name not in {"Lead", "Contact"}:
-            return None
-        email = (merged.get("Email") or "").strip().lower()
-        if not email:
-            return None
-        matches = [
-            (name, rid)
-            for name in ("Lead", "Contact")
-            for rid, rec in self.records[name].items()
-            if rid != own_id
-            and not rec["IsDeleted"]
-            and (rec.get("Email") or "").strip().lower() == email
-        ]
-        if not matches:
-            return None
-        allow = "allowsave=true" in headers.get("sforce-duplicate-rule-header", "").lower()
-        if self.duplicate_rule == "alert" and allow:
-            return None
-        return {
-            "statusCode": "DUPLICATES_DETECTED",
-            "message": "Use one of these records?",
-            "fields": [],
-            "duplicateResult": {
-                "allowSave": self.duplicate_rule == "alert",
-                "duplicateRule": f"Standard_{schema.name}_Duplicate_Rule",
-                "duplicateRuleEntityType": schema.name,
-                "errorMessage": "Use one of these records?",
-                "matchResults": [
-                    {
-                        "entityType": name,
-                        "errors": [],
-                        "matchEngine": "FuzzyMatchEngine",
-                        "matchRecords": [
-                            {
-                                "additionalInformation": [],
-                                "fieldDiffs": [],
-                                "matchConfidence": 100.0,
-                                "record": {"attributes": {"type": name}, "Id": rid},
-                            }
-                        ],
-                        "rule": f"Standard_{name}_Match_Rule_v1_0",
-                        "size": 1,
-                        "success": True,
-                    }
-                    for name, rid in matches
-                ],
-            },
-        }
-
     def _create(
         self,
         schema: ObjectSchema,
@@ -792,9 +625,18 @@ class SalesforceEmulator:
         record["IsDeleted"] = False
         record["OwnerId"] = self.user_id
         record.update({item.name: value for item, value in coerced.items()})
-        errors = record_errors(schema, coerced, record, creating=True, rules=self.validation_rules)
+        errors = record_errors(
+            schema,
+            coerced,
+            record,
+            creating=True,
+            rules=self.validation_rules,
+            references=functools.partial(reference_problem, self),
+        )
         if not errors:
-            duplicate = self._duplicate(schema, record, None, headers)
+            errors = unique_errors(self, schema, coerced, None, stage)
+        if not errors:
+            duplicate = duplicate_rule_error(self, schema, record, None, headers)
             if duplicate is not None:
                 errors = [duplicate]
         if errors:
@@ -839,9 +681,18 @@ class SalesforceEmulator:
         normalize_references(coerced)
         merged = dict(current)
         merged.update({item.name: value for item, value in coerced.items()})
-        errors = record_errors(schema, coerced, merged, creating=False, rules=self.validation_rules)
+        errors = record_errors(
+            schema,
+            coerced,
+            merged,
+            creating=False,
+            rules=self.validation_rules,
+            references=functools.partial(reference_problem, self),
+        )
+        if not errors:
+            errors = unique_errors(self, schema, coerced, rid, stage)
         if not errors and "Email" in {item.name for item in coerced}:
-            duplicate = self._duplicate(schema, merged, rid, headers)
+            duplicate = duplicate_rule_error(self, schema, merged, rid, headers)
             if duplicate is not None:
                 errors = [duplicate]
         if errors:
@@ -930,7 +781,7 @@ class SalesforceEmulator:
         if end < len(rows):
             if locator is None:
                 locator = "0r8" + secrets.token_hex(8)[:15]
-                self._locators[locator] = _Locator(rows, batch)
+                self._locators[locator] = _Locator(rows, batch, self.clock.now())
             answer["nextRecordsUrl"] = f"/services/data/{version}/query/{locator}-{end}"
         return _Reply(200, answer, self._usage_header())
 

@@ -8,13 +8,22 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from crmsync_salesforce.emulator._faults import _Reply
 from crmsync_salesforce.emulator._ids import KEY_PREFIXES, is_valid_id, to_18
 from crmsync_salesforce.emulator._schema import SCHEMAS, describe_json
 from crmsync_salesforce.emulator._soql import parse_datetime
-from crmsync_salesforce.emulator._writes import RequestError, coerce_values, format_datetime
+from crmsync_salesforce.emulator._writes import (
+    RequestError,
+    coerce_values,
+    format_datetime,
+    json_parser_error,
+)
 
 if TYPE_CHECKING:
-    from crmsync_salesforce.emulator._core import SalesforceEmulator, _Reply
+    from crmsync_salesforce.emulator._core import SalesforceEmulator
+
+LOCATOR_LIFETIME = dt.timedelta(days=2)  # since API 56.0 (fact sheet, section 4)
+UPDATE_ONLY_SINCE = 61  # ``?updateOnly=true`` on upserts exists from v61.0
 
 __all__ = ["route"]
 
@@ -28,23 +37,39 @@ def _reply(
     emulator: SalesforceEmulator | None = None,
     **headers: str,
 ) -> _Reply:
-    from crmsync_salesforce.emulator._core import _Reply
-
     merged = dict(headers)
     if emulator is not None:
         merged.update(emulator._usage_header())
     return _Reply(status, body, merged)
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python reads them, JSON has none
+
+
 def _json_body(body: bytes) -> Any:
+    """The body as JSON; Salesforce's reader refuses a member named twice."""
     try:
-        return json.loads(body or b"null")
+        return json.loads(
+            body or b"null", object_pairs_hook=_unique_keys, parse_constant=_no_constant
+        )
+    except _DuplicateKey as duplicate:
+        raise json_parser_error(f"Duplicate field '{duplicate}'") from None
     except ValueError:
-        raise RequestError(
-            400,
-            "JSON_PARSER_ERROR",
-            "Unexpected character: was expecting a JSON value at [line:1, column:1]",
-        ) from None
+        raise json_parser_error("Unexpected character: was expecting a JSON value") from None
 
 
 def route(
@@ -88,6 +113,9 @@ def route(
             return emu._page(rows, 0, emu._batch_size(request), None, version)
         locator, _, offset = parts[1].rpartition("-")
         state = emu._locators.get(locator)
+        if state is not None and emu.clock.now() - state.created > LOCATOR_LIFETIME:
+            del emu._locators[locator]
+            state = None
         if state is None or not offset.isdigit() or int(offset) > len(state.rows):
             raise RequestError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
         return emu._page(state.rows, int(offset), state.batch, locator, version)
@@ -157,7 +185,12 @@ def _sobjects(
     if second in {"updated", "deleted"} and len(parts) == 2 and method == "GET":
         return _replication(emu, schema.name, second, request)
     if len(parts) == 3:
-        return _by_external_id(emu, method, schema.name, second, parts[2], body, version, headers)
+        update_only = request.url.params.get("updateOnly", "").lower() == "true"
+        if int(version[1:].split(".")[0]) < UPDATE_ONLY_SINCE:
+            update_only = False  # older versions do not know the parameter
+        return _by_external_id(
+            emu, method, schema.name, second, parts[2], body, version, headers, update_only
+        )
     if len(parts) != 2:
         raise RequestError(404, "NOT_FOUND", _NOT_FOUND)
     record_id = second
@@ -225,6 +258,7 @@ def _by_external_id(
     body: bytes,
     version: str,
     headers: dict[str, str],
+    update_only: bool = False,
 ) -> _Reply:
     schema = SCHEMAS[object_name.lower()]
     item = schema.get(field_name)
@@ -254,7 +288,7 @@ def _by_external_id(
         raise RequestError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed.")
     values = _json_body(body)
     if not isinstance(values, dict):
-        raise RequestError(400, "JSON_PARSER_ERROR", "expected a JSON object")
+        raise json_parser_error(f"Cannot deserialize instance of {schema.name}: not an object")
     if any(k.lower() in {"id", item.name.lower()} for k in values):
         raise RequestError(
             400,
@@ -266,6 +300,8 @@ def _by_external_id(
         if not result["success"]:
             return _top_level(emu, result)
         return _reply(200, {**result, "created": False}, emu)
+    if update_only:
+        raise RequestError(404, "NOT_FOUND", _NOT_FOUND)
     result = emu._create(schema, {**values, item.name: value}, None, headers)
     if not result["success"]:
         return _top_level(emu, result)
@@ -284,7 +320,9 @@ def _collection(
         raise RequestError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed.")
     payload = _json_body(body)
     if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
-        raise RequestError(400, "JSON_PARSER_ERROR", 'expected {"allOrNone":..., "records":[...]}')
+        raise json_parser_error('expected {"allOrNone": ..., "records": [...]}')
+    if not isinstance(payload.get("allOrNone", False), bool):
+        raise json_parser_error("allOrNone takes true or false")
     records = payload["records"]
     all_or_none = bool(payload.get("allOrNone", False))
     if len(records) > _COLLECTION_LIMIT:
@@ -297,8 +335,13 @@ def _collection(
         raise RequestError(400, "INVALID_FIELD", "No records were specified")
     schemas = []
     for record in records:
-        kind = record.get("attributes", {}).get("type") if isinstance(record, dict) else None
-        schema = SCHEMAS.get(str(kind).lower()) if kind else None
+        if not isinstance(record, dict):
+            raise json_parser_error("every member of records must be a JSON object")
+        attributes = record.get("attributes")
+        if attributes is not None and not isinstance(attributes, dict):
+            raise json_parser_error('attributes must be an object such as {"type": "Lead"}')
+        kind = (attributes or {}).get("type")
+        schema = SCHEMAS.get(kind.lower()) if isinstance(kind, str) else None
         if schema is None:
             raise RequestError(
                 400,
@@ -420,14 +463,14 @@ def _replication(
         if len(ids) > emu.replication_id_limit:
             raise RequestError(400, "EXCEEDED_ID_LIMIT", "too many ids; narrow the window")
         return _reply(200, {"ids": ids, "latestDateCovered": format_datetime(latest)}, emu)
+    earliest = emu.earliest_date_available(object_name, window)
     deleted = [
-        {"id": r["Id"], "deletedDate": r["SystemModstamp"]}
-        for r in table
-        if r["IsDeleted"] and inside(r)
+        {"id": rid, "deletedDate": stamp}
+        for rid, stamp in emu.deleted_log(object_name)
+        if start <= parse_datetime(stamp) < end and parse_datetime(stamp) >= earliest
     ]
     if len(deleted) > emu.replication_id_limit:
         raise RequestError(400, "EXCEEDED_ID_LIMIT", "too many ids; narrow the window")
-    earliest = max(emu._started.replace(second=0), now - window)
     return _reply(
         200,
         {

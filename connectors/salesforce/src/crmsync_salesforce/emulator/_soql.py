@@ -132,6 +132,9 @@ def _malformed(text: str, pos: int, why: str) -> SoqlError:
     )
 
 
+MAX_STRING_LITERAL = 4_000  # per string in a WHERE clause (fact sheet, section 7)
+
+
 def _unquote(token: _Tok) -> str:
     body = token.text[1:-1]
     out: list[str] = []
@@ -151,7 +154,14 @@ def _unquote(token: _Tok) -> str:
         else:
             out.append(char)
             i += 1
-    return "".join(out)
+    text = "".join(out)
+    if len(text) > MAX_STRING_LITERAL:
+        raise SoqlError(
+            "MALFORMED_QUERY",
+            f"String literal of {len(text)} characters is too long: a string in a WHERE "
+            f"clause may hold at most {MAX_STRING_LITERAL} characters",
+        )
+    return text
 
 
 def parse_datetime(text: str) -> dt.datetime:

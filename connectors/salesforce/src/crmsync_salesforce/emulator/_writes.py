@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,11 +15,13 @@ from crmsync_salesforce.emulator._schema import FieldDef, ObjectSchema
 from crmsync_salesforce.emulator._soql import parse_datetime
 
 __all__ = [
+    "ReferenceCheck",
     "RequestError",
     "ValidationRule",
     "apply_computed",
     "coerce_values",
     "format_datetime",
+    "json_parser_error",
     "record_errors",
 ]
 
@@ -69,6 +73,23 @@ class ValidationRule:
     field: str | None = None
 
 
+def json_parser_error(message: str) -> RequestError:
+    """The 400 Salesforce answers for a body it cannot read as the record it expects."""
+    return RequestError(400, "JSON_PARSER_ERROR", f"{message} at [line:1, column:1]")
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    return "number" if isinstance(value, int | float) else "object"
+
+
 def _parser_error(item: FieldDef, value: Any) -> RequestError:
     return RequestError(
         400,
@@ -103,12 +124,17 @@ def _coerce(item: FieldDef, value: Any) -> Any:
             number = float(value) if isinstance(value, str) else value
         except ValueError:
             raise _parser_error(item, value) from None
-        if not isinstance(number, int | float):
+        if not isinstance(number, int | float) or not math.isfinite(number):
             raise _parser_error(item, value)
         if kind == "int":
             if float(number) != int(number):
                 raise _parser_error(item, value)
             return int(number)
+        if item.precision:
+            # Salesforce keeps ``scale`` decimals, rounding half up (2.345 -> 2.35).
+            step = decimal.Decimal(1).scaleb(-item.scale)
+            exact = decimal.Decimal(str(number)).quantize(step, rounding=decimal.ROUND_HALF_UP)
+            return float(exact)
         return number
     if kind == "date":
         if not isinstance(value, str) or not _DATE.match(value):
@@ -129,7 +155,22 @@ def _coerce(item: FieldDef, value: Any) -> Any:
 
 
 def coerce_values(schema: ObjectSchema, values: Mapping[str, Any]) -> dict[FieldDef, Any]:
-    """Map a request body onto fields, refusing unknown columns and wrong JSON types."""
+    """Map a request body onto fields, refusing a body that is not a JSON object, a bad
+    ``attributes`` member, a field named twice (in any case), unknown columns and wrong
+    JSON types: Salesforce reads the whole body before it saves anything."""
+    if not isinstance(values, Mapping):
+        raise json_parser_error(
+            f"Cannot deserialize instance of {schema.name} from {_json_kind(values)} value; "
+            "the body must be a JSON object"
+        )
+    attributes = values.get("attributes")
+    if "attributes" in values and (
+        not isinstance(attributes, Mapping)
+        or not all(isinstance(attributes.get(k, ""), str) for k in ("type", "url"))
+    ):
+        raise json_parser_error(
+            'attributes must be an object such as {"type": "' + schema.name + '"}'
+        )
     out: dict[FieldDef, Any] = {}
     for key, value in values.items():
         if key == "attributes":
@@ -141,12 +182,31 @@ def coerce_values(schema: ObjectSchema, values: Mapping[str, Any]) -> dict[Field
                 "INVALID_FIELD",
                 f"No such column '{key}' on sobject of type {schema.name}",
             )
+        if item in out:
+            raise json_parser_error(f"Duplicate field '{item.name}'")
         out[item] = _coerce(item, value)
     return out
 
 
 def _error(code: str, message: str, fields: list[str]) -> dict[str, Any]:
     return {"statusCode": code, "message": message, "fields": fields}
+
+
+ReferenceCheck = Callable[[FieldDef, str], tuple[str, str] | None]
+"""``(field, id18) -> (statusCode, message)`` when the id names no record the field may
+point at (checked against the org's records), else ``None``."""
+
+
+def _out_of_range(item: FieldDef, value: Any) -> bool:
+    """Whether a number has more integer digits than describe allows (``digits`` for
+    ``int``, ``precision - scale`` for the decimal types)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if item.type == "int" and item.digits:
+        return bool(abs(value) >= 10**item.digits)
+    if item.type in {"double", "currency", "percent"} and item.precision:
+        return bool(abs(value) >= 10 ** (item.precision - item.scale))
+    return False
 
 
 def record_errors(
@@ -156,6 +216,7 @@ def record_errors(
     *,
     creating: bool,
     rules: list[ValidationRule],
+    references: ReferenceCheck | None = None,
 ) -> list[dict[str, Any]]:
     """Per-record save errors (item shape, ``statusCode``), in Salesforce's order."""
     locked = [
@@ -183,6 +244,20 @@ def record_errors(
                 _error(
                     "MALFORMED_ID",
                     f"{item.label}: id value of incorrect type: {value}",
+                    [item.name],
+                )
+            )
+        elif (
+            item.type == "reference"
+            and references is not None
+            and (problem := references(item, value)) is not None
+        ):
+            errors.append(_error(problem[0], problem[1], [item.name]))
+        elif _out_of_range(item, value):
+            errors.append(
+                _error(
+                    "NUMBER_OUTSIDE_VALID_RANGE",
+                    f"{item.label}: value outside of valid range on numeric field: {value}",
                     [item.name],
                 )
             )
@@ -217,14 +292,20 @@ def record_errors(
             )
     if errors:
         return errors
+    # A field that may not hold null refuses an explicit one, defaulted or boolean alike
+    # (describe: nillable false); a required field must hold a value after the save.
+    cleared = {item.name for item, value in values.items() if value is None and not item.nillable}
     missing = [
         item.name
         for item in schema.fields.values()
-        if item.createable
-        and not item.nillable
-        and not item.defaulted_on_create
-        and item.type != "boolean"
-        and (merged.get(item.name) is None or str(merged.get(item.name)).strip() == "")
+        if item.name in cleared
+        or (
+            item.createable
+            and not item.nillable
+            and not item.defaulted_on_create
+            and item.type != "boolean"
+            and (merged.get(item.name) is None or str(merged.get(item.name)).strip() == "")
+        )
     ]
     if missing:
         return [
