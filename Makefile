@@ -15,7 +15,7 @@ demo: setup  ## the whole job on embedded defaults: no network, no credentials
 
 lint: setup  ## ruff and strict mypy on every package
 	@PATH="$$HOME/.local/bin:$$PATH" uv run ruff check .
-	@PATH="$$HOME/.local/bin:$$PATH" uv run mypy framework/src connectors/salesforce/src
+	@PATH="$$HOME/.local/bin:$$PATH" uv run mypy framework/src $(wildcard connectors/*/src)
 
 pytest: setup  ## the test suite (slow and live tests excluded by default)
 	@PATH="$$HOME/.local/bin:$$PATH" uv run pytest
@@ -30,5 +30,6 @@ docs: setup  ## strict docs build into site/ (regenerates docs/reference first)
 docs-serve: setup
 	@PATH="$$HOME/.local/bin:$$PATH" uv run mkdocs serve
 
-bench: setup  ## benchmarks (see benchmarks/run.py)
+bench: setup  ## benchmarks (see benchmarks/README.md): the engine, then each connector
 	@PATH="$$HOME/.local/bin:$$PATH" uv run python -m benchmarks.run
+	@PATH="$$HOME/.local/bin:$$PATH" uv run python -m benchmarks.connectors
