@@ -103,6 +103,8 @@ def test_sync_json_is_one_object_with_the_documented_keys(mapped):
             "decisions",
             "api_calls",
             "planned",
+            "outcomes",
+            "deferred",
         ]
     )
     assert summary["linked"] == 1 and summary["crm"]["updated"] >= 1

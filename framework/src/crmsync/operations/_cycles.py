@@ -149,6 +149,8 @@ def cycle_summary(report: CycleReport) -> CycleSummary:
             }
             for write in report.planned
         ],
+        outcomes=[outcome.as_dict() for outcome in report.outcomes],
+        deferred=report.deferred,
     )
 
 

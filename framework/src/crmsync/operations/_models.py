@@ -300,3 +300,13 @@ class CycleSummary(_Answer):
     decisions: dict[str, int]
     api_calls: dict[str, dict[str, int]]
     planned: list[dict[str, Any]] = Field(default_factory=list)
+    outcomes: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="A dry run's plan record by record: create, update, link, relink, "
+        "unlink and error, each naming the record (empty for a real run).",
+    )
+    deferred: int = Field(
+        default=0,
+        description="Records whose create is in doubt (sent by a cycle that died, not "
+        "found yet): left for a later cycle instead of being created twice.",
+    )
