@@ -300,6 +300,7 @@ def test_a_failed_cycle_ends_with_one_error_line(mapped):
     assert [
         line for line in result.output.splitlines() if line.startswith("error:")
     ] == [last]
+    assert "message:" not in result.stdout  # the cause is the error line's, not twice
     assert "failed" in mapped.ok("history", "acme")
 
 

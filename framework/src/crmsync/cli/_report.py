@@ -153,5 +153,6 @@ def print_summary(
         + (f" (see `{command} errors {report.integration}`)" if report.errors else ""),
         markup=False,
     )
-    if report.message:
+    # A failed cycle's cause is the command's one `error:` line (see sync), not here too.
+    if report.message and report.status != "failed":
         console.print(f"message: {report.message}", markup=False)
