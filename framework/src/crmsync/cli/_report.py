@@ -153,6 +153,6 @@ def print_summary(
         + (f" (see `{command} errors {report.integration}`)" if report.errors else ""),
         markup=False,
     )
-    # A failed cycle's cause is the command's one `error:` line (see sync), not here too.
+    # A failed cycle's cause is the command's one `error:` line (see sync), not here.
     if report.message and report.status != "failed":
         console.print(f"message: {report.message}", markup=False)
