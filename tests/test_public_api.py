@@ -94,6 +94,13 @@ PUBLIC = {
         "SandboxMemberMissing",
         "SandboxUnsupported",
     ],
+    "crmsync.testing.cycles": [
+        "CYCLE_START",
+        "CycleEmulator",
+        "CycleWorld",
+        "Worlds",
+        "two_way",
+    ],
     "crmsync.authoring": [
         "ClientAssertion",
         "ClientCredentials",
@@ -168,7 +175,7 @@ FIELDS_1_0 = {
     "ChangedRecord": ["record_id", "modified_at", "values", "converted_to"],
     "Tombstone": ["record_id", "deleted_at", "merged_into"],
     "Cursor": ["modified_at", "record_id", "token"],
-    "ChangePage": ["records", "tombstones", "cursor", "next_page"],
+    "ChangePage": ["records", "tombstones", "cursor", "next_page", "costs"],
     "WriteRequest": ["ref", "op", "record_id", "values"],
     "WriteResult": ["ref", "ok", "record_id", "modified_at", "error"],
     "RecordError": ["code", "message", "field", "retryable", "missing"],

@@ -226,6 +226,13 @@ def test_reconciliation_counts_then_sweeps_only_when_something_vanished(
     assert sweep.json_body()["IncludeFields"] == ["id"]
     assert conn.last_reconciliation["Contacts"].calls == 2
     assert conn.last_reconciliation["Contacts"].deleted == 2
+    # Its cost rides on the read's first page, into the cycle report's api_calls.
+    emulator.clock.advance(600)
+    page = conn.fetch_changed("Contacts", ["lastName"], cursor, None, 500)
+    assert page.costs == {"reconciliation": 1}
+    emulator.clock.advance(60)
+    assert conn.fetch_changed("Contacts", ["lastName"], page.cursor, None, 500).costs == {}
+    cursor = page.cursor
     # Reported once: the new baseline no longer holds them.
     emulator.clock.advance(600)
     again, _ = read_all(conn, "Contacts", cursor, ["lastName"])

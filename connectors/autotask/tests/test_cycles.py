@@ -9,46 +9,29 @@ as they do in the runtime.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from crmsync.connectors.local import LocalSettings, LocalStore
 from crmsync.contract import FieldType
-from crmsync.engine import CycleReport, SyncEngine
 from crmsync.models import (
     CreationMode,
     CreationRule,
     Direction,
-    Integration,
     Mapping,
     ObjectPair,
     SourceOfTruth,
 )
-from crmsync.plugins import Connection, RetryPolicy, build_settings, discover_connectors
-from crmsync.store import open_store
+from crmsync.testing.cycles import CycleWorld, Worlds, two_way
 from crmsync_autotask.emulator import OWNER_RESOURCE, AutotaskEmulator
 
-START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 USER = "cycles.api@example.com"
 SECRET = "cycles-api-user-s3cret"
 CODE = "CYCLESTRACKINGIDENTIFIER000"
 NOT_PROVIDED = "[not provided]"
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
-
-
-def _sync(platform: str, crm: str, kind: FieldType = FieldType.STRING, **extra: Any) -> Mapping:
-    return Mapping(
-        platform_field=platform,
-        crm_field=crm,
-        direction=Direction.SYNC,
-        platform_type=kind,
-        crm_type=kind,
-        **extra,
-    )
 
 
 def _pairs() -> tuple[ObjectPair, ...]:
@@ -59,10 +42,10 @@ def _pairs() -> tuple[ObjectPair, ...]:
             crm_match_field="emailAddress",
             match_order=0,
             mappings=(
-                _sync("email", "emailAddress", FieldType.EMAIL),
-                _sync("first_name", "firstName", default=NOT_PROVIDED),
-                _sync("last_name", "lastName", default=NOT_PROVIDED),
-                _sync("phone", "phone", FieldType.PHONE),
+                two_way("email", "emailAddress", FieldType.EMAIL),
+                two_way("first_name", "firstName", default=NOT_PROVIDED),
+                two_way("last_name", "lastName", default=NOT_PROVIDED),
+                two_way("phone", "phone", FieldType.PHONE),
                 Mapping(platform_field="title", crm_field="title", direction=Direction.TO_CRM),
                 Mapping(
                     platform_field="company",
@@ -79,88 +62,34 @@ def _pairs() -> tuple[ObjectPair, ...]:
     )
 
 
-class World:
+class World(CycleWorld[AutotaskEmulator]):
     """A platform file, an emulated tenant, a state store and one clock for all."""
 
     def __init__(
         self,
         tmp_path: Path,
         *,
-        source_of_truth: SourceOfTruth = SourceOfTruth.BOTH,
         crm_settings: dict[str, Any] | None = None,
-        page_size: int | None = None,
+        **options: Any,
     ) -> None:
-        tmp_path.mkdir(parents=True, exist_ok=True)
-        self.at = START
-        self.sleeps: list[float] = []
-        self.page_size = page_size
-        self.emulator = AutotaskEmulator()
-        self.emulator.add_api_user(USER, SECRET, CODE)
-        self.emulator.clock.freeze(START)
-        self.path = tmp_path / "platform.db"
-        self.local = LocalStore(self.path, clock=self.now)
-        self.store = open_store(f"sqlite:///{tmp_path}/s.db")
-        self.integration = self.store.create_integration(
-            Integration(
-                name="local-to-autotask",
-                platform_connector="local",
-                crm_connector="autotask",
-                source_of_truth=source_of_truth,
-                object_pairs=_pairs(),
-                create_in_crm=CreationRule(mode=CreationMode.ALL, target_object="Contacts"),
-                create_in_platform=CreationRule(mode=CreationMode.ALL),
-            )
+        emulator = AutotaskEmulator()
+        emulator.add_api_user(USER, SECRET, CODE)
+        super().__init__(
+            tmp_path,
+            emulator=emulator,
+            crm_connector="autotask",
+            crm_settings={
+                "username": USER,
+                "secret": SECRET,
+                "integration_code": CODE,
+                "company_strategy": "find_or_create",
+                "new_company_owner_resource_id": OWNER_RESOURCE,
+                **(crm_settings or {}),
+            },
+            object_pairs=_pairs(),
+            create_in_crm=CreationRule(mode=CreationMode.ALL, target_object="Contacts"),
+            **options,
         )
-        installed = discover_connectors()
-        retry = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)
-        self.platform = Connection(
-            installed.get("local"),
-            LocalSettings(path=self.path),
-            retry=retry,
-            factory_kwargs={"clock": self.now},
-            sleep=self.sleeps.append,
-        )
-        autotask = installed.get("autotask")
-        self.crm = Connection(
-            autotask,
-            build_settings(
-                autotask,
-                {
-                    "username": USER,
-                    "secret": SECRET,
-                    "integration_code": CODE,
-                    "company_strategy": "find_or_create",
-                    "new_company_owner_resource_id": OWNER_RESOURCE,
-                    **(crm_settings or {}),
-                },
-            ),
-            retry=retry,
-            factory_kwargs={"transport": self.emulator.transport(), "clock": self.epoch},
-            sleep=self.sleeps.append,
-        )
-
-    def now(self) -> dt.datetime:
-        return self.at
-
-    def epoch(self) -> float:
-        return self.at.timestamp()
-
-    def advance(self, seconds: float = 60) -> None:
-        self.at += dt.timedelta(seconds=seconds)
-        self.emulator.clock.set(self.at)
-
-    def cycle(self) -> CycleReport:
-        engine = SyncEngine(
-            self.store,
-            self.store.get_integration(self.integration.name),
-            self.platform,
-            self.crm,
-            clock=self.now,
-            page_size=self.page_size,
-        )
-        report = engine.run_cycle()
-        assert report.status != "failed", report.message
-        return report
 
     def mark(self) -> int:
         return len(self.emulator.log)
@@ -186,35 +115,13 @@ class World:
         return next(e["value"] for e in entries if e["name"] == name)
 
     def link(self, record_id: str) -> Any:
-        with self.store.transaction() as tx:
-            links = self.store.links_for(
-                tx, self.integration.id, "crm", [("Contacts", record_id)]
-            )
-        return links.get(("Contacts", record_id))
-
-    def prospect(self, **values: Any) -> str:
-        (record_id,) = self.local.insert([values])
-        return record_id
-
-    def close(self) -> None:
-        self.platform.close()
-        self.crm.close()
-        self.local.close()
-        self.store.dispose()
+        return self.crm_link("Contacts", record_id)
 
 
 @pytest.fixture
-def make_world(tmp_path: Path) -> Iterator[Any]:
-    worlds: list[World] = []
-
-    def make(**options: Any) -> World:
-        world = World(tmp_path / str(len(worlds)), **options)
-        worlds.append(world)
-        return world
-
-    yield make
-    for world in worlds:
-        world.close()
+def make_world(tmp_path: Path) -> Iterator[Worlds[World]]:
+    with Worlds(tmp_path, World) as make:
+        yield make
 
 
 def person(n: int, **extra: Any) -> dict[str, Any]:

@@ -17,47 +17,31 @@ from typing import Any
 
 import pytest
 
-from crmsync.connectors.local import LocalSettings, LocalStore
 from crmsync.contract import FieldType
-from crmsync.engine import CycleReport, SyncEngine
 from crmsync.models import (
     CreationMode,
     CreationRule,
     Direction,
-    Integration,
     Mapping,
     ObjectPair,
     SourceOfTruth,
 )
-from crmsync.plugins import Connection, RetryPolicy, build_settings, discover_connectors
-from crmsync.store import open_store
+from crmsync.testing.cycles import CYCLE_START, CycleWorld, Worlds, two_way
 from crmsync_dynamics.emulator import DEFAULT_ORG, DEFAULT_TENANT, DataverseEmulator
 
-START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 CLIENT_ID = "5a1e0c9b-7f3d-4c2a-9e8b-1d2c3b4a5f60"
 CLIENT_SECRET = "cycles~dynamics-s3cret-value-42"
 NOT_PROVIDED = "[not provided]"
 WRITES = ("POST", "PATCH", "DELETE")
 
 
-def _sync(platform: str, crm: str, kind: FieldType = FieldType.STRING, **extra: Any) -> Mapping:
-    return Mapping(
-        platform_field=platform,
-        crm_field=crm,
-        direction=Direction.SYNC,
-        platform_type=kind,
-        crm_type=kind,
-        **extra,
-    )
-
-
 def _pairs() -> tuple[ObjectPair, ...]:
     """prospect<->contact first, then prospect<->lead (DESIGN.md's match order)."""
     common = (
-        _sync("email", "emailaddress1", FieldType.EMAIL),
-        _sync("first_name", "firstname"),
-        _sync("last_name", "lastname", default=NOT_PROVIDED),
-        _sync("phone", "telephone1", FieldType.PHONE),
+        two_way("email", "emailaddress1", FieldType.EMAIL),
+        two_way("first_name", "firstname"),
+        two_way("last_name", "lastname", default=NOT_PROVIDED),
+        two_way("phone", "telephone1", FieldType.PHONE),
         Mapping(platform_field="title", crm_field="jobtitle", direction=Direction.TO_CRM),
     )
     lead_only = (
@@ -93,92 +77,37 @@ def _pairs() -> tuple[ObjectPair, ...]:
     )
 
 
-class World:
+class World(CycleWorld[DataverseEmulator]):
     """A platform file, an emulated org, a state store and one clock for all three."""
 
     def __init__(
         self,
         tmp_path: Path,
         *,
-        source_of_truth: SourceOfTruth = SourceOfTruth.BOTH,
-        page_size: int | None = None,
         tracking: bool = True,
-        create_in_platform: CreationMode = CreationMode.ALL,
         crm_settings: dict[str, Any] | None = None,
+        **options: Any,
     ) -> None:
-        tmp_path.mkdir(parents=True, exist_ok=True)
-        self.at = START
-        self.sleeps: list[float] = []
-        self.page_size = page_size
-        self.emulator = DataverseEmulator()
-        self.emulator.register_app(CLIENT_ID, client_secret=CLIENT_SECRET)
-        self.emulator.clock.freeze(START)
+        emulator = DataverseEmulator()
+        emulator.register_app(CLIENT_ID, client_secret=CLIENT_SECRET)
+        emulator.clock.freeze(CYCLE_START)
         for table in ("lead", "contact"):
-            self.emulator.set_change_tracking(table, tracking)
-        self.path = tmp_path / "platform.db"
-        self.local = LocalStore(self.path, clock=self.now)
-        self.store = open_store(f"sqlite:///{tmp_path}/s.db")
-        self.integration = self.store.create_integration(
-            Integration(
-                name="local-to-dynamics",
-                platform_connector="local",
-                crm_connector="dynamics",
-                source_of_truth=source_of_truth,
-                object_pairs=_pairs(),
-                create_in_crm=CreationRule(mode=CreationMode.ALL, target_object="lead"),
-                create_in_platform=CreationRule(mode=create_in_platform),
-            )
+            emulator.set_change_tracking(table, tracking)
+        super().__init__(
+            tmp_path,
+            emulator=emulator,
+            crm_connector="dynamics",
+            crm_settings={
+                "environment_url": DEFAULT_ORG,
+                "tenant_id": DEFAULT_TENANT,
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                **(crm_settings or {}),
+            },
+            object_pairs=_pairs(),
+            create_in_crm=CreationRule(mode=CreationMode.ALL, target_object="lead"),
+            **options,
         )
-        installed = discover_connectors()
-        retry = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)
-        self.platform = Connection(
-            installed.get("local"),
-            LocalSettings(path=self.path),
-            retry=retry,
-            factory_kwargs={"clock": self.now},
-            sleep=self.sleeps.append,
-        )
-        dynamics = installed.get("dynamics")
-        self.crm = Connection(
-            dynamics,
-            build_settings(
-                dynamics,
-                {
-                    "environment_url": DEFAULT_ORG,
-                    "tenant_id": DEFAULT_TENANT,
-                    "client_id": CLIENT_ID,
-                    "client_secret": CLIENT_SECRET,
-                    **(crm_settings or {}),
-                },
-            ),
-            retry=retry,
-            factory_kwargs={"transport": self.emulator.transport(), "clock": self.epoch},
-            sleep=self.sleeps.append,
-        )
-
-    def now(self) -> dt.datetime:
-        return self.at
-
-    def epoch(self) -> float:
-        return self.at.timestamp()
-
-    def advance(self, seconds: float = 60) -> None:
-        """Time passes on both sides (the org's clock stays frozen in between)."""
-        self.at += dt.timedelta(seconds=seconds)
-        self.emulator.clock.set(self.at)
-
-    def cycle(self) -> CycleReport:
-        engine = SyncEngine(
-            self.store,
-            self.store.get_integration(self.integration.name),
-            self.platform,
-            self.crm,
-            clock=self.now,
-            page_size=self.page_size,
-        )
-        report = engine.run_cycle()
-        assert report.status != "failed", report.message
-        return report
 
     def mark(self) -> int:
         return len(self.emulator.log)
@@ -197,38 +126,15 @@ class World:
                 found.append(r)
         return found
 
-    def crm_link(self, object_name: str, record_id: str) -> Any:
-        with self.store.transaction() as tx:
-            links = self.store.links_for(tx, self.integration.id, "crm", [(object_name, record_id)])
-        return links.get((object_name, record_id))
-
-    def prospect(self, **values: Any) -> str:
-        (record_id,) = self.local.insert([values])
-        return record_id
-
     def lead(self, **values: Any) -> str:
         (record_id,) = self.emulator.seed("lead", [{"companyname": "Initech", **values}])
         return record_id
 
-    def close(self) -> None:
-        self.platform.close()
-        self.crm.close()
-        self.local.close()
-        self.store.dispose()
-
 
 @pytest.fixture
-def make_world(tmp_path: Path) -> Iterator[Any]:
-    worlds: list[World] = []
-
-    def make(**options: Any) -> World:
-        world = World(tmp_path / str(len(worlds)), **options)
-        worlds.append(world)
-        return world
-
-    yield make
-    for world in worlds:
-        world.close()
+def make_world(tmp_path: Path) -> Iterator[Worlds[World]]:
+    with Worlds(tmp_path, World) as make:
+        yield make
 
 
 def person(n: int, **extra: Any) -> dict[str, Any]:

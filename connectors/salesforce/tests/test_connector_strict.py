@@ -145,6 +145,19 @@ def test_an_old_cursor_sweeps_get_deleted_once_and_reports_purged_records(emulat
     assert keep
 
 
+def test_the_sweeps_call_is_reported_as_the_pages_cost(emulator, connector):
+    _, gone = emulator.seed("Lead", count=2)
+    _, _, cursors = read_all(connector, "Lead", FIELDS, None)
+    emulator.delete("Lead", gone)
+    emulator.purge_recycle_bin()
+    emulator.clock.advance(3 * 3600)
+    swept = connector.fetch_changed("Lead", FIELDS, cursors[-1], None, 200)
+    assert swept.costs == {"deleted_sweep": 1}  # into the cycle report's api_calls
+    emulator.clock.advance(60)
+    quiet = connector.fetch_changed("Lead", FIELDS, swept.cursor, None, 200)
+    assert quiet.costs == {}
+
+
 def test_a_sweep_past_get_deleted_window_logs_lost_deletions(emulator, connector):
     emulator.seed("Lead", count=1)
     _, _, cursors = read_all(connector, "Lead", FIELDS, None)

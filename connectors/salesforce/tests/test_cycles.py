@@ -9,7 +9,6 @@ so a session survives from one cycle to the next.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,39 +16,23 @@ from typing import Any
 
 import pytest
 
-from crmsync.connectors.local import LocalSettings, LocalStore
 from crmsync.contract import FieldType
-from crmsync.engine import CycleReport, SyncEngine
 from crmsync.models import (
     CreationMode,
     CreationRule,
     Direction,
-    Integration,
     Mapping,
     ObjectPair,
     SourceOfTruth,
 )
-from crmsync.plugins import Connection, RetryPolicy, build_settings, discover_connectors
-from crmsync.store import open_store
+from crmsync.testing.cycles import CycleWorld, Worlds, two_way
 from crmsync_salesforce.emulator import SalesforceEmulator
 
-START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 LOGIN = "https://emulator.my.salesforce.com"
 CLIENT_ID = "3MVG9crmsync.cycles.client"
 CLIENT_SECRET = "cycles-client-s3cret-value"
 NOT_PROVIDED = "[not provided]"
 WRITES = ("POST", "PATCH", "DELETE")
-
-
-def _sync(platform: str, crm: str, kind: FieldType = FieldType.STRING, **extra: Any) -> Mapping:
-    return Mapping(
-        platform_field=platform,
-        crm_field=crm,
-        direction=Direction.SYNC,
-        platform_type=kind,
-        crm_type=kind,
-        **extra,
-    )
 
 
 def _pairs(
@@ -58,10 +41,10 @@ def _pairs(
     """prospect<->Contact first, then prospect<->Lead; fields moving every way."""
     common = (
         *extra,
-        _sync("email", "Email", FieldType.EMAIL),
-        _sync("first_name", "FirstName"),
-        _sync("last_name", "LastName", default=NOT_PROVIDED),
-        _sync("phone", "Phone", FieldType.PHONE),
+        two_way("email", "Email", FieldType.EMAIL),
+        two_way("first_name", "FirstName"),
+        two_way("last_name", "LastName", default=NOT_PROVIDED),
+        two_way("phone", "Phone", FieldType.PHONE),
         Mapping(platform_field="title", crm_field="Title", direction=Direction.TO_CRM),
         Mapping(
             platform_field="lead_source",
@@ -90,91 +73,35 @@ def _pairs(
     )
 
 
-class World:
+class World(CycleWorld[SalesforceEmulator]):
     """A platform file, an emulated org, a state store and one clock for all three."""
 
     def __init__(
         self,
         tmp_path: Path,
         *,
-        source_of_truth: SourceOfTruth = SourceOfTruth.BOTH,
-        page_size: int | None = None,
         crm_settings: dict[str, Any] | None = None,
-        create_in_platform: CreationMode = CreationMode.ALL,
         extra_mappings: tuple[Mapping, ...] = (),
         lead_mappings: tuple[Mapping, ...] = (),
+        **options: Any,
     ) -> None:
-        tmp_path.mkdir(parents=True, exist_ok=True)
-        self.at = START
-        self.sleeps: list[float] = []
-        self.page_size = page_size
-        self.emulator = SalesforceEmulator()
-        self.emulator.register_app(CLIENT_ID, client_secret=CLIENT_SECRET)
-        self.emulator.clock.freeze(START)
-        self.path = tmp_path / "platform.db"
-        self.local = LocalStore(self.path, clock=self.now)
-        self.store = open_store(f"sqlite:///{tmp_path}/s.db")
-        self.integration = self.store.create_integration(
-            Integration(
-                name="local-to-salesforce",
-                platform_connector="local",
-                crm_connector="salesforce",
-                source_of_truth=source_of_truth,
-                object_pairs=_pairs(extra_mappings, lead_mappings),
-                create_in_crm=CreationRule(mode=CreationMode.ALL, target_object="Lead"),
-                create_in_platform=CreationRule(mode=create_in_platform),
-            )
+        emulator = SalesforceEmulator()
+        emulator.register_app(CLIENT_ID, client_secret=CLIENT_SECRET)
+        super().__init__(
+            tmp_path,
+            emulator=emulator,
+            crm_connector="salesforce",
+            crm_settings={
+                "login_url": LOGIN,
+                "auth_flow": "client_credentials",
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                **(crm_settings or {}),
+            },
+            object_pairs=_pairs(extra_mappings, lead_mappings),
+            create_in_crm=CreationRule(mode=CreationMode.ALL, target_object="Lead"),
+            **options,
         )
-        installed = discover_connectors()
-        retry = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)
-        self.platform = Connection(
-            installed.get("local"),
-            LocalSettings(path=self.path),
-            retry=retry,
-            factory_kwargs={"clock": self.now},
-            sleep=self.sleeps.append,
-        )
-        salesforce = installed.get("salesforce")
-        self.crm = Connection(
-            salesforce,
-            build_settings(
-                salesforce,
-                {
-                    "login_url": LOGIN,
-                    "auth_flow": "client_credentials",
-                    "client_id": CLIENT_ID,
-                    "client_secret": CLIENT_SECRET,
-                    **(crm_settings or {}),
-                },
-            ),
-            retry=retry,
-            factory_kwargs={"transport": self.emulator.transport(), "clock": self.epoch},
-            sleep=self.sleeps.append,
-        )
-
-    def now(self) -> dt.datetime:
-        return self.at
-
-    def epoch(self) -> float:
-        return self.at.timestamp()
-
-    def advance(self, seconds: float = 60) -> None:
-        """Time passes on both sides (the org's clock stays frozen in between)."""
-        self.at += dt.timedelta(seconds=seconds)
-        self.emulator.clock.set(self.at)
-
-    def cycle(self) -> CycleReport:
-        engine = SyncEngine(
-            self.store,
-            self.store.get_integration(self.integration.name),
-            self.platform,
-            self.crm,
-            clock=self.now,
-            page_size=self.page_size,
-        )
-        report = engine.run_cycle()
-        assert report.status != "failed", report.message
-        return report
 
     def mark(self) -> int:
         """A position in the emulator's request log."""
@@ -187,34 +114,12 @@ class World:
             if r.method in WRITES and r.path.startswith("/services/data/")
         ]
 
-    def crm_link(self, object_name: str, record_id: str) -> Any:
-        with self.store.transaction() as tx:
-            links = self.store.links_for(tx, self.integration.id, "crm", [(object_name, record_id)])
-        return links.get((object_name, record_id))
-
-    def prospect(self, **values: Any) -> str:
-        (record_id,) = self.local.insert([values])
-        return record_id
-
-    def close(self) -> None:
-        self.platform.close()
-        self.crm.close()
-        self.local.close()
-        self.store.dispose()
 
 
 @pytest.fixture
-def make_world(tmp_path: Path) -> Iterator[Any]:
-    worlds: list[World] = []
-
-    def make(**options: Any) -> World:
-        world = World(tmp_path / str(len(worlds)), **options)
-        worlds.append(world)
-        return world
-
-    yield make
-    for world in worlds:
-        world.close()
+def make_world(tmp_path: Path) -> Iterator[Worlds[World]]:
+    with Worlds(tmp_path, World) as make:
+        yield make
 
 
 def person(n: int, **extra: Any) -> dict[str, Any]:
@@ -520,7 +425,7 @@ def test_the_api_budget_share_stops_the_cycle_and_the_next_one_resumes(make_worl
 
 
 # -- issue 21: fields that may not be cleared, purged records ---------------------------------
-OPT_OUT = (_sync("opted_out", "HasOptedOutOfEmail", FieldType.BOOLEAN),)
+OPT_OUT = (two_way("opted_out", "HasOptedOutOfEmail", FieldType.BOOLEAN),)
 LEAD_STATUS = (
     Mapping(
         platform_field="status",

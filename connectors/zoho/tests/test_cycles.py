@@ -8,29 +8,21 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from crmsync.cli import app
 from crmsync.models import CreationMode, Direction, SourceOfTruth
+from crmsync.testing.cycles import Worlds
 
 from .cycles import NOT_PROVIDED, World, linked_pair, person
 
 
 @pytest.fixture
-def make_world(tmp_path: Path) -> Iterator[Any]:
-    worlds: list[World] = []
-
-    def make(**options: Any) -> World:
-        world = World(tmp_path / str(len(worlds)), **options)
-        worlds.append(world)
-        return world
-
-    yield make
-    for world in worlds:
-        world.close()
+def make_world(tmp_path: Path) -> Iterator[Worlds[World]]:
+    with Worlds(tmp_path, World) as make:
+        yield make
 
 
 def test_initial_sync_both_ways_creates_in_batches_of_100(make_world):

@@ -320,12 +320,14 @@ def test_hard_deletes_are_found_when_a_reconciliation_is_due(
         early = built.fetch_changed("prospect", FIELDS, first.cursor, None, 100)
     assert not early.tombstones and early.cursor.token == first.cursor.token
     assert not [e for e in logs if e["event"] == "sql_reconciliation"]
+    assert first.costs == {"reconciliation": 1} and early.costs == {}
     clock.advance(601)
     with structlog.testing.capture_logs() as logs:
         due = built.fetch_changed("prospect", FIELDS, early.cursor, None, 100)
     assert [t.record_id for t in due.tombstones] == [ids[1]]
     (event_,) = [e for e in logs if e["event"] == "sql_reconciliation"]
     assert (event_["ids_scanned"], event_["deleted"], event_["queries"]) == (4, 1, 1)
+    assert due.costs == {"reconciliation": 1}  # reaches the cycle report's api_calls
     assert due.cursor.sort_key() >= max(
         (t.deleted_at, t.record_id) for t in due.tombstones
     )

@@ -209,6 +209,7 @@ class FeedReader:
         company_names: Callable[[set[int]], dict[int, str]],
     ) -> ChangePage:
         read_id, offset = None, 0
+        costs: dict[str, int] = {}
         if page is not None:
             read_id, offset, after = self._parse_page(page)
             with self._lock:
@@ -221,7 +222,14 @@ class FeedReader:
                 read.passed_token = cursor.token if cursor else None
                 offset = 0
         else:
+            with self._lock:
+                before = self.last_reconciliation.get(entity)
             read = self._run(entity, meta, wanted, cursor, company_names, reconcile=True)
+            with self._lock:
+                after_run = self.last_reconciliation.get(entity)
+            if after_run is not None and after_run is not before:
+                # What finding deletions cost this read, for the cycle report.
+                costs = {"reconciliation": after_run.calls}
         if read_id is None or read_id not in self._reads:
             read_id = uuid.uuid4().hex[:16]
             with self._lock:
@@ -260,6 +268,7 @@ class FeedReader:
             tombstones=tuple(tombstones),
             cursor=page_cursor,
             next_page=next_page,
+            costs=costs,
         )
 
     @staticmethod

@@ -395,6 +395,8 @@ class SalesforceConnector:
             tombstones=_unique_tombstones(tombstones),
             cursor=position_after,
             next_page=next_page,
+            # The getDeleted call the sweep made, for the cycle report's api_calls.
+            costs={"deleted_sweep": 1} if swept is not None else {},
         )
 
     def _sweep_deleted(

@@ -182,6 +182,13 @@ class ChangePage(_Frozen):
     tombstones: tuple[Tombstone, ...] = ()
     cursor: Cursor
     next_page: str | None = None
+    costs: dict[str, int] = Field(
+        default_factory=dict,
+        description="Requests the connector made for this page beyond reading it, by "
+        "kind (a deletion sweep, an id reconciliation): the engine adds them to the "
+        "cycle report's api_calls for the side, so a vendor without tombstones shows "
+        "what finding deletions cost. Since 1.1.",
+    )
 
 
 class RecordPage(_Frozen):

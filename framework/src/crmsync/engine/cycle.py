@@ -76,6 +76,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             self.integration.name, dry_run=dry_run, record_plan=record_plan
         )
         self._in_flight.clear()
+        self._costs: dict[str, dict[str, int]] = {}
         self._unsent_creates = set()
         self._deferred_creates = set()
         self._skip_rows.clear()
@@ -130,7 +131,9 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             )
             report.finished_at = dt.datetime.now(dt.UTC)
             for side, connection in self.connections.items():
-                report.api_calls[side.value] = dict(connection.stats.calls)
+                report.api_calls[side.value] = dict(connection.stats.calls) | dict(
+                    self._costs.get(side.value, {})
+                )
                 for reason, count in connection.stats.waits.items():
                     report.retry_waits[f"{side.value}:{reason}"] = count
             if report.status == "succeeded" and report.errors:
@@ -329,6 +332,9 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 self.store.save_cursor(
                     tx, self.iid, side.value, object_name, position, read_at=started
                 )
+            for kind, count in page.costs.items():
+                costs = self._costs.setdefault(side.value, {})
+                costs[kind] = costs.get(kind, 0) + count
             read += len(page.records) + len(page.tombstones)
             counts = self._report.side(side.value)
             counts.read += len(page.records)

@@ -221,11 +221,16 @@ class SqlConnector:
             else:
                 after = (cursor.modified_at, self._decode(model, cursor.record_id))
         tombstones: list[Tombstone] = []
+        costs: dict[str, int] = {}
         with translated(object_name=object_name), self.engine.connect() as connection:
             if page is None and model.deleted_name is None:
+                before = self.last_reconciliation
                 snapshot_token, tombstones = self._reconcile(
                     connection, model, cursor, snapshot_token
                 )
+                if self.last_reconciliation is not before and self.last_reconciliation:
+                    # In the cycle report: what finding deletions cost this read.
+                    costs["reconciliation"] = self.last_reconciliation.queries
             rows = connection.execute(
                 page_statement(model, fields, after=after, since=since, limit=size + 1)
             ).all()
@@ -272,6 +277,7 @@ class SqlConnector:
             tombstones=tuple(tombstones),
             cursor=position,
             next_page=next_page,
+            costs=costs,
         )
 
     @hookimpl
@@ -487,8 +493,8 @@ class SqlConnector:
             Tombstone(record_id=model.encode_id(key), deleted_at=moment) for key in gone
         ]
         cost.seconds = time.perf_counter() - started
-        # The cycle report has no place for a connector's own costs (yet): the
-        # reconciliation's are a log event of their own.
+        # Its queries reach the cycle report through the page's costs; the rest of what
+        # it found is this log event.
         log.info(
             "sql_reconciliation",
             ids_scanned=cost.ids_scanned,
