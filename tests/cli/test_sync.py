@@ -301,6 +301,7 @@ def test_a_failed_cycle_ends_with_one_error_line(mapped):
         line for line in result.output.splitlines() if line.startswith("error:")
     ] == [last]
     assert "message:" not in result.stdout  # the cause is the error line's, not twice
+    assert result.output.count("bad request") == 1, result.output  # nor the log's
     assert "failed" in mapped.ok("history", "acme")
 
 

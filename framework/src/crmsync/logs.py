@@ -109,6 +109,23 @@ def redact_processor(
     return event_dict
 
 
+REPORTED_BY_CALLER = "failure_reported_by_caller"
+"""A context variable a face binds (``structlog.contextvars.bound_contextvars``) while
+it runs a cycle whose failure it reports itself (the CLI's one ``error:`` line): the
+engine's ``cycle_failed`` line is then dropped, so the cause is printed once."""
+
+
+def drop_failures_the_caller_reports(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: see :data:`REPORTED_BY_CALLER`."""
+    if event_dict.pop(REPORTED_BY_CALLER, False) and (
+        event_dict.get("event") == "cycle_failed"
+    ):
+        raise structlog.DropEvent
+    return event_dict
+
+
 def configure_logging(
     *,
     fmt: Literal["console", "json"] = "console",
@@ -124,6 +141,7 @@ def configure_logging(
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            drop_failures_the_caller_reports,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -140,7 +158,9 @@ def configure_logging(
 
 __all__ = [
     "REDACTED",
+    "REPORTED_BY_CALLER",
     "configure_logging",
+    "drop_failures_the_caller_reports",
     "redact_processor",
     "redact_text",
     "register_secret",

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
+import structlog
 import typer
 
 from crmsync import operations as ops
@@ -18,6 +19,7 @@ from crmsync.cli._report import CycleProgress, print_planned, print_summary
 from crmsync.cli._state import CliState, err_console, out, state_of
 from crmsync.engine import CycleReport
 from crmsync.errors import ConfigurationError
+from crmsync.logs import REPORTED_BY_CALLER
 
 __all__ = ["StopFlag", "run_one_cycle", "sync"]
 
@@ -73,6 +75,33 @@ def run_one_cycle(
     """
     console = out()
     should_stop = (lambda: stop.stopping) if stop is not None else None
+    # A failed cycle's cause is this command's one `error:` line (or the JSON summary),
+    # not the engine's log line as well.
+    with structlog.contextvars.bound_contextvars(**{REPORTED_BY_CALLER: True}):
+        return _run_and_show(
+            state,
+            name,
+            console,
+            dry_run,
+            should_stop,
+            connections,
+            command,
+            as_json,
+            json_lines,
+        )
+
+
+def _run_and_show(
+    state: CliState,
+    name: str,
+    console: Any,
+    dry_run: bool,
+    should_stop: Callable[[], bool] | None,
+    connections: ops.ConnectionCache | None,
+    command: str,
+    as_json: bool,
+    json_lines: bool,
+) -> CycleReport:
     if as_json:
         report = ops.run_cycle(
             state,
