@@ -52,6 +52,19 @@ class Clock:
         return self.at
 
 
+def plan_of(report: CycleReport) -> tuple[list[Any], list[Any]]:
+    """A cycle's plan, comparable between a dry run and a real run."""
+    writes = sorted(
+        (w.side, w.object_name, str(w.record_id), w.op, w.field, repr(w.new), w.rule)
+        for w in report.planned
+    )
+    outcomes = sorted(
+        (o.kind, o.object_name, o.record_id, o.other_object, o.detail)
+        for o in report.outcomes
+    )
+    return writes, outcomes
+
+
 def installed(factory: Any) -> InstalledConnector:
     description = describe(factory.describe_connector().id, factory)
     return InstalledConnector(description.id, factory, description, None, None)
@@ -144,6 +157,9 @@ class World:
     extra_plugins: list[object] = field(default_factory=list)
     page_size: int | None = None
     crm_connector: Any = MemoryConnector  # a subclass may describe another vendor
+    # Every real cycle is first run dry, and the two plans must match record by record
+    # (issue 22: a dry run tells the truth); a module turns it on for its worlds.
+    dry_run_first: bool = False
 
     def connections(self) -> tuple[Connection, Connection]:
         retry = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)
@@ -188,7 +204,12 @@ class World:
         )
 
     def cycle(self, *, dry_run: bool = False) -> CycleReport:
-        report = self.engine().run_cycle(dry_run=dry_run)
+        if self.dry_run_first and not dry_run:
+            planned = self.engine().run_cycle(dry_run=True)
+            report = self.engine().run_cycle(record_plan=True)
+            assert plan_of(planned) == plan_of(report), "the dry run's plan differs"
+        else:
+            report = self.engine().run_cycle(dry_run=dry_run)
         assert report.status != "failed", report.message
         return report
 

@@ -21,6 +21,18 @@ AGREED_CRM = {"LastName": "B", "Company": "C"}
 AGREED_PLATFORM = {"last_name": "B", "company": "C"}
 
 
+
+@pytest.fixture
+def make_world(make_world):
+    """Worlds whose every cycle is also run dry first: the plans must match."""
+
+    def make(**options):
+        world = make_world(**options)
+        world.dry_run_first = True
+        return world
+
+    return make
+
 def josh_lead(world, first_name="Josh") -> str:
     return world.lead({"Email": "s@x.io", "FirstName": first_name, **AGREED_CRM})
 
