@@ -30,17 +30,13 @@ CONTRACT_VERSION = "1.1"
 """The contract version this framework speaks. A connector's ``contract_version`` must
 have the same major number and a minor number no greater than this one."""
 
-HOOK_NAMES = (
-    "describe_connector",
-    "authenticate",
-    "list_fields",
-    "fetch_changed",
-    "push_updates",
-    "lookup_records",
-    "api_budget",
-    "clock_offset",
-    "close",
+HOOK_NAMES: tuple[str, ...] = tuple(
+    name
+    for name, spec in vars(hookspecs).items()
+    if callable(spec) and hasattr(spec, f"{PROJECT_NAME}_spec")
 )
+"""Every hook of the contract, in the order :mod:`.hookspecs` defines them (read from
+the hookspecs themselves, so a new hook needs no second list)."""
 REQUIRED_HOOKS = ("describe_connector", "list_fields", "fetch_changed", "push_updates")
 OPTIONAL_HOOK_ARGUMENTS: dict[str, frozenset[str]] = {
     "lookup_records": frozenset({"page"}),
