@@ -13,10 +13,6 @@ import textwrap
 
 import pytest
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:The 'initial' parameter is deprecated:DeprecationWarning"
-)
-
 HEADER = """
 import datetime as dt
 import time

@@ -8,12 +8,6 @@ import pytest
 from crmsync.testing import ConnectorContract, LocalSandbox, MemorySandbox
 from crmsync.testing.memory import MemoryConnector
 
-# crmsync.plugins._retry passes tenacity's deprecated `initial` (reported; not ours to
-# edit).
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:The 'initial' parameter is deprecated:DeprecationWarning"
-)
-
 
 class TestLocalContract(ConnectorContract):
     connector_id = "local"

@@ -62,7 +62,7 @@ def test_rendered_connector_passes_the_kit(tmp_path: Path) -> None:
             "-p",
             "no:cacheprovider",
             "-W",
-            "ignore::DeprecationWarning",
+            "error",
             "-rs",
             "tests",
         ],
