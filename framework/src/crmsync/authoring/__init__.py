@@ -41,6 +41,7 @@ from crmsync.authoring._http import ConnectorHttp
 from crmsync.authoring._refresh import RefreshTokenStore, write_secret_file
 from crmsync.authoring._settings import SecretFileSettings, vendor_url
 from crmsync.authoring._urls import UrlGuard
+from crmsync.authoring._values import FieldProblem, check_value
 
 __all__ = [
     "ClientAssertion",
@@ -48,6 +49,7 @@ __all__ = [
     "ConnectorHttp",
     "ErrorMap",
     "ErrorRule",
+    "FieldProblem",
     "HeaderKeys",
     "JwtBearer",
     "MonotonicCursor",
@@ -57,6 +59,7 @@ __all__ = [
     "Token",
     "TokenAuth",
     "UrlGuard",
+    "check_value",
     "checked_page_token",
     "keyset_after",
     "parse_retry_after",

@@ -9,12 +9,11 @@ door is refused through the other with the same code and message.
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from crmsync.authoring._values import FieldProblem, check_value
 from crmsync.contract import FieldSpec, FieldType
 
 __all__ = [
@@ -78,24 +77,8 @@ WRITABLE: tuple[str, ...] = tuple(
     spec.name for spec in PROSPECT_FIELDS if not spec.read_only
 )
 
-_STRINGS = {
-    FieldType.STRING,
-    FieldType.TEXT,
-    FieldType.EMAIL,
-    FieldType.PHONE,
-    FieldType.PICKLIST,
-    FieldType.ID,
-}
 
 
-@dataclass(frozen=True)
-class FieldProblem:
-    """Why a value cannot be written: a machine code, a message for people, the
-    field."""
-
-    code: str
-    message: str
-    field: str | None
 
 
 def utc_text(moment: dt.datetime) -> str:
@@ -120,69 +103,6 @@ def normalize_email(value: object) -> str | None:
     return key or None
 
 
-def _check_one(spec: FieldSpec, value: Any) -> FieldProblem | None:
-    name = spec.name
-
-    def bad(code: str, message: str) -> FieldProblem:
-        return FieldProblem(code, f"{name}: {message}", name)
-
-    if value is None:
-        return None
-    kind = spec.type
-    if kind in _STRINGS:
-        if not isinstance(value, str):
-            return bad("INVALID_TYPE", f"expected text, got {type(value).__name__}")
-        if spec.length is not None and len(value) > spec.length:
-            return bad(
-                "STRING_TOO_LONG", f"{len(value)} characters, at most {spec.length}"
-            )
-        if kind is FieldType.EMAIL and value.strip() and value.count("@") != 1:
-            return bad("INVALID_EMAIL", f"{value!r} is not an email address")
-        if (
-            spec.restricted_picklist
-            and value.strip()
-            and value not in spec.picklist_values
-        ):
-            allowed = ", ".join(spec.picklist_values)
-            return bad("INVALID_PICKLIST_VALUE", f"{value!r} is not one of: {allowed}")
-        return None
-    if kind is FieldType.MULTIPICKLIST:
-        if not isinstance(value, list | tuple) or not all(
-            isinstance(v, str) for v in value
-        ):
-            return bad("INVALID_TYPE", "expected a list of strings")
-        return None
-    if kind is FieldType.BOOLEAN:
-        return (
-            None
-            if isinstance(value, bool)
-            else bad("INVALID_TYPE", "expected true or false")
-        )
-    if kind is FieldType.INTEGER:
-        if isinstance(value, bool) or not isinstance(value, int):
-            return bad(
-                "INVALID_TYPE", f"expected an integer, got {type(value).__name__}"
-            )
-        return None
-    if kind is FieldType.NUMBER:
-        if isinstance(value, bool) or not isinstance(
-            value, int | float | decimal.Decimal
-        ):
-            return bad("INVALID_TYPE", f"expected a number, got {type(value).__name__}")
-        return None
-    if kind is FieldType.DATE:
-        if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-            return bad("INVALID_TYPE", "expected a date (datetime.date)")
-        return None
-    if kind is FieldType.DATETIME:
-        if not isinstance(value, dt.datetime):
-            return bad("INVALID_TYPE", "expected a datetime")
-        if value.tzinfo is None or value.utcoffset() is None:
-            return bad("INVALID_TYPE", "datetime must be time-zone aware")
-        return None
-    return None
-
-
 def check_values(values: Mapping[str, Any]) -> FieldProblem | None:
     """The first reason ``values`` cannot be written, or ``None`` when all are
     acceptable.
@@ -198,7 +118,7 @@ def check_values(values: Mapping[str, Any]) -> FieldProblem | None:
             )
         if spec.read_only:
             return FieldProblem("READ_ONLY_FIELD", f"{name} is read-only", name)
-        problem = _check_one(spec, value)
+        problem = check_value(spec, value)
         if problem is not None:
             return problem
     return None

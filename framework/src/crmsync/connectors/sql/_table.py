@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
+from crmsync.authoring._values import FieldProblem, check_value
 from crmsync.contract import FieldSpec, FieldType
 
 __all__ = [
@@ -49,13 +50,6 @@ _STRINGS = TEXT_TYPES | {FieldType.ID}
 _INT_WIDTHS = ((sa.SmallInteger, 5), (sa.BigInteger, 19), (sa.Integer, 10))
 
 
-@dataclass(frozen=True)
-class FieldProblem:
-    """Why a value cannot be written: a machine code, a message, the field."""
-
-    code: str
-    message: str
-    field: str | None
 
 
 @dataclass(frozen=True)
@@ -258,62 +252,10 @@ class TableModel:
                 )
             if info.spec.read_only:
                 return FieldProblem("READ_ONLY_FIELD", f"{name} is read-only", name)
-            problem = _check_one(info.spec, value)
+            problem = check_value(info.spec, value)
             if problem is not None:
                 return problem
         return None
-
-
-def _check_one(spec: FieldSpec, value: Any) -> FieldProblem | None:
-    name = spec.name
-
-    def bad(code: str, message: str) -> FieldProblem:
-        return FieldProblem(code, f"{name}: {message}", name)
-
-    if value is None:
-        return None
-    kind = spec.type
-    if kind in _STRINGS:
-        if not isinstance(value, str):
-            return bad("INVALID_TYPE", f"expected text, got {type(value).__name__}")
-        if spec.length is not None and len(value) > spec.length:
-            return bad(
-                "STRING_TOO_LONG", f"{len(value)} characters, at most {spec.length}"
-            )
-        if spec.restricted_picklist and value not in spec.picklist_values:
-            allowed = ", ".join(spec.picklist_values)
-            return bad("INVALID_PICKLIST_VALUE", f"{value!r} is not one of: {allowed}")
-        return None
-    if kind is FieldType.MULTIPICKLIST:
-        if not isinstance(value, list | tuple) or not all(
-            isinstance(item, str) for item in value
-        ):
-            return bad("INVALID_TYPE", "expected a list of strings")
-        return None
-    if kind is FieldType.BOOLEAN:
-        ok = isinstance(value, bool)
-        return None if ok else bad("INVALID_TYPE", "expected true or false")
-    if kind is FieldType.INTEGER:
-        if isinstance(value, bool) or not isinstance(value, int):
-            return bad(
-                "INVALID_TYPE", f"expected an integer, got {type(value).__name__}"
-            )
-        return None
-    if kind is FieldType.NUMBER:
-        if isinstance(value, bool) or not isinstance(
-            value, int | float | decimal.Decimal
-        ):
-            return bad("INVALID_TYPE", f"expected a number, got {type(value).__name__}")
-        return None
-    if kind is FieldType.DATE:
-        if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-            return bad("INVALID_TYPE", "expected a date")
-        return None
-    if kind is FieldType.DATETIME:
-        if not isinstance(value, dt.datetime) or value.utcoffset() is None:
-            return bad("INVALID_TYPE", "expected a time-zone aware datetime")
-        return None
-    return None
 
 
 def build_model(
