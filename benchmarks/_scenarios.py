@@ -77,7 +77,7 @@ class SalesforceWorld:
         )
         self.store = open_store(f"sqlite:///{workdir}/state.db")
         rule = CreationRule(mode=CreationMode.ALL if create else CreationMode.NEVER)
-        self.integration = self.store.create_integration(
+        self.integration = self.store.config.create_integration(
             Integration(
                 name="bench",
                 platform_connector="local",
@@ -146,7 +146,7 @@ class SalesforceWorld:
         """
         from crmsync.engine import SyncEngine, freeze_long_lived_objects
 
-        integration = self.store.get_integration("bench")
+        integration = self.store.config.get_integration("bench")
         engine = SyncEngine(self.store, integration, self.platform, self.crm)
         self.emu.log()  # drop earlier requests
         freeze_long_lived_objects()
@@ -400,7 +400,7 @@ def engine(size: int, runs: int) -> dict[str, Any]:
         freeze_long_lived_objects()
         with tempfile.TemporaryDirectory() as tmp:
             store = open_store(f"sqlite:///{tmp}/state.db")
-            store.create_integration(
+            store.config.create_integration(
                 Integration(
                     name="engine",
                     platform_connector="memory_platform",
@@ -428,7 +428,9 @@ def engine(size: int, runs: int) -> dict[str, Any]:
                     MemorySettings(),
                     factory_kwargs={"backend": crm_be},
                 )
-                eng = SyncEngine(store, store.get_integration("engine"), platform, crm)
+                eng = SyncEngine(
+                    store, store.config.get_integration("engine"), platform, crm
+                )
                 started, cpu = time.perf_counter(), time.process_time()
                 report = eng.run_cycle()
                 cpu_seconds = time.process_time() - cpu
@@ -498,7 +500,7 @@ def store_only(size: int, runs: int) -> dict[str, Any]:
                 )
         with tempfile.TemporaryDirectory() as tmp:
             store = open_store(f"sqlite:///{tmp}/state.db")
-            iid = store.create_integration(
+            iid = store.config.create_integration(
                 Integration(
                     name="store",
                     platform_connector="memory_platform",
@@ -516,32 +518,32 @@ def store_only(size: int, runs: int) -> dict[str, Any]:
                 name, match_field = objects[side]
                 for start in range(0, size, PAGE):
                     page = records[start : start + PAGE]
-                    with store.transaction() as tx:
-                        store.stage(
+                    with store.database.transaction() as tx:
+                        store.inbox.stage(
                             tx, iid, side, name, page, [], match_key_of(match_field)
                         )
-                        store.save_cursor(
+                        store.cursors.save(
                             tx, iid, side, name, Cursor(modified_at=stamp)
                         )
             after = 0
             while True:
-                with store.transaction() as tx:
-                    rows = store.inbox_chunk(
+                with store.database.transaction() as tx:
+                    rows = store.inbox.chunk(
                         tx, iid, "platform", "prospect", after, 1000
                     )
                     if not rows:
                         break
                     after = rows[-1].id
-                    store.links_for(
+                    store.links.find(
                         tx,
                         iid,
                         "platform",
                         [(r.object_name, r.record_id) for r in rows],
                     )
-                    found = store.inbox_by_match_keys(
+                    found = store.inbox.by_match_keys(
                         tx, iid, "crm", ["Lead"], [r.match_key or "" for r in rows]
                     )
-                    store.links_for(
+                    store.links.find(
                         tx, iid, "crm", [(f.object_name, f.record_id) for f in found]
                     )
                 by_key = {f.match_key: f for f in found}
@@ -560,11 +562,11 @@ def store_only(size: int, runs: int) -> dict[str, Any]:
                             match.modified_at,
                         )
                     )
-                with store.transaction() as tx:
-                    store.upsert_links(tx, iid, links)
-                    store.settle_inbox(tx, [r.id for r in rows] + [f.id for f in found])
-            with store.transaction() as tx:
-                store.purge_settled(tx, iid)
+                with store.database.transaction() as tx:
+                    store.links.upsert(tx, iid, links)
+                    store.inbox.settle(tx, [r.id for r in rows] + [f.id for f in found])
+            with store.database.transaction() as tx:
+                store.inbox.purge_settled(tx, iid)
             rates.append(size / (time.perf_counter() - started))
             store.dispose()
     return {

@@ -277,7 +277,7 @@ class _Run:
             platform, crm = self.workspace.open_integration(integration)
             live = LiveFields(platform, crm)
             store = self.workspace.get_store()
-            integration = store.create_integration(
+            integration = store.config.create_integration(
                 self._with_mappings(integration, live)
             )
             people = self._seed_crm()

@@ -55,7 +55,7 @@ def floor(size: int) -> dict[str, float]:
 
 def _floor_in(workdir: str, size: int) -> dict[str, float]:
     store = open_store(f"sqlite:///{workdir}/state.db")
-    integration = store.create_integration(
+    integration = store.config.create_integration(
         Integration(
             name="floor",
             platform_connector="memory_platform",

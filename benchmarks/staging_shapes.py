@@ -34,7 +34,7 @@ PAGE = 200
 def _store_ddl(workdir: Path) -> tuple[list[str], str]:
     """The inbox's DDL (table and indexes) and staging statement, from a real store."""
     store = open_store(f"sqlite:///{workdir}/model.db")
-    store.create_integration(
+    store.config.create_integration(
         Integration(
             name="shapes",
             platform_connector="memory_platform",

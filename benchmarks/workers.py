@@ -150,7 +150,7 @@ def _create(store: Any, index: int, url: str, folder: Path, prospects: int) -> i
             platform_field="company", crm_field="Company", direction=Direction.TO_CRM
         ),
     )
-    stored = store.create_integration(
+    stored = store.config.create_integration(
         Integration(
             name=f"bench-{index}",
             platform_connector="local",
@@ -171,7 +171,7 @@ def _create(store: Any, index: int, url: str, folder: Path, prospects: int) -> i
             ),
         )
     )
-    store.enroll(stored.id, now=T0)
+    store.schedule.enroll(stored.id, now=T0)
     return int(stored.id)
 
 
@@ -237,7 +237,7 @@ def _finished_runs(store: Any) -> int:
 
     from crmsync.store._schema import runs
 
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         return int(
             connection.execute(
                 select(func.count())
@@ -360,7 +360,7 @@ def _bulk(store: Any, n: int, links_total: int) -> None:
         }
         for i in range(n)
     ]
-    with store.transaction() as tx:
+    with store.database.transaction() as tx:
         for start in range(0, n, 5000):
             tx.execute(integrations.insert(), rows[start : start + 5000])
         ids = [
@@ -383,7 +383,7 @@ def _bulk(store: Any, n: int, links_total: int) -> None:
             ],
         )
     if links_total:
-        with store.engine.begin() as connection:
+        with store.database.engine.begin() as connection:
             connection.exec_driver_sql(
                 "INSERT INTO links (integration_id, platform_object, platform_id, "
                 "crm_object, crm_id, baseline, created_at, updated_at) "
@@ -408,7 +408,7 @@ def _tick_cost(store: Any, n: int, due_share: float) -> tuple[float, float]:
     ticks, sweeps = [], []
     for _ in range(15):
         due = int(n * due_share)
-        with store.transaction() as tx:
+        with store.database.transaction() as tx:
             # Nothing queued; the first `due` integrations due now, the rest later.
             tx.execute(update(worker_schedule).values(queued_at=None))
             if due:
@@ -422,7 +422,7 @@ def _tick_cost(store: Any, n: int, due_share: float) -> tuple[float, float]:
             raise RuntimeError(f"expected {due} due, claimed {tick.enqueued}")
         ticks.append(tick.seconds)
         started = time.perf_counter()
-        store.sweep()
+        store.schedule.sweep()
         sweeps.append(time.perf_counter() - started)
     return statistics.median(ticks), statistics.median(sweeps)
 

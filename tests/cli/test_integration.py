@@ -278,7 +278,7 @@ def test_a_bad_stored_setting_names_the_update_command(cli):
     cli.create()
     # As an earlier crmsync stored them, unchecked.
     store = open_store(cli.db_url)
-    store.update_integration(
+    store.config.update_integration(
         "acme", platform_settings={"cache_mb": "lots", "colour": "blue"}
     )
     store.dispose()

@@ -15,7 +15,7 @@ def pairs(cli):
 def test_add_stores_types_from_list_fields(mapped):
     from crmsync.store import open_store
 
-    integration = open_store(mapped.db_url).get_integration("acme")
+    integration = open_store(mapped.db_url).config.get_integration("acme")
     mapping = integration.object_pairs[0].mapping_for("email", "Email")
     assert (mapping.platform_type.value, mapping.crm_type.value) == ("email", "email")
     assert pairs(mapped)["prospect:Lead"][3]["default"] == "Unknown"

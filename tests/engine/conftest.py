@@ -196,7 +196,7 @@ class World:
         options.setdefault("page_size", self.page_size)
         return SyncEngine(
             self.store,
-            self.store.get_integration(self.integration.name),
+            self.store.config.get_integration(self.integration.name),
             platform,
             crm,
             clock=self.clock.now,
@@ -273,8 +273,8 @@ class World:
             platform_modified_at=seen,
             crm_modified_at=seen,
         )
-        with self.store.transaction() as tx:
-            self.store.upsert_links(tx, self.integration.id, [link])
+        with self.store.database.transaction() as tx:
+            self.store.links.upsert(tx, self.integration.id, [link])
         self.clock.advance()
         return pid, lid
 
@@ -314,7 +314,7 @@ def make_world(tmp_path, platform_kind):
     ) -> World:
         clock = Clock()
         store = open_store(url or f"sqlite:///{tmp_path}/state-{len(worlds)}.db")
-        integration = store.create_integration(
+        integration = store.config.create_integration(
             Integration(
                 name=f"test{len(worlds)}",
                 platform_connector="local"

@@ -48,7 +48,7 @@ def test_a_per_record_failure_does_not_stop_the_others(make_world):
     report = world.cycle()
     assert report.crm.created == 2 and report.crm.failed == 1
     assert report.status == "partial"
-    (error,) = world.store.open_errors(world.integration.id)
+    (error,) = world.store.history.open_errors(world.integration.id)
     assert (error.record_id, error.code, error.field) == (
         bad,
         "REQUIRED_FIELD_MISSING",
@@ -59,7 +59,7 @@ def test_a_per_record_failure_does_not_stop_the_others(make_world):
     world.clock.advance()
     world.prospect({"last_name": "Fixed"}, record_id=bad)
     assert world.cycle().crm.created == 1
-    assert world.store.open_errors(world.integration.id) == []
+    assert world.store.history.open_errors(world.integration.id) == []
 
 
 def test_a_retryable_record_error_is_retried_next_cycle(make_world):
@@ -87,7 +87,7 @@ def test_an_ambiguous_match_is_an_error_never_a_guess(make_world):
     world.lead({"Email": "TWIN@x.io", "LastName": "B", "Company": "C"})
     report = world.cycle()
     assert report.linked == 0 and report.crm.created == 0 and report.ambiguous == 1
-    (error,) = world.store.open_errors(world.integration.id)
+    (error,) = world.store.history.open_errors(world.integration.id)
     assert error.record_id == pid and error.code == "AMBIGUOUS_MATCH"
 
 
@@ -106,7 +106,7 @@ def test_two_records_sharing_one_candidates_key_are_an_error_never_a_guess(
     report = world.cycle()
     assert report.linked == 0 and report.writes == 0, report.counts()
     assert report.ambiguous == 2
-    errors = world.store.open_errors(world.integration.id)
+    errors = world.store.history.open_errors(world.integration.id)
     assert {(e.record_id, e.code) for e in errors} == {
         (first, "AMBIGUOUS_MATCH"),
         (second, "AMBIGUOUS_MATCH"),
@@ -126,8 +126,8 @@ def test_contacts_match_before_leads(make_world, pairs):
     )
     report = world.cycle()
     assert report.linked == 1
-    with world.store.transaction() as tx:
-        links = world.store.links_for(
+    with world.store.database.transaction() as tx:
+        links = world.store.links.find(
             tx, world.integration.id, "crm", [("Contact", contact)]
         )
     assert links, "the prospect must be linked to the contact"
@@ -205,8 +205,8 @@ def test_a_process_killed_between_push_and_commit_converges(make_world):
     world.extra_plugins.append(killer)
     with pytest.raises(Killed):
         world.cycle()
-    world.store.release_lease(world.integration.id, owner="*")
-    with world.store.transaction() as tx:
+    world.store.leases.release(world.integration.id, owner="*")
+    with world.store.database.transaction() as tx:
         tx.exec_driver_sql("DELETE FROM leases")
     assert len(world.crm.live("Lead")) == 2, (
         "the create reached the CRM before the kill"
@@ -215,8 +215,8 @@ def test_a_process_killed_between_push_and_commit_converges(make_world):
     assert len(world.crm.live("Lead")) == 2, "the create must not be repeated"
     assert world.crm.get("Lead", lid)["FirstName"] == "New", "the edit must not be lost"
     assert report.crm.created == 0 and report.linked == 1
-    with world.store.transaction() as tx:
-        assert not world.store.has_pending_creates(tx, world.integration.id), (
+    with world.store.database.transaction() as tx:
+        assert not world.store.pending.any(tx, world.integration.id), (
             "the create found again is no longer pending"
         )
     assert world.cycle().writes == 0
@@ -247,8 +247,8 @@ def test_a_lead_converted_before_its_first_sync_gives_one_prospect(
     world.clock.advance()
     assert world.cycle().writes == 0
     (prospect,) = world.platform.live("prospect")
-    with world.store.transaction() as tx:
-        found = world.store.links_for(
+    with world.store.database.transaction() as tx:
+        found = world.store.links.find(
             tx, world.integration.id, "crm", [("Contact", contact)]
         )
     assert found[("Contact", contact)].platform_id == prospect
@@ -260,7 +260,9 @@ def test_a_lead_converted_into_an_unpaired_object_says_its_sync_stops(make_world
     contact = world.crm.convert(lid)
     assert world.cycle().relinked == 1
     (event,) = [
-        e for e in world.store.list_events(world.integration.id) if e.kind == "relinked"
+        e
+        for e in world.store.history.list_events(world.integration.id)
+        if e.kind == "relinked"
     ]
     assert contact in event.detail["reason"]
     assert "no object pair" in event.detail["reason"]
@@ -286,8 +288,8 @@ def test_a_crm_edit_made_around_a_conversion_reaches_the_platform(
     assert report.relinked == 1 and report.platform.updated == 1, report.counts()
     prospect = world.platform.get("prospect", pid)
     assert (prospect["first_name"], prospect["phone"]) == ("Jon", "555-0199")
-    with world.store.transaction() as tx:
-        found = world.store.links_for(
+    with world.store.database.transaction() as tx:
+        found = world.store.links.find(
             tx, world.integration.id, "crm", [("Contact", contact)]
         )
     assert found[("Contact", contact)].platform_id == pid
@@ -343,7 +345,9 @@ def test_a_merged_record_relinks_to_the_survivor_and_a_deleted_one_unlinks(make_
     world.crm.delete("Lead", survivor)
     report = world.cycle()
     assert report.unlinked == 1
-    kinds = [event.kind for event in world.store.list_events(world.integration.id)]
+    kinds = [
+        event.kind for event in world.store.history.list_events(world.integration.id)
+    ]
     assert "unlinked" in kinds and "relinked" in kinds
 
 
@@ -374,7 +378,7 @@ def test_a_spent_api_budget_stops_the_cycle_early_and_resumes_later(make_world):
     world.extra_plugins.append(Exhausted())
     stopped = world.cycle()
     assert stopped.status == "stopped" and "budget" in (stopped.message or "")
-    (run, *_) = world.store.list_runs(world.integration.id)
+    (run, *_) = world.store.history.list_runs(world.integration.id)
     assert run.status == "stopped"
     world.extra_plugins.clear()
     assert world.cycle().crm.created == 1
@@ -404,9 +408,9 @@ def test_an_interrupted_cycle_is_recorded_failed_and_locks_nothing(
     monkeypatch.setattr(world.store, "add_pending_creates", dies)
     with pytest.raises(error):
         world.cycle()
-    (run,) = world.store.list_runs(world.integration.id)
+    (run,) = world.store.history.list_runs(world.integration.id)
     assert run.status == "failed" and run.finished_at is not None
-    integration = world.store.get_integration(world.integration.name)
+    integration = world.store.config.get_integration(world.integration.name)
     assert integration.source_of_truth_locked_at is None
     monkeypatch.undo()
     world.clock.advance()
@@ -419,17 +423,19 @@ def test_the_source_of_truth_locks_after_the_first_cycle(make_world):
 
     world = make_world()
     name = world.integration.name
-    check_source_of_truth_change(world.store.get_integration(name), SourceOfTruth.CRM)
-    world.store.update_integration(name, source_of_truth=SourceOfTruth.CRM)
+    check_source_of_truth_change(
+        world.store.config.get_integration(name), SourceOfTruth.CRM
+    )
+    world.store.config.update_integration(name, source_of_truth=SourceOfTruth.CRM)
     world.cycle()
-    locked = world.store.get_integration(name)
+    locked = world.store.config.get_integration(name)
     assert locked.source_of_truth_locked_at is not None
     with pytest.raises(ConfigurationError, match="rebaseline"):
         check_source_of_truth_change(locked, SourceOfTruth.PLATFORM)
     check_source_of_truth_change(locked, SourceOfTruth.CRM)  # no change: allowed
-    world.store.rebaseline(world.integration.name, SourceOfTruth.PLATFORM)
+    world.store.config.rebaseline(world.integration.name, SourceOfTruth.PLATFORM)
     assert (
-        world.store.get_integration(world.integration.name).source_of_truth
+        world.store.config.get_integration(world.integration.name).source_of_truth
         is SourceOfTruth.PLATFORM
     )
 
@@ -441,7 +447,7 @@ def test_after_a_rebaseline_an_edit_on_one_side_still_moves(make_world, database
     pid, lid = world.linked_pair(first_name="John")
     world.clock.advance()
     assert world.cycle().writes == 0
-    world.store.rebaseline(world.integration.name, SourceOfTruth.PLATFORM)
+    world.store.config.rebaseline(world.integration.name, SourceOfTruth.PLATFORM)
     world.clock.advance()
     world.prospect({"first_name": "Steve"}, record_id=pid)
     world.clock.advance()
@@ -450,8 +456,8 @@ def test_after_a_rebaseline_an_edit_on_one_side_still_moves(make_world, database
 
     assert world.crm.get("Lead", lid)["FirstName"] == "Steve"
     assert report.crm.updated == 1, report.counts()
-    with world.store.transaction() as tx:
-        link = world.store.links_for(tx, world.integration.id, "crm", [("Lead", lid)])
+    with world.store.database.transaction() as tx:
+        link = world.store.links.find(tx, world.integration.id, "crm", [("Lead", lid)])
     assert link[("Lead", lid)].baseline  # agreed again, field by field
     world.clock.advance()
     assert world.cycle().writes == 0
@@ -463,7 +469,7 @@ def test_a_new_mapping_back_fills_existing_links(make_world):
     world = make_world()
     pid, lid = world.linked_pair(first_name="B")
     world.prospect({"score": 42}, record_id=pid)
-    world.store.put_mapping(
+    world.store.config.put_mapping(
         world.integration.name,
         "prospect",
         "Lead",
@@ -496,7 +502,7 @@ def test_a_second_cycle_of_the_same_integration_is_refused_while_one_runs(make_w
     from crmsync.engine import CycleBusy
 
     world = make_world()
-    assert world.store.acquire_lease(world.integration.id, "someone-else", seconds=60)
+    assert world.store.leases.acquire(world.integration.id, "someone-else", seconds=60)
     with pytest.raises(CycleBusy):
         world.cycle()
 
@@ -510,7 +516,7 @@ def test_whole_cycles_on_postgresql(make_world, postgres_url):
     world.extra_plugins.append(KillAfterPush())
     with pytest.raises(Killed):
         world.cycle()
-    with world.store.transaction() as tx:
+    with world.store.database.transaction() as tx:
         tx.exec_driver_sql("DELETE FROM leases")
     world.extra_plugins.clear()
     world.cycle()
@@ -555,11 +561,11 @@ def test_a_record_found_deleted_on_write_is_unlinked_with_the_reason(make_world)
     world.prospect({"first_name": "Gone"}, record_id=pid)
     report = world.cycle()
     assert report.unlinked == 1 and report.crm.failed == 0
-    (event, *_) = world.store.list_events(world.integration.id)
+    (event, *_) = world.store.history.list_events(world.integration.id)
     assert event.kind == "unlinked" and "found on write" in event.detail["reason"]
-    with world.store.transaction() as tx:
-        assert world.store.count_links(tx, world.integration.id) == 0
-    assert world.store.open_errors(world.integration.id) == []
+    with world.store.database.transaction() as tx:
+        assert world.store.links.count(tx, world.integration.id) == 0
+    assert world.store.history.open_errors(world.integration.id) == []
 
 
 def test_a_stop_request_ends_the_cycle_after_the_current_batch(make_world):
@@ -648,7 +654,7 @@ def test_a_record_re_read_in_the_overlap_window_costs_no_link_write(make_world):
     pid, _ = world.linked_pair(first_name="Same")
 
     def stored_link():
-        with world.store.transaction() as tx:
+        with world.store.database.transaction() as tx:
             return tx.exec_driver_sql("SELECT updated_at, baseline FROM links").one()
 
     before = stored_link()

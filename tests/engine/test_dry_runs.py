@@ -44,7 +44,7 @@ class CountPushes:
 
 
 def _state(world):
-    with world.store.engine.connect() as connection:
+    with world.store.database.engine.connect() as connection:
         tables = ("links", "cursors", "inbox", "pending_creates", "record_errors")
         return {
             table: sorted(

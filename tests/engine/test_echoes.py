@@ -12,13 +12,13 @@ class CountStaged:
 
     def __init__(self, store) -> None:
         self.staged = 0
-        original = store.stage
+        original = store.inbox.stage
 
         def stage(tx, iid, side, object_name, records, tombstones, key_of):
             self.staged += len(records)
             return original(tx, iid, side, object_name, records, tombstones, key_of)
 
-        store.stage = stage
+        store.inbox.stage = stage
 
 
 def test_the_cycle_after_creates_stages_and_decides_none_of_its_echoes(make_world):
@@ -56,7 +56,9 @@ def test_a_real_edit_among_echoes_is_still_decided(make_world):
 def test_a_back_fill_reads_and_decides_everything_again(make_world):
     world = make_world()
     world.linked_pair(first_name="Same")
-    world.store.rebaseline(world.integration.name, world.integration.source_of_truth)
+    world.store.config.rebaseline(
+        world.integration.name, world.integration.source_of_truth
+    )
     world.clock.advance(30)
 
     report = world.cycle()

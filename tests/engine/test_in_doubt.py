@@ -38,8 +38,10 @@ def _died_while_creating(make_world):
     with contextlib.suppress(Died):
         world.cycle()
     world.extra_plugins.clear()
-    with world.store.transaction() as tx:  # what kill -9 leaves: the lease row too
-        assert world.store.has_pending_creates(tx, world.integration.id)
+    with (
+        world.store.database.transaction() as tx
+    ):  # what kill -9 leaves: the lease row too
+        assert world.store.pending.any(tx, world.integration.id)
     world.clock.advance(60)
     return world, other
 

@@ -69,8 +69,8 @@ def test_writes_that_answered_before_a_spent_quota_are_recorded(make_world):
     assert stopped.status == "stopped", stopped.counts()
     assert stopped.crm.created == 600
     assert len(world.crm.live("Lead")) == 600
-    with world.store.transaction() as tx:
-        assert world.store.count_links(tx, world.integration.id) == 600
+    with world.store.database.transaction() as tx:
+        assert world.store.links.count(tx, world.integration.id) == 600
 
     world.extra_plugins.clear()
     world.clock.advance()
@@ -87,7 +87,7 @@ def test_the_state_store_is_used_only_from_the_engines_thread(make_world, monkey
     for n in range(450):
         world.lead({"Email": f"l{n}@x.io", "LastName": f"L{n}", "Company": "Initech"})
     threads: set[str] = set()
-    transaction = world.store.transaction
+    transaction = world.store.database.transaction
 
     def watched():
         threads.add(threading.current_thread().name)
@@ -114,10 +114,10 @@ def test_creates_whose_answer_was_lost_are_found_not_created_again(
     assert world.crm.calls["push_updates"] == 1
     assert lost.status == "partial" and lost.crm.failed == 3, lost.counts()
     assert len(world.crm.live("Lead")) == 3
-    codes = {e.code for e in world.store.open_errors(world.integration.id)}
+    codes = {e.code for e in world.store.history.open_errors(world.integration.id)}
     assert codes == {"OUTCOME_UNKNOWN"}
-    with world.store.transaction() as tx:
-        assert world.store.has_pending_creates(tx, world.integration.id)
+    with world.store.database.transaction() as tx:
+        assert world.store.pending.any(tx, world.integration.id)
 
     world.clock.advance()
     found = world.cycle()
@@ -125,10 +125,10 @@ def test_creates_whose_answer_was_lost_are_found_not_created_again(
     assert found.linked == 3 and found.crm.created == 0, found.counts()
     assert len(world.crm.live("Lead")) == 3
     # Linked without a write, the records' errors are resolved all the same.
-    assert world.store.open_errors(world.integration.id) == []
-    with world.store.transaction() as tx:
-        assert not world.store.has_pending_creates(tx, world.integration.id)
-        assert world.store.count_links(tx, world.integration.id) == 3
+    assert world.store.history.open_errors(world.integration.id) == []
+    with world.store.database.transaction() as tx:
+        assert not world.store.pending.any(tx, world.integration.id)
+        assert world.store.links.count(tx, world.integration.id) == 3
 
 
 def test_a_cycle_that_lost_its_lease_pushes_nothing_more(make_world, database_url):
@@ -145,11 +145,11 @@ def test_a_cycle_that_lost_its_lease_pushes_nothing_more(make_world, database_ur
         def fetch_changed(self, object_name, fields, cursor, page, page_size):
             if self.armed and object_name == "Lead":
                 self.armed = False
-                with world.store.transaction() as tx:
+                with world.store.database.transaction() as tx:
                     tx.exec_driver_sql(
                         "UPDATE leases SET expires_at = '2000-01-01 00:00:00'"
                     )
-                assert world.store.acquire_lease(world.integration.id, "other", 3600)
+                assert world.store.leases.acquire(world.integration.id, "other", 3600)
             return (yield)
 
     world.extra_plugins.append(AnotherProcessTakesTheLease())
@@ -159,7 +159,7 @@ def test_a_cycle_that_lost_its_lease_pushes_nothing_more(make_world, database_ur
 
     assert report.status == "failed" and "lost its lease" in (report.message or "")
     assert world.crm.live("Lead") == []  # nothing pushed
-    world.store.release_lease(world.integration.id, "other")
+    world.store.leases.release(world.integration.id, "other")
     world.clock.advance()
     assert world.cycle().crm.created == 3
     assert len(world.crm.live("Lead")) == 3

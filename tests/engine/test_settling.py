@@ -10,13 +10,13 @@ CREATE_ALL = CreationRule(mode=CreationMode.ALL)
 
 
 def engine(world, store_calls, **options):
-    original = world.store.delete_inbox
+    original = world.store.inbox.delete
 
     def delete_inbox(tx, ids):
         store_calls.append(list(ids))
         return original(tx, ids)
 
-    world.store.delete_inbox = delete_inbox
+    world.store.inbox.delete = delete_inbox
     return world.engine(**options)
 
 
@@ -41,8 +41,8 @@ def test_an_incremental_cycle_deletes_settled_rows_and_still_creates_no_duplicat
     assert report.crm.created == 0 and report.crm.updated == 1
     assert len(world.crm.live("Lead")) == 1
     assert any(deleted), "the incremental cycle settled nothing by deleting"
-    with world.store.transaction() as tx:
-        assert world.store.inbox_counts(tx, world.integration.id)["waiting"] == 0
+    with world.store.database.transaction() as tx:
+        assert world.store.inbox.counts(tx, world.integration.id)["waiting"] == 0
 
 
 def test_a_first_read_keeps_settled_rows_for_matching(make_world):
@@ -53,7 +53,7 @@ def test_a_first_read_keeps_settled_rows_for_matching(make_world):
     # A rebaseline makes the next cycle read both feeds in full; the linked pair settles
     # in the first chunk, the lead's row with it. A second prospect with the same email
     # comes in a chunk of its own.
-    world.store.rebaseline(world.integration.name, SourceOfTruth.BOTH)
+    world.store.config.rebaseline(world.integration.name, SourceOfTruth.BOTH)
     world.clock.advance()
     world.prospect({"email": "BO@x.io", "last_name": "Bo again"})
     world.clock.advance()

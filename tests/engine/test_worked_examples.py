@@ -203,8 +203,8 @@ def test_example_6_no_lost_update(make_world):
 
 def position(world, side: str, object_name: str) -> tuple[dt.datetime, str | None]:
     """Where a side's saved cursor stands: (modification time, record id)."""
-    with world.store.transaction() as tx:
-        cursor, _ = world.store.get_cursor(tx, world.integration.id, side, object_name)
+    with world.store.database.transaction() as tx:
+        cursor, _ = world.store.cursors.get(tx, world.integration.id, side, object_name)
     assert isinstance(cursor, Cursor) and cursor.modified_at is not None, cursor
     return cursor.modified_at, cursor.record_id
 

@@ -8,7 +8,7 @@ import pytest
 
 from crmsync.errors import StateError
 from crmsync.store import open_store
-from crmsync.store._base import _connect_args
+from crmsync.store._database import _connect_args
 
 
 def test_a_port_where_something_else_listens_is_refused_with_the_way_out():

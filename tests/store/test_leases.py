@@ -21,8 +21,8 @@ HOLDER = textwrap.dedent(
     from crmsync.store import open_store
     store = open_store(sys.argv[1])
     iid = int(sys.argv[2])
-    assert store.acquire_lease(iid, "holder", seconds=float(sys.argv[3]))
-    store.start_run(iid, dry_run=False)
+    assert store.leases.acquire(iid, "holder", seconds=float(sys.argv[3]))
+    store.history.start_run(iid, dry_run=False)
     print("holding", flush=True)
     sys.stdin.read()
     """
@@ -40,7 +40,7 @@ def store(database_url):
 def holder(store, database_url):
     """A holder process for a fresh integration: yields (start, integration id)."""
     processes: list[subprocess.Popen[str]] = []
-    iid = store.create_integration(
+    iid = store.config.create_integration(
         Integration(name="leased", platform_connector="local", crm_connector="memory")
     ).id
 
@@ -69,8 +69,8 @@ def holder(store, database_url):
 def test_a_live_holder_keeps_the_lease(store, holder):
     start, iid = holder
     start()
-    assert not store.acquire_lease(iid, "me", seconds=60)
-    assert store.cycle_alive(iid)
+    assert not store.leases.acquire(iid, "me", seconds=60)
+    assert store.leases.cycle_alive(iid)
 
 
 def test_a_killed_holder_releases_at_once_and_its_run_is_recorded_interrupted(
@@ -80,15 +80,15 @@ def test_a_killed_holder_releases_at_once_and_its_run_is_recorded_interrupted(
     process = start(lease_seconds=3600)  # an hour: no waiting for a clock here
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
-    assert not store.cycle_alive(iid)
-    assert store.acquire_lease(iid, "me", seconds=60)
-    (run,) = store.list_runs(iid)
+    assert not store.leases.cycle_alive(iid)
+    assert store.leases.acquire(iid, "me", seconds=60)
+    (run,) = store.history.list_runs(iid)
     assert run.status == "interrupted"
     assert run.finished_at is not None
     # The lease is held again, now by a live owner.
-    assert not store.acquire_lease(iid, "someone-else", seconds=60)
-    store.release_lease(iid, "me")
-    assert store.acquire_lease(iid, "someone-else", seconds=60)
+    assert not store.leases.acquire(iid, "someone-else", seconds=60)
+    store.leases.release(iid, "me")
+    assert store.leases.acquire(iid, "someone-else", seconds=60)
 
 
 def test_an_expired_lease_of_a_stalled_holder_is_taken_over_and_fences_it(
@@ -96,23 +96,23 @@ def test_an_expired_lease_of_a_stalled_holder_is_taken_over_and_fences_it(
 ):
     start, iid = holder
     start(lease_seconds=-1)  # alive, but stalled past its lease
-    assert store.acquire_lease(iid, "taker", seconds=60)
+    assert store.leases.acquire(iid, "taker", seconds=60)
     # The stalled holder, renewing before a push, learns it lost the lease.
     other = open_store(database_url)
     try:
-        assert not other.acquire_lease(iid, "holder", seconds=60)
+        assert not other.leases.acquire(iid, "holder", seconds=60)
     finally:
         other.dispose()
 
 
 def test_a_renewal_fails_once_another_owner_took_the_lease(store):
-    iid = store.create_integration(
+    iid = store.config.create_integration(
         Integration(name="renewed", platform_connector="local", crm_connector="memory")
     ).id
-    assert store.acquire_lease(iid, "a", seconds=60)
-    assert store.acquire_lease(iid, "a", seconds=60)  # renewal
-    with store.transaction() as tx:
+    assert store.leases.acquire(iid, "a", seconds=60)
+    assert store.leases.acquire(iid, "a", seconds=60)  # renewal
+    with store.database.transaction() as tx:
         tx.exec_driver_sql("UPDATE leases SET owner = 'b'")
-    assert not store.acquire_lease(iid, "a", seconds=60)
-    store.release_lease(iid, "a")  # releases the holder lock; b's row stays
-    assert store.acquire_lease(iid, "c", seconds=60)  # holder lock free: takes over
+    assert not store.leases.acquire(iid, "a", seconds=60)
+    store.leases.release(iid, "a")  # releases the holder lock; b's row stays
+    assert store.leases.acquire(iid, "c", seconds=60)  # holder lock free: takes over

@@ -47,16 +47,16 @@ def test_a_locked_store_says_what_holds_it(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{path}")
     # Registered after the store's own tuning, so the lock is reported at once.
     event.listen(
-        store.engine,
+        store.database.engine,
         "connect",
         lambda connection, _record: connection.execute("PRAGMA busy_timeout=0"),
     )
-    store.engine.dispose()
+    store.database.engine.dispose()
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
         with pytest.raises(StateError) as refused:
-            store.create_integration(
+            store.config.create_integration(
                 Integration(name="acme", platform_connector="local", crm_connector="x")
             )
     finally:

@@ -24,7 +24,7 @@ T0 = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 @pytest.fixture
 def store(tmp_path):
     store = open_store(f"sqlite:///{tmp_path}/plans.db")
-    store.create_integration(
+    store.config.create_integration(
         Integration(
             name="plans",
             platform_connector="local",
@@ -44,14 +44,14 @@ def plans_of(store, call):
         if statement.lstrip().upper().startswith("SELECT") and not executemany:
             statements.append((statement, parameters))
 
-    event.listen(store.engine, "before_cursor_execute", capture)
+    event.listen(store.database.engine, "before_cursor_execute", capture)
     try:
-        with store.transaction() as tx:
+        with store.database.transaction() as tx:
             call(tx)
     finally:
-        event.remove(store.engine, "before_cursor_execute", capture)
+        event.remove(store.database.engine, "before_cursor_execute", capture)
     plans = []
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         for statement, parameters in statements:
             rows = connection.exec_driver_sql(
                 f"EXPLAIN QUERY PLAN {statement}", parameters
@@ -62,26 +62,26 @@ def plans_of(store, call):
 
 
 def test_feed_lookups_search_an_index_and_never_scan(store):
-    with store.transaction() as tx:
+    with store.database.transaction() as tx:
         records = [
             ChangedRecord(
                 record_id=f"L{n}", modified_at=T0, values={"Email": f"p{n}@x.io"}
             )
             for n in range(50)
         ]
-        store.stage(tx, 1, "crm", "Lead", records, [], match_key_of("Email"))
-        store.upsert_links(
+        store.inbox.stage(tx, 1, "crm", "Lead", records, [], match_key_of("Email"))
+        store.links.upsert(
             tx, 1, [LinkRow(None, "prospect", "P1", "Lead", "L1", {}, T0, T0)]
         )
     lookups = {
-        "inbox_chunk": lambda tx: store.inbox_chunk(tx, 1, "crm", "Lead", 0, 10),
-        "inbox_by_match_keys": lambda tx: store.inbox_by_match_keys(
+        "inbox_chunk": lambda tx: store.inbox.chunk(tx, 1, "crm", "Lead", 0, 10),
+        "inbox_by_match_keys": lambda tx: store.inbox.by_match_keys(
             tx, 1, "crm", ["Lead"], ["p1@x.io", "p2@x.io"]
         ),
-        "inbox_for_records": lambda tx: store.inbox_for_records(
+        "inbox_for_records": lambda tx: store.inbox.for_records(
             tx, 1, "crm", [("Lead", "L1"), ("Lead", "L2")]
         ),
-        "links_for": lambda tx: store.links_for(tx, 1, "crm", [("Lead", "L1")]),
+        "links_for": lambda tx: store.links.find(tx, 1, "crm", [("Lead", "L1")]),
     }
     expected = {
         "inbox_chunk": "INTEGER PRIMARY KEY",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from crmsync.store import stored_id
+
 from .conftest import TestClient, World
 
 
@@ -311,9 +313,9 @@ def test_a_cycle_already_running_is_a_409(api: TestClient, world: World) -> None
     api.post("/api/v1/integrations/acme/resume")
     with world.workspace() as ws:
         store = ws.get_store()
-        iid = store.stored_id(store.get_integration("acme"))
+        iid = stored_id(store.config.get_integration("acme"))
         # Another holder has the integration's lease: its cycle is running.
-        assert store.acquire_lease(iid, "another-worker", 600)
+        assert store.leases.acquire(iid, "another-worker", 600)
         busy = error_of(api.post("/api/v1/integrations/acme/runs"), 409)
     assert busy["code"] == "cycle_running"
     assert "already running" in busy["message"]

@@ -244,7 +244,7 @@ class WorkerWorld:
             path = self.tmp / f"platform-{index}.db"
             seed_prospects(path, prospects, seed=index)
             every = interval(index)
-            stored = self.store.create_integration(
+            stored = self.store.config.create_integration(
                 Integration(
                     name=f"tenant-{index}",
                     platform_connector="local",
@@ -271,7 +271,7 @@ class WorkerWorld:
                 )
             )
             assert stored.id is not None
-            self.store.enroll(stored.id, now=self.clock())
+            self.store.schedule.enroll(stored.id, now=self.clock())
             self.tenants.append(
                 Tenant(stored.id, stored.name, path, emulator, server, every)
             )
@@ -347,7 +347,7 @@ class WorkerWorld:
     # -- what happened -----------------------------------------------------------------
     def runs(self, tenant: Tenant) -> list[RunRecord]:
         return sorted(
-            self.store.list_runs(tenant.integration_id, limit=1000),
+            self.store.history.list_runs(tenant.integration_id, limit=1000),
             key=lambda r: (r.started_at, r.id),
         )
 
@@ -355,7 +355,7 @@ class WorkerWorld:
         return [r for r in self.runs(tenant) if r.finished_at is not None]
 
     def link_count(self, tenant: Tenant) -> int:
-        with self.store.engine.connect() as connection:
+        with self.store.database.engine.connect() as connection:
             return int(
                 connection.execute(
                     select(func.count())
@@ -366,7 +366,7 @@ class WorkerWorld:
             )
 
     def lease_owner(self, tenant: Tenant) -> str | None:
-        with self.store.engine.connect() as connection:
+        with self.store.database.engine.connect() as connection:
             owner = connection.execute(
                 select(leases.c.owner).where(
                     leases.c.integration_id == tenant.integration_id
@@ -376,7 +376,7 @@ class WorkerWorld:
 
     def drained(self) -> bool:
         """No task waits in the queue and no cycle runs (no lease, none queued)."""
-        with self.store.engine.connect() as connection:
+        with self.store.database.engine.connect() as connection:
             queued = connection.execute(
                 select(func.count())
                 .select_from(worker_schedule)
@@ -386,7 +386,7 @@ class WorkerWorld:
         return not queued and not held
 
     def clear_runs(self) -> None:
-        with self.store.transaction() as tx:
+        with self.store.database.transaction() as tx:
             tx.execute(delete(runs))
 
     def close(self) -> None:

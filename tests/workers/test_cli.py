@@ -22,7 +22,7 @@ def url(tmp_path: Path) -> str:
     database = f"sqlite:///{tmp_path}/state.db"
     store = open_store(database)
     for name, active in (("acme", True), ("paused-one", False)):
-        store.create_integration(
+        store.config.create_integration(
             Integration(
                 name=name,
                 platform_connector="local",

@@ -29,7 +29,7 @@ def store(tmp_path: Path) -> Iterator[WorkerStore]:
 def _add(
     store: WorkerStore, name: str, *, crm: str = "salesforce", active: bool = True
 ) -> int:
-    stored = store.create_integration(
+    stored = store.config.create_integration(
         Integration(
             name=name,
             platform_connector="local",
@@ -39,16 +39,20 @@ def _add(
         )
     )
     assert stored.id is not None
-    store.enroll(stored.id, now=NOW)
-    store.mark_queued(stored.id, NOW)
+    store.schedule.enroll(stored.id, now=NOW)
+    store.schedule.mark_queued(stored.id, NOW)
     return stored.id
 
 
 def _run(store: WorkerStore, iid: int, name: str) -> str:
     outcome = run_task_cycle(
-        store, CrmsyncSettings(database_url=store.url), iid, name, clock=lambda: NOW
+        store,
+        CrmsyncSettings(database_url=store.database.url),
+        iid,
+        name,
+        clock=lambda: NOW,
     )
-    entry = store.schedule_entry(iid)
+    entry = store.schedule.schedule_entry(iid)
     # Picked up: no longer queued, whatever the outcome.
     assert entry is None or (entry.queued_at is None and entry.started_at == NOW)
     return outcome.outcome
@@ -60,14 +64,14 @@ def test_paused_unknown_and_renamed_integrations_do_not_run(store: WorkerStore) 
     assert _run(store, 999, "nobody") == "unknown"
     other = _add(store, "other")
     assert _run(store, other + 1, "other") == "unknown"  # an id that is not its own
-    assert store.list_runs(paused) == []
+    assert store.history.list_runs(paused) == []
 
 
 def test_a_busy_integration_ends_without_a_run(
     store: WorkerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CRMSYNC_SALESFORCE_CLIENT_SECRET", "not-used-secret-1234")
-    stored = store.create_integration(
+    stored = store.config.create_integration(
         Integration(
             name="acme",
             platform_connector="local",
@@ -82,22 +86,22 @@ def test_a_busy_integration_ends_without_a_run(
         )
     )
     assert stored.id is not None
-    store.enroll(stored.id, now=NOW)
+    store.schedule.enroll(stored.id, now=NOW)
     # Another worker's cycle holds the lease: this task ends before any vendor call.
-    assert store.acquire_lease(stored.id, "another-worker", seconds=60)
+    assert store.leases.acquire(stored.id, "another-worker", seconds=60)
     outcome = run_task_cycle(
-        store, CrmsyncSettings(database_url=store.url), stored.id, "acme"
+        store, CrmsyncSettings(database_url=store.database.url), stored.id, "acme"
     )
     assert outcome.outcome == "busy"
-    assert store.list_runs(stored.id) == []
+    assert store.history.list_runs(stored.id) == []
 
 
 def test_a_connector_that_cannot_load_refuses_in_one_line(store: WorkerStore) -> None:
     iid = _add(store, "acme", crm="no-such-connector")
     outcome = run_task_cycle(
-        store, CrmsyncSettings(database_url=store.url), iid, "acme"
+        store, CrmsyncSettings(database_url=store.database.url), iid, "acme"
     )
     assert outcome.outcome == "refused"
     assert outcome.message is not None and "no-such-connector" in outcome.message
     assert "\n" not in outcome.message
-    assert store.list_runs(iid) == []
+    assert store.history.list_runs(iid) == []

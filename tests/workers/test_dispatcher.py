@@ -65,7 +65,7 @@ def sqlite_store(tmp_path: Path) -> Iterator[WorkerStore]:
 def _integration(
     store: WorkerStore, name: str, *, interval: int = 60, active: bool = True
 ) -> int:
-    stored = store.create_integration(
+    stored = store.config.create_integration(
         Integration(
             name=name,
             platform_connector="local",
@@ -81,7 +81,7 @@ def _integration(
 def _started(store: WorkerStore, *ids: int, at: dt.datetime) -> None:
     """What a worker does when it picks a task up."""
     for integration_id in ids:
-        store.mark_started(integration_id, at)
+        store.schedule.mark_started(integration_id, at)
 
 
 @pytest.mark.parametrize("backend", ["sqlite_store", "store"])
@@ -94,7 +94,7 @@ def test_due_at_enrolment_then_every_interval(
     b = _integration(store, "b", interval=300)
     _integration(store, "not-enrolled", interval=60)
     for iid in (a, b):
-        store.enroll(iid, now=clock())
+        store.schedule.enroll(iid, now=clock())
     dispatcher = Dispatcher(store, sent, clock=clock, sweep_seconds=0)
 
     assert dispatcher.tick().enqueued == 2
@@ -116,7 +116,7 @@ def test_a_queued_task_is_not_enqueued_again_until_it_is_lost(
 ) -> None:
     clock, sent = FakeClock(), Recorder()
     a = _integration(store, "a", interval=60)
-    store.enroll(a, now=clock())
+    store.schedule.enroll(a, now=clock())
     dispatcher = Dispatcher(
         store, sent, clock=clock, requeue_seconds=600, sweep_seconds=0
     )
@@ -137,14 +137,14 @@ def test_pause_resume_and_interval_changes_apply_on_the_next_tick(
 ) -> None:
     clock, sent = FakeClock(), Recorder()
     a = _integration(store, "a", interval=600)
-    store.enroll(a, now=clock())
+    store.schedule.enroll(a, now=clock())
     dispatcher = Dispatcher(store, sent, clock=clock, sweep_seconds=0)
     dispatcher.tick()
     _started(store, a, at=clock())
     assert sent.take() == ["a"]
 
     # Shorter interval: due one new interval after the last dispatch.
-    store.update_integration("a", interval_seconds=60)
+    store.config.update_integration("a", interval_seconds=60)
     clock.advance(30)
     dispatcher.tick()
     assert sent.take() == []
@@ -154,17 +154,17 @@ def test_pause_resume_and_interval_changes_apply_on_the_next_tick(
     _started(store, a, at=clock())
 
     # Paused: never due; resumed: due at once if its interval elapsed meanwhile.
-    store.set_active("a", False)
+    store.config.set_active("a", False)
     clock.advance(3600)
     dispatcher.tick()
     assert sent.take() == []
-    store.set_active("a", True)
+    store.config.set_active("a", True)
     dispatcher.tick()
     assert sent.take() == ["a"]
     _started(store, a, at=clock())
 
     # Longer interval: not due at the old one.
-    store.update_integration("a", interval_seconds=900)
+    store.config.update_integration("a", interval_seconds=900)
     clock.advance(60)
     dispatcher.tick()
     assert sent.take() == []
@@ -176,13 +176,13 @@ def test_pause_resume_and_interval_changes_apply_on_the_next_tick(
 def test_resumes_and_interval_changes_wait_for_the_sweep(store: WorkerStore) -> None:
     clock, sent = FakeClock(), Recorder()
     a = _integration(store, "a", interval=600)
-    store.enroll(a, now=clock())
+    store.schedule.enroll(a, now=clock())
     dispatcher = Dispatcher(store, sent, clock=clock, sweep_seconds=30)
     dispatcher.tick()  # sweeps, then claims
     _started(store, a, at=clock())
     assert sent.take() == ["a"]
     clock.advance(25)
-    store.update_integration("a", interval_seconds=20)
+    store.config.update_integration("a", interval_seconds=20)
     clock.advance(1)
     dispatcher.tick()  # the last sweep was 26 s ago: the old interval holds
     assert sent.take() == []
@@ -192,12 +192,12 @@ def test_resumes_and_interval_changes_wait_for_the_sweep(store: WorkerStore) -> 
     _started(store, a, at=clock())
 
     # A paused row that comes due is parked: later ticks no longer read it.
-    store.set_active("a", False)
+    store.config.set_active("a", False)
     clock.advance(20)
     dispatcher.tick()
-    entry = store.schedule_entry(a)
+    entry = store.schedule.schedule_entry(a)
     assert entry is not None and entry.due_at == PARKED
-    store.set_active("a", True)
+    store.config.set_active("a", True)
     dispatcher.tick()
     assert sent.take() == []
     clock.advance(10)
@@ -209,7 +209,7 @@ def test_a_failed_enqueue_gives_the_claims_back(store: WorkerStore) -> None:
     clock = FakeClock()
     ids = [_integration(store, f"i{n}") for n in range(3)]
     for iid in ids:
-        store.enroll(iid, now=clock())
+        store.schedule.enroll(iid, now=clock())
     failing = Recorder(fail_after=1)
     tick = Dispatcher(store, failing, clock=clock, sweep_seconds=0).tick()
     assert (tick.enqueued, tick.given_back) == (1, 2)
@@ -221,7 +221,7 @@ def test_a_failed_enqueue_gives_the_claims_back(store: WorkerStore) -> None:
 def test_batch_limits_a_tick_and_the_soonest_due_go_first(store: WorkerStore) -> None:
     clock, sent = FakeClock(), Recorder()
     for n in range(5):
-        store.enroll(
+        store.schedule.enroll(
             _integration(store, f"i{n}"), now=clock() + dt.timedelta(seconds=n)
         )
     clock.advance(10)
@@ -237,15 +237,15 @@ def test_withdrawn_and_deleted_integrations_are_not_dispatched(
 ) -> None:
     clock, sent = FakeClock(), Recorder()
     a, b = _integration(store, "a"), _integration(store, "b")
-    store.enroll(a, now=clock())
-    store.enroll(b, now=clock())
-    assert store.withdraw(a) is True
-    assert store.withdraw(a) is False
-    store.set_active("b", False)
-    store.delete_integration("b")
+    store.schedule.enroll(a, now=clock())
+    store.schedule.enroll(b, now=clock())
+    assert store.schedule.withdraw(a) is True
+    assert store.schedule.withdraw(a) is False
+    store.config.set_active("b", False)
+    store.config.delete_integration("b")
     Dispatcher(store, sent, clock=clock, sweep_seconds=0).tick()
     assert sent.take() == []
-    assert store.list_schedule() == []
+    assert store.schedule.list_schedule() == []
 
 
 def test_enrolling_again_keeps_the_due_time_and_sets_the_group(
@@ -253,9 +253,11 @@ def test_enrolling_again_keeps_the_due_time_and_sets_the_group(
 ) -> None:
     clock = FakeClock()
     a = _integration(store, "a")
-    store.enroll(a, now=clock())
-    store.enroll(a, now=clock() + dt.timedelta(hours=1), budget_group="acme-sf")
-    entry = store.schedule_entry(a)
+    store.schedule.enroll(a, now=clock())
+    store.schedule.enroll(
+        a, now=clock() + dt.timedelta(hours=1), budget_group="acme-sf"
+    )
+    entry = store.schedule.schedule_entry(a)
     assert entry is not None
     assert (entry.due_at, entry.budget_group) == (T0, "acme-sf")
 
@@ -275,7 +277,7 @@ def test_run_now_runs_in_process_unless_the_integration_is_on_the_workers(
     assert enqueue_or_run(store, "a", lambda: "ran here", send=send) == "ran here"
     assert sent == []
 
-    store.enroll(a, now=clock())
+    store.schedule.enroll(a, now=clock())
     assert runs_on_workers(store, "a") is True
     outcome = enqueue_or_run(store, "a", lambda: "ran here", send=send, clock=clock)
     assert isinstance(outcome, Enqueued)
@@ -284,7 +286,7 @@ def test_run_now_runs_in_process_unless_the_integration_is_on_the_workers(
     # Enqueued counts as the dispatch: nothing due for another interval.
     recorder = Recorder()
     dispatcher = Dispatcher(store, recorder, clock=clock, sweep_seconds=0)
-    store.mark_started(a, clock())
+    store.schedule.mark_started(a, clock())
     clock.advance(59)
     dispatcher.tick()
     assert recorder.take() == []
@@ -292,7 +294,7 @@ def test_run_now_runs_in_process_unless_the_integration_is_on_the_workers(
     dispatcher.tick()
     assert recorder.take() == ["a"]
 
-    store.set_active("a", False)
+    store.config.set_active("a", False)
     with pytest.raises(ConfigurationError, match="is paused"):
         enqueue_or_run(store, "a", lambda: "ran here", send=send)
 
@@ -311,17 +313,17 @@ def test_an_unexpired_lease_of_a_dead_holder_is_not_taken_over(
     """Workers wait out a killed holder's lease (its in-flight writes may still land)
     even though the holder lock died with it."""
     a, b = _integration(store, "a"), _integration(store, "b")
-    dead = WorkerStore(store.url, lease_seconds=60)
-    assert dead.acquire_lease(a, "dead-worker", seconds=3600)
+    dead = WorkerStore(store.database.url, lease_seconds=60)
+    assert dead.leases.acquire(a, "dead-worker", seconds=3600)
     dead.dispose()  # its process dies: the holder lock goes with its connections
-    assert store.acquire_lease(a, "worker-2", seconds=3600) is False
+    assert store.leases.acquire(a, "worker-2", seconds=3600) is False
 
-    brief = WorkerStore(store.url, lease_seconds=0.01)
-    assert brief.acquire_lease(b, "dead-worker", seconds=3600)
+    brief = WorkerStore(store.database.url, lease_seconds=0.01)
+    assert brief.leases.acquire(b, "dead-worker", seconds=3600)
     brief.dispose()
     time.sleep(0.05)  # past the 10 ms lease (the store stamps leases in real time)
-    assert store.acquire_lease(b, "worker-2", seconds=3600) is True
-    store.release_lease(b, "worker-2")
+    assert store.leases.acquire(b, "worker-2", seconds=3600) is True
+    store.leases.release(b, "worker-2")
 
 
 def test_the_dispatcher_runs_until_stopped_and_outlives_a_failing_tick(
@@ -332,7 +334,7 @@ def test_the_dispatcher_runs_until_stopped_and_outlives_a_failing_tick(
     from crmsync.errors import StateError
 
     clock = FakeClock()
-    store.enroll(_integration(store, "a"), now=clock())
+    store.schedule.enroll(_integration(store, "a"), now=clock())
     stop = threading.Event()
     sent: list[str] = []
     ticks = 0

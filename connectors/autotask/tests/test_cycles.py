@@ -380,7 +380,7 @@ def test_refused_records_are_open_errors_among_successes(make_world):
     report = world.cycle()
     assert report.crm.created == 2 and report.crm.failed == 2, report.counts()
     assert report.status == "partial"
-    errors = {e.record_id: e for e in world.store.open_errors(world.integration.id)}
+    errors = {e.record_id: e for e in world.store.history.open_errors(world.integration.id)}
     assert (errors[bad].code, errors[bad].field) == ("INVALID_VALUE", "title")
     assert (errors[nameless].code, errors[nameless].field) == ("COMPANY_REQUIRED", "companyName")
     assert world.sleeps == []  # permanent: never retried
@@ -402,7 +402,7 @@ def test_a_company_change_keeps_the_other_fields_flowing(make_world):
     report = world.cycle()
     assert report.crm.failed == 1, report.counts()
     assert world.contact(cid)["firstName"] == "Still"
-    (error,) = world.store.open_errors(world.integration.id)
+    (error,) = world.store.history.open_errors(world.integration.id)
     assert (error.code, error.field) == ("COMPANY_CHANGE_UNSUPPORTED", "companyName")
 
 

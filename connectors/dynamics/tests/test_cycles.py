@@ -292,7 +292,7 @@ def test_a_refused_record_is_an_open_error_among_successes(make_world):
     world.prospect(**person(3))
     report = world.cycle()
     assert report.crm.created == 2 and report.crm.failed == 1, report.counts()
-    (error,) = world.store.open_errors(world.integration.id)
+    (error,) = world.store.history.open_errors(world.integration.id)
     assert (error.record_id, error.code, error.field) == (bad, "0x80044331", "emailaddress1")
 
 
@@ -388,13 +388,13 @@ def test_without_derived_ids_a_lost_create_answer_is_outcome_unknown(make_world)
     first = world.cycle()
     assert first.crm.failed == 3, first.counts()
     assert len(world.emulator.rows("lead")) == 3  # carried out, answer lost
-    errors = world.store.open_errors(world.integration.id)
+    errors = world.store.history.open_errors(world.integration.id)
     assert {(e.record_id, e.code) for e in errors} == {(p, "OUTCOME_UNKNOWN") for p in prospects}
     world.advance()
     second = world.cycle()
     assert second.linked == 3 and second.crm.created == 0, second.counts()
     assert len(world.emulator.rows("lead")) == 3  # no duplicates
-    assert world.store.open_errors(world.integration.id) == []
+    assert world.store.history.open_errors(world.integration.id) == []
 
 
 # -- the two feeds -------------------------------------------------------------------------------
@@ -461,8 +461,8 @@ def test_a_first_read_ending_on_an_empty_page_keeps_its_delta_token(make_world):
     )
     report = world.cycle()
     assert report.platform.created == 12, report.counts()
-    with world.store.transaction() as tx:
-        saved, _ = world.store.get_cursor(tx, world.integration.id, "crm", "lead")
+    with world.store.database.transaction() as tx:
+        saved, _ = world.store.cursors.get(tx, world.integration.id, "crm", "lead")
     assert saved is not None and saved.token is not None and saved.token.startswith("delta:")
     world.advance()
     world.cycle()  # the rows crmsync wrote come back once

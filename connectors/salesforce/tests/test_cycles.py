@@ -262,7 +262,7 @@ def test_a_refused_record_is_an_open_error_among_successes(make_world):
     report = world.cycle()
     assert report.crm.created == 2 and report.crm.failed == 1, report.counts()
     assert report.status == "partial"
-    (error,) = world.store.open_errors(world.integration.id)
+    (error,) = world.store.history.open_errors(world.integration.id)
     assert (error.record_id, error.code, error.field) == (bad, "STRING_TOO_LONG", "Email")
 
 
@@ -296,10 +296,10 @@ def test_a_create_whose_answer_is_lost_is_never_repeated_and_is_linked_later(mak
     assert first.status == "partial" and first.crm.failed == 3, first.counts()
     assert len(world.emulator.calls("POST", "/composite/sobjects")) == 1
     assert len(world.emulator.records["Lead"]) == 3  # carried out, answer lost
-    errors = world.store.open_errors(world.integration.id)
+    errors = world.store.history.open_errors(world.integration.id)
     assert {(e.record_id, e.code) for e in errors} == {(p, "OUTCOME_UNKNOWN") for p in prospects}
-    with world.store.transaction() as tx:
-        assert world.store.has_pending_creates(tx, world.integration.id)
+    with world.store.database.transaction() as tx:
+        assert world.store.pending.any(tx, world.integration.id)
 
     world.advance()
     second = world.cycle()
@@ -308,9 +308,9 @@ def test_a_create_whose_answer_is_lost_is_never_repeated_and_is_linked_later(mak
     assert len(world.emulator.records["Lead"]) == 3  # no duplicates
     for lead_id in world.emulator.records["Lead"]:
         assert world.crm_link("Lead", lead_id) is not None
-    assert world.store.open_errors(world.integration.id) == []
-    with world.store.transaction() as tx:
-        assert not world.store.has_pending_creates(tx, world.integration.id)
+    assert world.store.history.open_errors(world.integration.id) == []
+    with world.store.database.transaction() as tx:
+        assert not world.store.pending.any(tx, world.integration.id)
 
 
 def test_an_update_whose_answer_is_lost_is_repeated(make_world):
@@ -408,7 +408,7 @@ def test_the_api_budget_share_stops_the_cycle_and_the_next_one_resumes(make_worl
     stopped = world.cycle()
     assert stopped.status == "stopped" and "budget" in (stopped.message or ""), stopped.message
     assert world.emulator.api_usage <= 12
-    (run, *_) = world.store.list_runs(world.integration.id)
+    (run, *_) = world.store.history.list_runs(world.integration.id)
     assert run.status == "stopped"
     # Still spent a minute later: the kept connection's reading stops the next cycle at once.
     world.advance(60)
@@ -468,7 +468,7 @@ def test_a_cleared_checkbox_becomes_false_and_a_cleared_status_is_an_error_namin
     assert report.crm.updated == 1 and report.crm.failed == 1, report.counts()
     assert world.emulator.get("Lead", l1)["HasOptedOutOfEmail"] is False
     assert world.emulator.get("Lead", l2)["Status"] == "engaged"
-    (error,) = world.store.open_errors(world.integration.id)
+    (error,) = world.store.history.open_errors(world.integration.id)
     assert (error.code, error.field) == ("REQUIRED_FIELD_MISSING", "Status")
     assert error.record_id in {p2, l2}
     (patch,) = world.writes_since(mark)
@@ -485,7 +485,7 @@ def test_a_record_purged_between_cycles_is_unlinked_when_an_update_finds_it_gone
     report = world.cycle()
     assert report.unlinked == 1, report.counts()
     assert world.crm_link("Lead", lid) is None
-    assert world.store.open_errors(world.integration.id) == []
+    assert world.store.history.open_errors(world.integration.id) == []
     world.advance()
     assert world.cycle().status == "succeeded"
 

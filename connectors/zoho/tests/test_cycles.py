@@ -300,7 +300,7 @@ def test_a_create_whose_answer_is_lost_is_never_repeated_and_is_linked_later(mak
     assert first.status == "partial" and first.crm.failed == 3, first.counts()
     assert len(world.emulator.calls("POST", "/crm/v8/Leads")) == 1
     assert len(world.emulator.records["Leads"]) == 3
-    errors = world.store.open_errors(world.integration.id)
+    errors = world.store.history.open_errors(world.integration.id)
     assert {(e.record_id, e.code) for e in errors} == {(p, "OUTCOME_UNKNOWN") for p in prospects}
     world.advance()
     second = world.cycle()
@@ -318,7 +318,7 @@ def test_a_refused_record_is_an_open_error_among_successes(make_world):
     world.prospect(**person(3))
     report = world.cycle()
     assert report.crm.created == 2 and report.crm.failed == 1, report.counts()
-    (error,) = world.store.open_errors(world.integration.id)
+    (error,) = world.store.history.open_errors(world.integration.id)
     assert (error.record_id, error.code, error.field) == (bad, "INVALID_DATA", "Designation")
 
 
@@ -348,7 +348,7 @@ def test_record_ids_of_18_and_19_digits_survive_engine_and_store(make_world, pre
         assert link is not None and link.crm_id == record_id
         assert isinstance(link.crm_id, str)
     assert world.crm_link("Leads", created).platform_id == pid
-    with world.store.engine.connect() as raw:  # what the store really holds
+    with world.store.database.engine.connect() as raw:  # what the store really holds
         rows = raw.exec_driver_sql("SELECT crm_id, typeof(crm_id) FROM links").fetchall()
     assert sorted(rows) == sorted([(lid, "text"), (created, "text")])
     world.advance()
@@ -361,7 +361,7 @@ def test_record_ids_of_18_and_19_digits_survive_engine_and_store(make_world, pre
     world.advance()
     world.local.update(pid, {"title": "x" * 101})  # over Designation's 100
     world.cycle()
-    url = f"sqlite:///{world.store.engine.url.database}"
+    url = f"sqlite:///{world.store.database.engine.url.database}"
     listing = CliRunner().invoke(app, ["--database-url", url, "errors", "list",
                                        world.integration.name, "--json"])
     (error,) = json.loads(listing.output)["errors"]
@@ -402,7 +402,7 @@ def test_a_conversion_that_leaves_modified_time_alone_is_found_by_the_failed_wri
     world.local.update(pid, {"first_name": "Moved"})
     failed = world.cycle()
     assert failed.crm.failed == 1, failed.counts()
-    (error,) = world.store.open_errors(world.integration.id)
+    (error,) = world.store.history.open_errors(world.integration.id)
     assert error.code == "CONVERTED_RECORD"
     world.advance()
     mark = world.mark()

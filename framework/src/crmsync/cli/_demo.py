@@ -407,10 +407,10 @@ def _linked_pairs(
 ) -> list[tuple[str, str, str]]:
     """(prospect id, CRM object, CRM id) of seeded matches the first cycle linked."""
     store = state.get_store()
-    integration = store.get_integration(name)
+    integration = store.config.get_integration(name)
     assert integration.id is not None
-    with store.transaction() as tx:
-        found = store.links_for(
+    with store.database.transaction() as tx:
+        found = store.links.find(
             tx, integration.id, "platform", [("prospect", pid) for pid in wanted]
         )
     return [
@@ -458,7 +458,7 @@ def run_demo(
     if fresh:
         _remove(platform_path)
     store = state.get_store()
-    existing = {i.name for i in store.list_integrations()}
+    existing = {i.name for i in store.config.list_integrations()}
     name = next(
         n for n in ("demo", *(f"demo-{k}" for k in range(2, 1000))) if n not in existing
     )
@@ -524,7 +524,7 @@ def _demo_against(
             f"records ({len(wanted):,} match prospects by email)",
             markup=False,
         )
-        integration = store.create_integration(
+        integration = store.config.create_integration(
             _with_mappings(integration, live, fields)
         )
         console.print(

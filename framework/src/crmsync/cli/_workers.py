@@ -21,12 +21,12 @@ from rich.table import Table
 
 from crmsync.cli._state import CliState, out, state_of
 from crmsync.errors import ConfigurationError
+from crmsync.store import stored_id
 from crmsync.store._schedule import PARKED
 from crmsync.workers import (
     Dispatcher,
     WorkerStore,
     open_worker_store,
-    schedule_of,
 )
 from crmsync.workers._settings import WorkerSettings, load_worker_settings
 
@@ -213,10 +213,10 @@ def add(
         )
     state = state_of(ctx)
     store = state.existing_store()
-    integration = store.get_integration(name)
-    schedule = schedule_of(store)
+    integration = store.config.get_integration(name)
+    schedule = store.schedule
     schedule.enroll(
-        store.stored_id(integration),
+        stored_id(integration),
         now=dt.datetime.now(dt.UTC),
         budget_group=budget_group,
     )
@@ -242,8 +242,8 @@ def remove(
     """
     state = state_of(ctx)
     store = state.existing_store()
-    integration = store.get_integration(name)
-    if not schedule_of(store).withdraw(store.stored_id(integration)):
+    integration = store.config.get_integration(name)
+    if not store.schedule.withdraw(stored_id(integration)):
         raise ConfigurationError(
             f"integration {name!r} does not run on the workers",
             hint=f"`crmsync workers add {name}` moves it there",
@@ -272,7 +272,7 @@ def list_(
     """The integrations on the workers, soonest due first."""
     state = state_of(ctx)
     store = state.existing_store()
-    schedule = schedule_of(store)
+    schedule = store.schedule
     now = dt.datetime.now(dt.UTC)
     entries = schedule.list_schedule(limit=limit)
     if not entries:

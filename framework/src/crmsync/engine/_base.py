@@ -92,7 +92,7 @@ class EngineBase:
         now = time.monotonic()
         if not before_push and now - self._lease_renewed < LEASE_RENEW_SECONDS:
             return
-        if not self.store.acquire_lease(self.iid, owner, seconds=LEASE_SECONDS):
+        if not self.store.leases.acquire(self.iid, owner, seconds=LEASE_SECONDS):
             self._lease_owner = None  # not ours to release any more
             raise StateError(
                 f"cycle of {self.integration.name!r} lost its lease to another "
@@ -105,7 +105,7 @@ class EngineBase:
     @contextlib.contextmanager
     def _tx(self) -> Iterator[DbConnection]:
         # A dry run's store is its own copy (SyncEngine._dry_run): the same statements.
-        with self.store.transaction() as tx:
+        with self.store.database.transaction() as tx:
             yield tx
 
     # Refs of creates recorded pending this cycle but not (yet) handed to the pusher.
@@ -225,13 +225,13 @@ class EngineBase:
             return
         message = "; ".join(f"{f.code}: {f.message}" for f in unit.failures)[:2000]
         with self._tx() as tx:
-            self.store.fail_inbox(
+            self.store.inbox.fail(
                 tx, ids, message, park=not retryable, max_attempts=self.max_attempts
             )
 
     def _park(self, tx: DbConnection, row: InboxRow, why: str) -> None:
         self._skip_rows.add(row.id)
-        self.store.fail_inbox(tx, [row.id], why, park=True, max_attempts=1)
+        self.store.inbox.fail(tx, [row.id], why, park=True, max_attempts=1)
 
     def _record_failures(self, tx: DbConnection, failures: list[Failure]) -> None:
         if not failures:
@@ -244,7 +244,7 @@ class EngineBase:
                 for f in failures
             )
         self._open_errors = True
-        self.store.record_failures(
+        self.store.history.record_failures(
             tx,
             self.iid,
             self._run_id,
@@ -284,8 +284,8 @@ class EngineBase:
         settled = [
             r.id for r in rows if r.id > 0 and (r.side, r.object_name) not in drop
         ]
-        self.store.delete_inbox(tx, deleted)
-        self.store.settle_inbox(tx, settled)
+        self.store.inbox.delete(tx, deleted)
+        self.store.inbox.settle(tx, settled)
 
     def _release(self, unit: Unit) -> None:
         """The unit's records are settled (or failed): others may claim them again."""

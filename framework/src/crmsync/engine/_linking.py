@@ -36,7 +36,7 @@ class LinkingMixin(EngineBase):
             other=self._id_of(link, side.other),
         )
         self._report.note("unlink", row.object_name, row.record_id, detail="deleted")
-        self.store.log_event(
+        self.store.history.log_event(
             self.iid,
             "unlinked",
             {
@@ -59,7 +59,7 @@ class LinkingMixin(EngineBase):
         why: str,
     ) -> None:
         with self._tx() as tx:
-            taken = self.store.links_for(
+            taken = self.store.links.find(
                 tx, self.iid, side.value, [(object_name, record_id)]
             )
         unpaired = False
@@ -91,7 +91,7 @@ class LinkingMixin(EngineBase):
         self._report.note(
             "relink" if not taken else "unlink", object_name, record_id, detail=why
         )
-        self.store.log_event(
+        self.store.history.log_event(
             self.iid,
             "relinked" if not taken else "unlinked",
             {"side": side.value, "reason": reason},

@@ -50,7 +50,7 @@ class MatchingMixin(EngineBase):
         if self._force_lookup:
             earlier = {
                 record_id: key
-                for record_id, key in self.store.pending_match_keys(
+                for record_id, key in self.store.pending.match_keys(
                     tx, self.iid, other.value, object_name, [r.record_id for r in rows]
                 ).items()
                 if key not in keys
@@ -60,7 +60,7 @@ class MatchingMixin(EngineBase):
         # yet), so a record among them that is not found waits; it is not created again.
         in_doubt: set[str] = set()
         if self._force_lookup and self.settings.write_in_doubt_seconds:
-            in_doubt = self.store.pending_sources_since(
+            in_doubt = self.store.pending.sources_since(
                 tx,
                 self.iid,
                 other.value,
@@ -197,14 +197,14 @@ class MatchingMixin(EngineBase):
         in_flight, side_name = self._in_flight, side.value
         found = [
             (record_id, key)
-            for record_id, key in self.store.inbox_ids_by_match_keys(
+            for record_id, key in self.store.inbox.ids_by_match_keys(
                 tx, self.iid, side_name, object_name, keys
             )
             if (side_name, object_name, record_id) not in in_flight
         ]
         unknown = [(object_name, rid) for rid, _ in found if rid not in unlinked]
         linked = (
-            self.store.links_for(tx, self.iid, side_name, unknown) if unknown else {}
+            self.store.links.find(tx, self.iid, side_name, unknown) if unknown else {}
         )
         rivals: dict[str, set[str]] = {}
         for record_id, key in found:
@@ -229,7 +229,7 @@ class MatchingMixin(EngineBase):
             )
             rows: dict[str, InboxRow] = {
                 row.record_id: row
-                for row in self.store.inbox_by_match_keys(
+                for row in self.store.inbox.by_match_keys(
                     tx, self.iid, other.value, [other_object], keys
                 )
             }
@@ -257,7 +257,7 @@ class MatchingMixin(EngineBase):
                             attempts=0,
                             parked=False,
                         )
-            linked = self.store.links_for(
+            linked = self.store.links.find(
                 tx, self.iid, other.value, [(other_object, rid) for rid in rows]
             )
             for row in rows.values():

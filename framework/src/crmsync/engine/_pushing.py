@@ -197,13 +197,13 @@ class PushingMixin(EngineBase):
                 )
             self._release(unit)
         with self._tx() as tx:
-            self.store.upsert_links(tx, self.iid, links)
-            self.store.delete_links(tx, gone)
+            self.store.links.upsert(tx, self.iid, links)
+            self.store.links.delete(tx, gone)
             self._settle_rows(tx, done_rows)
-            self.store.remove_pending_creates(tx, refs)
+            self.store.pending.remove(tx, refs)
             self._record_failures(tx, failures)
             if self._open_errors:
-                self.store.resolve_failures(tx, self.iid, resolved)
+                self.store.history.resolve_failures(tx, self.iid, resolved)
 
     def _unlink_gone(self, unit: Unit, gone: list[int]) -> None:
         assert unit.gone is not None
@@ -215,7 +215,7 @@ class PushingMixin(EngineBase):
         self._report.note("unlink", object_name, record_id, detail="gone on write")
         reason = f"deleted in {side.value} (found on write)"
         log.info("unlinked", reason=reason, record=record_id)
-        self.store.log_event(
+        self.store.history.log_event(
             self.iid,
             "unlinked",
             {

@@ -82,7 +82,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         self._skip_rows.clear()
         self._full_read.clear()
         owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
-        if not dry_run and not self.store.acquire_lease(
+        if not dry_run and not self.store.leases.acquire(
             self.iid, owner, seconds=LEASE_SECONDS
         ):
             raise CycleBusy(
@@ -94,7 +94,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         structlog.contextvars.bind_contextvars(integration=self.integration.name)
         try:
             if not dry_run:
-                self._run_id = report.run_id = self.store.start_run(
+                self._run_id = report.run_id = self.store.history.start_run(
                     self.iid, dry_run=False
                 )
             structlog.contextvars.bind_contextvars(
@@ -163,11 +163,11 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 connection.authenticate()
         started = dt.datetime.now(dt.UTC)
         with self._tx() as tx:
-            self.store.purge_settled(tx, self.iid)  # left by a cycle that died
-            self._force_lookup = self.store.has_pending_creates(tx, self.iid)
+            self.store.inbox.purge_settled(tx, self.iid)  # left by a cycle that died
+            self._force_lookup = self.store.pending.any(tx, self.iid)
         # With no open record errors (the usual case) a success has nothing to resolve:
         # skip that UPDATE per batch until this cycle records an error of its own.
-        self._open_errors = bool(self.store.open_errors(self.iid, limit=1))
+        self._open_errors = bool(self.store.history.open_errors(self.iid, limit=1))
         for side in (PLATFORM, CRM):
             for object_name in self._objects(side):
                 self._read_feed(side, object_name)
@@ -213,13 +213,13 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 self._note_unsent(pusher.unsent)
             self._forget_unsent_creates()
         with self._tx() as tx:
-            self.store.purge_settled(tx, self.iid)
+            self.store.inbox.purge_settled(tx, self.iid)
             if self._force_lookup:
                 # A dead cycle's creates: this cycle read the feed past them and looked
                 # their match keys up, so each is linked (or its record parked) by now.
                 # Left in place, they would force lookups on every later full read.
                 # Those still in doubt stay: their records wait for a later cycle.
-                self.store.clear_pending_creates(
+                self.store.pending.clear(
                     tx, self.iid, before=started, keep=self._deferred_creates
                 )
 
@@ -232,7 +232,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             return
         try:
             with self._tx() as tx:
-                self.store.remove_pending_creates(tx, sorted(refs))
+                self.store.pending.remove(tx, sorted(refs))
         except Exception as error:  # kept: they only make a later cycle wait
             log.warning("unsent_creates_kept", count=len(refs), error=str(error))
 
@@ -249,7 +249,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         """
         for side in (PLATFORM, CRM):
             with self._tx() as tx:
-                rows = self.store.inbox_moves(tx, self.iid, side.value)
+                rows = self.store.inbox.moves(tx, self.iid, side.value)
             survivors = {
                 (row.object_name, row.record_id): row.merged_into
                 for row in rows
@@ -270,7 +270,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 # One at a time: moves are rare, and the next one must see this one
                 # (two records merged into one survivor cannot both take its link).
                 with self._tx() as tx:
-                    links = self.store.links_for(
+                    links = self.store.links.find(
                         tx, self.iid, side.value, [(row.object_name, row.record_id)]
                     )
                 link = links.get((row.object_name, row.record_id))
@@ -283,8 +283,8 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                     link, side, target_object, target_id, changes, deletes, why
                 )
                 with self._tx() as tx:
-                    self.store.upsert_links(tx, self.iid, changes)
-                    self.store.delete_links(tx, deletes)
+                    self.store.links.upsert(tx, self.iid, changes)
+                    self.store.links.delete(tx, deletes)
                     self._settle_rows(tx, [row])
                 self._skip_rows.add(row.id)
 
@@ -295,7 +295,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         match_field = self._match_field(side, object_name)
         key_of = match_key_of(match_field) if match_field else None
         with self._tx() as tx:
-            saved, read_at = self.store.get_cursor(
+            saved, read_at = self.store.cursors.get(
                 tx, self.iid, side.value, object_name
             )
         start = self._resume_from(
@@ -320,7 +320,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 # A full read (the first, a back-fill) decides every record afresh.
                 news = self._without_echoes(side, object_name, news)
             with self._tx() as tx:
-                self.store.stage(
+                self.store.inbox.stage(
                     tx,
                     self.iid,
                     side.value,
@@ -329,7 +329,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                     page.tombstones,
                     key_of,
                 )
-                self.store.save_cursor(
+                self.store.cursors.save(
                     tx, self.iid, side.value, object_name, position, read_at=started
                 )
             for kind, count in page.costs.items():
@@ -359,7 +359,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         a field the baseline lacks, a value of another type, a conversion) stages it.
         """
         with self._tx() as tx:
-            links = self.store.links_for(
+            links = self.store.links.find(
                 tx, self.iid, side.value, [(object_name, r.record_id) for r in records]
             )
         if not links:
@@ -407,7 +407,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         after, done = 0, 0
         while True:
             with self._tx() as tx:
-                rows = self.store.inbox_chunk(
+                rows = self.store.inbox.chunk(
                     tx, self.iid, side.value, object_name, after, self.chunk_size
                 )
             if not rows:
@@ -435,7 +435,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
     ) -> None:
         other = side.other
         with self._tx() as tx:
-            links = self.store.links_for(
+            links = self.store.links.find(
                 tx,
                 self.iid,
                 side.value,
@@ -444,7 +444,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             counterpart_keys = [self._other_key(link, side) for link in links.values()]
             counterparts = {
                 (row.object_name, row.record_id): row
-                for row in self.store.inbox_for_records(
+                for row in self.store.inbox.for_records(
                     tx, self.iid, other.value, counterpart_keys
                 )
                 if row.id not in self._skip_rows
@@ -525,14 +525,14 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             if not unit.unchanged:
                 link_changes.append(unit.link)
         with self._tx() as tx:
-            self.store.upsert_links(tx, self.iid, link_changes)
-            self.store.delete_links(tx, link_deletes)
+            self.store.links.upsert(tx, self.iid, link_changes)
+            self.store.links.delete(tx, link_deletes)
             self._settle_rows(tx, done_rows)
             self._record_failures(tx, failures)
             if resolved:
-                self.store.resolve_failures(tx, self.iid, resolved)
+                self.store.history.resolve_failures(tx, self.iid, resolved)
             # One insert for the chunk's creates, not one transaction per create.
-            self.store.add_pending_creates(
+            self.store.pending.add(
                 tx,
                 self.iid,
                 [self._pending_create(u) for u in writing if u.creates is not None],
@@ -587,18 +587,18 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 and self.integration.source_of_truth_locked_at is None
             ):
                 with self._tx() as tx:
-                    self.store.lock_source_of_truth(
+                    self.store.config.lock_source_of_truth(
                         tx, self.iid, dt.datetime.now(dt.UTC)
                     )
             if self._run_id is not None:
-                self.store.finish_run(
+                self.store.history.finish_run(
                     self._run_id,
                     status=report.status,
                     counts=report.counts(),
                     message=report.message,
                 )
         finally:
-            self.store.release_lease(self.iid, owner)
+            self.store.leases.release(self.iid, owner)
         log.info(
             "cycle_finished",
             status=report.status,

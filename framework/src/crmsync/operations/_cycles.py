@@ -17,6 +17,7 @@ from crmsync.operations._checks import LiveFields, filter_problems
 from crmsync.operations._models import CycleSummary
 from crmsync.operations._workspace import Workspace
 from crmsync.plugins import Connection
+from crmsync.store import stored_id
 
 if TYPE_CHECKING:
     from crmsync.workers._enqueue import Enqueued
@@ -52,7 +53,7 @@ def run_cycle(
         or a creation filter tests a field its object does not have.
     :raises CycleBusy: another process runs a cycle of this integration.
     """
-    integration = ws.existing_store().get_integration(name)
+    integration = ws.existing_store().config.get_integration(name)
     if not integration.active and not dry_run:
         raise ConfigurationError(
             f"integration {name!r} is paused",
@@ -160,8 +161,8 @@ def retry_errors(
     """Unpark the parked records of ``name`` (only ``records``, by id, when given) so
     that the next cycle tries them again; returns how many were unparked."""
     store = ws.existing_store()
-    integration = store.get_integration(name)
-    with store.transaction() as tx:
-        return store.unpark_inbox(
-            tx, store.stored_id(integration), list(records) if records else None
+    integration = store.config.get_integration(name)
+    with store.database.transaction() as tx:
+        return store.inbox.unpark(
+            tx, stored_id(integration), list(records) if records else None
         )

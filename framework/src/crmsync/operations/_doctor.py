@@ -69,7 +69,7 @@ def _open_store(url: str) -> StateStore:
     store = open_store(url, migrate=False)
     try:
         try:
-            with store.engine.connect() as connection:
+            with store.database.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except DBAPIError as error:
             raise StateError(
@@ -77,8 +77,9 @@ def _open_store(url: str) -> StateStore:
                 hint="is the database server running and reachable? "
                 "check --database-url",
             ) from None
-        if not store.is_current():
-            store.refuse_foreign()  # another application's database: say that instead
+        if not store.database.is_current():
+            # another application's database: say that instead
+            store.database.refuse_foreign()
             raise StateError(
                 "the state store is not at the newest schema",
                 hint="any crmsync command that writes "
@@ -92,7 +93,7 @@ def _open_store(url: str) -> StateStore:
 
 def _shown_url(store: StateStore) -> str:
     """The store's URL with its password masked, wherever in the URL it is given."""
-    return redact_text(store.engine.url.render_as_string(hide_password=True))
+    return redact_text(store.database.engine.url.render_as_string(hide_password=True))
 
 
 def _side(
@@ -329,7 +330,7 @@ def doctor(ws: Workspace, name: str) -> DoctorReport:
     if store is not None:
         integration = checks.attempt(
             f"integration {name} exists",
-            lambda: store.get_integration(name),
+            lambda: store.config.get_integration(name),
             lambda i: "active" if i.active else "paused",
         )
     if integration is not None:

@@ -202,7 +202,7 @@ def create_integration(ws: Workspace, spec: NewIntegration) -> Integration:
         ),
         object_pairs=pairs,
     )
-    return ws.get_store().create_integration(integration)
+    return ws.get_store().config.create_integration(integration)
 
 
 def get_integration(ws: Workspace, name: str) -> Integration:
@@ -211,12 +211,12 @@ def get_integration(ws: Workspace, name: str) -> Integration:
     :raises ConfigurationError: no such integration.
     :raises StateError: no state store yet.
     """
-    return ws.existing_store().get_integration(name)
+    return ws.existing_store().config.get_integration(name)
 
 
 def list_integrations(ws: Workspace) -> list[Integration]:
     """Every stored integration, by name."""
-    return ws.existing_store().list_integrations()
+    return ws.existing_store().config.list_integrations()
 
 
 def update_integration(
@@ -234,7 +234,7 @@ def update_integration(
             hint=f"see `crmsync integration update {name} --help`",
         )
     store = ws.existing_store()
-    current = store.get_integration(name)
+    current = store.config.get_integration(name)
     _check_interval(changes.interval_seconds)
     crm_rule = platform_rule = None
     if changes.create_in_crm is not None or changes.crm_filter is not None:
@@ -270,7 +270,7 @@ def update_integration(
     )
     if changes.source_of_truth is not None:
         check_source_of_truth_change(current, changes.source_of_truth)
-    return store.update_integration(
+    return store.config.update_integration(
         name,
         interval_seconds=changes.interval_seconds,
         create_in_crm=crm_rule,
@@ -283,12 +283,12 @@ def update_integration(
 
 def pause_integration(ws: Workspace, name: str) -> Integration:
     """Pause ``name``: no cycle runs, and its mappings may be changed (logged)."""
-    return ws.existing_store().set_active(name, False)
+    return ws.existing_store().config.set_active(name, False)
 
 
 def resume_integration(ws: Workspace, name: str) -> Integration:
     """Resume ``name``: its cycles run again (logged)."""
-    return ws.existing_store().set_active(name, True)
+    return ws.existing_store().config.set_active(name, True)
 
 
 def rebaseline_integration(
@@ -297,7 +297,7 @@ def rebaseline_integration(
     """Change the source of truth of ``name`` deliberately, locked or not: every
     link's baseline is cleared and the cursors restart, so the next cycle decides
     every mapped field afresh (logged)."""
-    return ws.existing_store().rebaseline(name, source_of_truth)
+    return ws.existing_store().config.rebaseline(name, source_of_truth)
 
 
 def delete_integration(ws: Workspace, name: str) -> None:
@@ -305,4 +305,4 @@ def delete_integration(ws: Workspace, name: str) -> None:
 
     :raises MappingError: the integration is active (naming the pause command).
     """
-    ws.existing_store().delete_integration(name)
+    ws.existing_store().config.delete_integration(name)

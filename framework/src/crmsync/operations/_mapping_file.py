@@ -269,6 +269,6 @@ def apply_mapping_plan(ws: Workspace, plan: MappingPlan) -> Integration:
             puts.append((*where, change.new))
         elif change.old is not None:
             deletes.append((*where, change.old.platform_field, change.old.crm_field))
-    return ws.existing_store().change_mappings(
+    return ws.existing_store().config.change_mappings(
         plan.integration, puts=puts, deletes=deletes
     )

@@ -26,7 +26,7 @@ def paused_integration(ws: Workspace, name: str, action: str) -> Integration:
 
     :raises MappingError: the integration is active.
     """
-    integration = ws.existing_store().get_integration(name)
+    integration = ws.existing_store().config.get_integration(name)
     if integration.active:
         raise MappingError(
             f"cannot {action} while integration {name!r} is active",
@@ -111,7 +111,7 @@ def _put(
             planned.append(MappingChange(pair=_ref(pair), old=existing, new=new))
     # Everything is validated before anything is stored, and stored in one
     # transaction.
-    ws.existing_store().change_mappings(
+    ws.existing_store().config.change_mappings(
         name,
         puts=[
             (c.pair.platform_object, c.pair.crm_object, c.new)
@@ -177,7 +177,7 @@ def delete_mapping(
     changes = []
     for pair in chosen:
         old = pair.mapping_for(platform_field, crm_field)
-        ws.existing_store().delete_mapping(
+        ws.existing_store().config.delete_mapping(
             name, pair.platform_object, pair.crm_object, platform_field, crm_field
         )
         changes.append(MappingChange(pair=_ref(pair), old=old))

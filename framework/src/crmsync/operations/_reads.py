@@ -20,7 +20,7 @@ from crmsync.operations._models import (
 )
 from crmsync.operations._workspace import Workspace
 from crmsync.plugins import InstalledConnector
-from crmsync.store import RunRecord
+from crmsync.store import RunRecord, stored_id
 
 __all__ = [
     "VersionInfo",
@@ -104,7 +104,7 @@ def list_fields(
     settings = None
     side = ""
     if integration is not None:
-        stored = ws.existing_store().get_integration(integration)
+        stored = ws.existing_store().config.get_integration(integration)
         if connector == stored.platform_connector:
             settings, side = stored.platform_settings, "platform"
         elif connector == stored.crm_connector:
@@ -136,12 +136,12 @@ def integration_status(ws: Workspace, name: str) -> IntegrationStatus:
     """Where ``name`` stands: active or paused, links, waiting and parked records,
     open errors and the last run."""
     store = ws.existing_store()
-    integration = store.get_integration(name)
-    iid = store.stored_id(integration)
-    with store.transaction() as tx:
-        inbox = store.inbox_counts(tx, iid)
-        links = store.count_links(tx, iid)
-    runs = store.list_runs(iid, limit=1)
+    integration = store.config.get_integration(name)
+    iid = stored_id(integration)
+    with store.database.transaction() as tx:
+        inbox = store.inbox.counts(tx, iid)
+        links = store.links.count(tx, iid)
+    runs = store.history.list_runs(iid, limit=1)
     return IntegrationStatus(
         name=name,
         platform=integration.platform_connector,
@@ -153,7 +153,7 @@ def integration_status(ws: Workspace, name: str) -> IntegrationStatus:
         links=links,
         waiting=inbox["waiting"],
         parked=inbox["parked"],
-        open_errors=store.count_open_errors(iid),
+        open_errors=store.history.count_open_errors(iid),
         last_run=_run(runs[0]) if runs else None,
     )
 
@@ -161,29 +161,29 @@ def integration_status(ws: Workspace, name: str) -> IntegrationStatus:
 def run_history(ws: Workspace, name: str, *, limit: int = 20) -> list[RunEntry]:
     """The last ``limit`` runs of ``name``, newest first."""
     store = ws.existing_store()
-    iid = store.stored_id(store.get_integration(name))
-    return [_run(run) for run in store.list_runs(iid, limit=limit)]
+    iid = stored_id(store.config.get_integration(name))
+    return [_run(run) for run in store.history.list_runs(iid, limit=limit)]
 
 
 def event_log(ws: Workspace, name: str, *, limit: int = 50) -> list[EventEntry]:
     """The last ``limit`` logged operations of ``name`` (mapping changes, pauses,
     rebaselines), newest first."""
     store = ws.existing_store()
-    iid = store.stored_id(store.get_integration(name))
+    iid = stored_id(store.config.get_integration(name))
     return [
         EventEntry(at=event.at, kind=event.kind, detail=event.detail)
-        for event in store.list_events(iid, limit=limit)
+        for event in store.history.list_events(iid, limit=limit)
     ]
 
 
 def open_errors(ws: Workspace, name: str, *, limit: int = 100) -> ErrorListing:
     """The newest ``limit`` open per-record errors of ``name``, and their total."""
     store = ws.existing_store()
-    iid = store.stored_id(store.get_integration(name))
-    rows = store.open_errors(iid, limit=limit)
+    iid = stored_id(store.config.get_integration(name))
+    rows = store.history.open_errors(iid, limit=limit)
     return ErrorListing(
         integration=name,
-        total=store.count_open_errors(iid) if rows else 0,
+        total=store.history.count_open_errors(iid) if rows else 0,
         errors=[
             OpenError(
                 side=row.side,

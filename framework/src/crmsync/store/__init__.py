@@ -1,24 +1,74 @@
 """The state store: SQLAlchemy 2 on SQLite (default, WAL) or PostgreSQL, migrated by
 Alembic.
 
-One :class:`StateStore` serves the CLI and the engine. Configuration (integrations,
-pairs, mappings) lives in :mod:`._config`, the engine's working state (cursors, inbox,
-links, pending creates) in :mod:`._sync`, the cycle lease in :mod:`._leases`, and what
-happened (runs, errors, events) in :mod:`._history`.
+One :class:`StateStore` serves every face and the engine. It owns one
+:class:`Database` (engine, dialect, migrations, transactions) and hands out named
+collaborators, each a class of its own that takes the database and can be read alone:
+
+* ``store.config``: integrations, object pairs, mappings, the source-of-truth lock
+  (:mod:`._config`);
+* ``store.cursors``: where each feed's reading stopped (:mod:`._cursors`);
+* ``store.leases``: one cycle per integration at a time (:mod:`._leases`);
+* ``store.inbox``: changes staged until a cycle settles them (:mod:`._inbox`);
+* ``store.links``: linked records and their baselines (:mod:`._links`);
+* ``store.pending``: creates pushed and not yet linked (:mod:`._pending`);
+* ``store.history``: runs, per-record errors and the event log (:mod:`._history`);
+* ``store.schedule``: which integrations run on the workers, and when
+  (:mod:`._schedule`).
+
+Methods that belong to one cycle's unit of work take the transaction (``tx``) they run
+in, from ``store.database.transaction()``.
 """
 
 from __future__ import annotations
 
+from sqlalchemy import Engine
+
 from crmsync.settings import DEFAULT_SQLITE_CACHE_MB
-from crmsync.store._config import ConfigStore, is_secret_setting
+from crmsync.store._config import Configuration, is_secret_setting
+from crmsync.store._cursors import Cursors
+from crmsync.store._database import Database, stored_id
 from crmsync.store._dryrun import dry_run_store
-from crmsync.store._history import EventRow, HistoryStore, RecordErrorRow, RunRecord
-from crmsync.store._leases import LeaseStore
-from crmsync.store._sync import InboxRow, LinkRow, SyncStateStore
+from crmsync.store._history import EventRow, History, RecordErrorRow, RunRecord
+from crmsync.store._inbox import Inbox, InboxRow
+from crmsync.store._leases import Leases
+from crmsync.store._links import LinkRow, Links
+from crmsync.store._pending import PendingCreates
+from crmsync.store._schedule import Schedule
 
 
-class StateStore(ConfigStore, SyncStateStore, HistoryStore, LeaseStore):
-    """Everything crmsync keeps, behind one object; open with :func:`open_store`."""
+class StateStore:
+    """Everything crmsync keeps: one database and its named collaborators (see the
+    module docstring); open with :func:`open_store`."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        engine: Engine | None = None,
+        sqlite_cache_mb: int = DEFAULT_SQLITE_CACHE_MB,
+    ) -> None:
+        self.database = Database(url, engine=engine, sqlite_cache_mb=sqlite_cache_mb)
+        self.config = Configuration(self.database)
+        self.cursors = Cursors(self.database)
+        self.leases = Leases(self.database)
+        self.inbox = Inbox(self.database)
+        self.links = Links(self.database)
+        self.pending = PendingCreates(self.database)
+        self.history = History(self.database)
+        self.schedule = Schedule(self.database)
+
+    def ensure_schema(self, *, create: bool = True) -> None:
+        """Bring the schema to the newest revision (see
+        :meth:`Database.ensure_schema`)."""
+        self.database.ensure_schema(create=create)
+
+    def dispose(self) -> None:
+        """Give back the holder locks this store took, then close its connections."""
+        try:
+            self.leases.release_all()
+        finally:
+            self.database.dispose()
 
 
 def open_store(
@@ -39,13 +89,23 @@ def open_store(
 
 
 __all__ = [
+    "Configuration",
+    "Cursors",
+    "Database",
     "EventRow",
+    "History",
+    "Inbox",
     "InboxRow",
+    "Leases",
     "LinkRow",
+    "Links",
+    "PendingCreates",
     "RecordErrorRow",
     "RunRecord",
+    "Schedule",
     "StateStore",
     "dry_run_store",
     "is_secret_setting",
     "open_store",
+    "stored_id",
 ]

@@ -19,15 +19,11 @@ from crmsync.models import (
     ObjectPair,
     SourceOfTruth,
 )
-from crmsync.store._base import StoreBase
-from crmsync.store._schema import (
-    cursors,
-    events,
-    integrations,
-    links,
-    mappings,
-    object_pairs,
-)
+from crmsync.store._cursors import Cursors
+from crmsync.store._database import Database, stored_id
+from crmsync.store._history import write_event
+from crmsync.store._links import Links
+from crmsync.store._schema import integrations, mappings, object_pairs
 
 _SECRET_NAME = re.compile(
     r"(secret|password|token|private_key|api_key|assertion)", re.I
@@ -51,14 +47,24 @@ def _refuse_secrets(settings: dict[str, Any], side: str) -> None:
             )
 
 
-class ConfigStore(StoreBase):
-    """Integrations, object pairs and mappings."""
+class Configuration:
+    """What administrators configure: integrations, object pairs and mappings, and
+    the source-of-truth lock.
+
+    Changing a mapping or the source of truth restarts cursors and clears baselines in
+    the same transaction; those writes go through :class:`Cursors` and :class:`Links`.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._cursors = Cursors(database)
+        self._links = Links(database)
 
     # -- integrations ------------------------------------------------------------------
     def create_integration(self, integration: Integration) -> Integration:
         _refuse_secrets(integration.platform_settings, "platform")
         _refuse_secrets(integration.crm_settings, "crm")
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             if tx.execute(
                 select(integrations.c.id).where(integrations.c.name == integration.name)
             ).first():
@@ -66,7 +72,7 @@ class ConfigStore(StoreBase):
                     f"integration {integration.name!r} already exists",
                     hint="choose another name or `crmsync integration show` it",
                 )
-            new_id = self.new_id(
+            new_id = self.database.new_id(
                 tx.execute(
                     integrations.insert().values(
                         name=integration.name,
@@ -86,11 +92,11 @@ class ConfigStore(StoreBase):
             )
             for pair in integration.object_pairs:
                 self._insert_pair(tx, new_id, pair)
-            self._event(tx, new_id, "integration_created", {"name": integration.name})
+            write_event(tx, new_id, "integration_created", {"name": integration.name})
         return self.get_integration(integration.name)
 
     def get_integration(self, name: str) -> Integration:
-        with self.engine.connect() as connection:
+        with self.database.engine.connect() as connection:
             row = (
                 connection.execute(
                     select(integrations).where(integrations.c.name == name)
@@ -109,7 +115,7 @@ class ConfigStore(StoreBase):
             return self._integration_from(connection, row)
 
     def list_integrations(self) -> list[Integration]:
-        with self.engine.connect() as connection:
+        with self.database.engine.connect() as connection:
             rows = connection.execute(
                 select(integrations).order_by(integrations.c.name)
             )
@@ -117,13 +123,13 @@ class ConfigStore(StoreBase):
 
     def set_active(self, name: str, active: bool) -> Integration:
         integration = self.get_integration(name)
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             tx.execute(
                 update(integrations)
                 .where(integrations.c.id == integration.id)
                 .values(active=active)
             )
-            self._event(tx, integration.id, "resumed" if active else "paused", {})
+            write_event(tx, integration.id, "resumed" if active else "paused", {})
         return self.get_integration(name)
 
     def update_integration(
@@ -161,13 +167,13 @@ class ConfigStore(StoreBase):
         if source_of_truth is not None:
             changes["source_of_truth"] = source_of_truth.value
         if changes:
-            with self.transaction() as tx:
+            with self.database.transaction() as tx:
                 tx.execute(
                     update(integrations)
                     .where(integrations.c.id == integration.id)
                     .values(**changes)
                 )
-                self._event(tx, integration.id, "integration_updated", changes)
+                write_event(tx, integration.id, "integration_updated", changes)
         return self.get_integration(name)
 
     def lock_source_of_truth(
@@ -194,24 +200,19 @@ class ConfigStore(StoreBase):
         move.
         """
         integration = self.get_integration(name)
-        with self.transaction() as tx:
+        iid = stored_id(integration)
+        with self.database.transaction() as tx:
             tx.execute(
                 update(integrations)
-                .where(integrations.c.id == integration.id)
+                .where(integrations.c.id == iid)
                 .values(
                     source_of_truth=source_of_truth.value,
                     source_of_truth_locked_at=None,
                 )
             )
-            cleared = tx.execute(
-                update(links)
-                .where(links.c.integration_id == integration.id)
-                .values(baseline={})
-            ).rowcount
-            tx.execute(
-                delete(cursors).where(cursors.c.integration_id == integration.id)
-            )
-            self._event(
+            cleared = self._links.clear_baselines(tx, iid)
+            self._cursors.restart_all(tx, iid)
+            write_event(
                 tx,
                 integration.id,
                 "rebaselined",
@@ -226,8 +227,8 @@ class ConfigStore(StoreBase):
     # -- object pairs and mappings -----------------------------------------------------
     def add_object_pair(self, name: str, pair: ObjectPair) -> Integration:
         integration = self._paused(name, "add an object pair")
-        with self.transaction() as tx:
-            self._insert_pair(tx, self.stored_id(integration), pair)
+        with self.database.transaction() as tx:
+            self._insert_pair(tx, stored_id(integration), pair)
         return self.get_integration(name)
 
     def put_mapping(
@@ -266,11 +267,11 @@ class ConfigStore(StoreBase):
         object, crm object, platform field, crm field).
         """
         integration = self._paused(name, "change a mapping")
-        iid = self.stored_id(integration)
-        with self.transaction() as tx:
+        iid = stored_id(integration)
+        with self.database.transaction() as tx:
             for platform_object, crm_object, mapping in puts:
                 self._put_mapping(tx, integration, platform_object, crm_object, mapping)
-                self._restart_cursors(tx, iid, platform_object, crm_object)
+                self._cursors.restart_pair(tx, iid, platform_object, crm_object)
             for platform_object, crm_object, platform_field, crm_field in deletes:
                 pair_id = self._pair_id(tx, integration, platform_object, crm_object)
                 gone = tx.execute(
@@ -286,7 +287,7 @@ class ConfigStore(StoreBase):
                         f"{platform_object}/{crm_object}",
                         hint="list them with `crmsync mapping list`",
                     )
-                self._event(
+                write_event(
                     tx,
                     iid,
                     "mapping_deleted",
@@ -299,19 +300,13 @@ class ConfigStore(StoreBase):
     ) -> Integration:
         """Remove an object pair with its mappings and links; refused while active."""
         integration = self._paused(name, "remove an object pair")
-        iid = self.stored_id(integration)
-        with self.transaction() as tx:
+        iid = stored_id(integration)
+        with self.database.transaction() as tx:
             pair_id = self._pair_id(tx, integration, platform_object, crm_object)
             tx.execute(delete(mappings).where(mappings.c.object_pair_id == pair_id))
             tx.execute(delete(object_pairs).where(object_pairs.c.id == pair_id))
-            unlinked = tx.execute(
-                delete(links).where(
-                    links.c.integration_id == iid,
-                    links.c.platform_object == platform_object,
-                    links.c.crm_object == crm_object,
-                )
-            ).rowcount
-            self._event(
+            unlinked = self._links.delete_pair(tx, iid, platform_object, crm_object)
+            write_event(
                 tx,
                 iid,
                 "object_pair_removed",
@@ -322,11 +317,9 @@ class ConfigStore(StoreBase):
     def delete_integration(self, name: str) -> None:
         """Delete an integration and everything kept for it; refused while active."""
         integration = self._paused(name, "delete the integration")
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             tx.execute(
-                delete(integrations).where(
-                    integrations.c.id == self.stored_id(integration)
-                )
+                delete(integrations).where(integrations.c.id == stored_id(integration))
             )
 
     def _put_mapping(
@@ -365,7 +358,7 @@ class ConfigStore(StoreBase):
                     **row,
                 )
             )
-        self._event(
+        write_event(
             tx,
             integration.id,
             "mapping_updated" if changed else "mapping_added",
@@ -417,7 +410,7 @@ class ConfigStore(StoreBase):
     def _insert_pair(
         self, tx: Connection, integration_id: int, pair: ObjectPair
     ) -> None:
-        pair_id = self.new_id(
+        pair_id = self.database.new_id(
             tx.execute(
                 object_pairs.insert().values(
                     integration_id=integration_id,
@@ -444,36 +437,6 @@ class ConfigStore(StoreBase):
                     else None,
                 )
             )
-
-    def _restart_cursors(
-        self, tx: Connection, integration_id: int, platform_object: str, crm_object: str
-    ) -> None:
-        tx.execute(
-            delete(cursors).where(
-                cursors.c.integration_id == integration_id,
-                (
-                    (cursors.c.side == "platform")
-                    & (cursors.c.object_name == platform_object)
-                )
-                | ((cursors.c.side == "crm") & (cursors.c.object_name == crm_object)),
-            )
-        )
-
-    def _event(
-        self,
-        tx: Connection,
-        integration_id: int | None,
-        kind: str,
-        detail: dict[str, Any],
-    ) -> None:
-        tx.execute(
-            events.insert().values(
-                integration_id=integration_id,
-                kind=kind,
-                detail=detail,
-                at=dt.datetime.now(dt.UTC),
-            )
-        )
 
     def _integration_from(self, connection: Connection, row: Any) -> Integration:
         pairs = []
@@ -525,3 +488,6 @@ class ConfigStore(StoreBase):
             create_in_platform=CreationRule.model_validate(row["create_in_platform"]),
             object_pairs=tuple(pairs),
         )
+
+
+__all__ = ["Configuration", "is_secret_setting"]

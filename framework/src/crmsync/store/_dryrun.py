@@ -125,8 +125,8 @@ def dry_run_store(store: StateStore, integration_id: int) -> Iterator[StateStore
     """A store for one dry run of ``integration_id``: see the module docstring."""
     from crmsync.store import StateStore
 
-    url = store.engine.url
-    if store.dialect == "sqlite":
+    url = store.database.engine.url
+    if store.database.dialect == "sqlite":
         database = url.database
         if not database or database == ":memory:":
             raise StateError(
@@ -154,7 +154,7 @@ def dry_run_store(store: StateStore, integration_id: int) -> Iterator[StateStore
     shadow = StateStore(url.render_as_string(hide_password=True), engine=engine)
     try:
         with engine.connect() as connection:
-            if store.dialect != "sqlite":
+            if store.database.dialect != "sqlite":
                 found = connection.execute(text("SELECT current_schema()")).scalar()
                 source_schema = str(found)
             metadata = MetaData()
@@ -162,7 +162,7 @@ def dry_run_store(store: StateStore, integration_id: int) -> Iterator[StateStore
             metadata.create_all(connection, checkfirst=False)
             for copy in copies:
                 _copy_rows(connection, copy, source_schema, integration_id)
-            if store.dialect != "sqlite":
+            if store.database.dialect != "sqlite":
                 _align_sequences(connection)
                 connection.execute(
                     text("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, desc, select, update
 
-from crmsync.store._base import StoreBase
+from crmsync.store._database import Database
 from crmsync.store._schema import events, record_errors, runs
 
 
@@ -45,12 +45,29 @@ class EventRow:
     detail: dict[str, Any]
 
 
-class HistoryStore(StoreBase):
+def write_event(
+    tx: Connection, integration_id: int | None, kind: str, detail: dict[str, Any]
+) -> None:
+    """Log an operation in ``tx`` (with the change it records)."""
+    tx.execute(
+        events.insert().values(
+            integration_id=integration_id,
+            kind=kind,
+            detail=detail,
+            at=dt.datetime.now(dt.UTC),
+        )
+    )
+
+
+class History:
     """Run history, per-record errors and the event log."""
 
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
     def start_run(self, integration_id: int, *, dry_run: bool) -> int:
-        with self.transaction() as tx:
-            return self.new_id(
+        with self.database.transaction() as tx:
+            return self.database.new_id(
                 tx.execute(
                     runs.insert().values(
                         integration_id=integration_id,
@@ -70,7 +87,7 @@ class HistoryStore(StoreBase):
         counts: dict[str, Any],
         message: str | None = None,
     ) -> None:
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             tx.execute(
                 update(runs)
                 .where(runs.c.id == run_id)
@@ -83,7 +100,7 @@ class HistoryStore(StoreBase):
             )
 
     def list_runs(self, integration_id: int, limit: int = 20) -> list[RunRecord]:
-        with self.engine.connect() as connection:
+        with self.database.engine.connect() as connection:
             result = connection.execute(
                 select(runs)
                 .where(runs.c.integration_id == integration_id)
@@ -114,7 +131,7 @@ class HistoryStore(StoreBase):
         if not failures:
             return
         now = dt.datetime.now(dt.UTC)
-        statement = self.insert(record_errors)
+        statement = self.database.insert(record_errors)
         excluded = statement.excluded
         tx.execute(
             statement.on_conflict_do_update(
@@ -184,7 +201,7 @@ class HistoryStore(StoreBase):
         lists only up to a limit)."""
         from sqlalchemy import func
 
-        with self.engine.connect() as connection:
+        with self.database.engine.connect() as connection:
             return int(
                 connection.execute(
                     select(func.count())
@@ -200,7 +217,7 @@ class HistoryStore(StoreBase):
     def open_errors(
         self, integration_id: int, limit: int = 100
     ) -> list[RecordErrorRow]:
-        with self.engine.connect() as connection:
+        with self.database.engine.connect() as connection:
             result = connection.execute(
                 select(record_errors)
                 .where(
@@ -227,18 +244,12 @@ class HistoryStore(StoreBase):
             ]
 
     def log_event(self, integration_id: int, kind: str, detail: dict[str, Any]) -> None:
-        with self.transaction() as tx:
-            tx.execute(
-                events.insert().values(
-                    integration_id=integration_id,
-                    kind=kind,
-                    detail=detail,
-                    at=dt.datetime.now(dt.UTC),
-                )
-            )
+        """Log an operation in a transaction of its own."""
+        with self.database.transaction() as tx:
+            write_event(tx, integration_id, kind, detail)
 
     def list_events(self, integration_id: int, limit: int = 50) -> list[EventRow]:
-        with self.engine.connect() as connection:
+        with self.database.engine.connect() as connection:
             result = connection.execute(
                 select(events)
                 .where(events.c.integration_id == integration_id)
@@ -246,3 +257,6 @@ class HistoryStore(StoreBase):
                 .limit(limit)
             )
             return [EventRow(r.at, r.kind, r.detail or {}) for r in result]
+
+
+__all__ = ["EventRow", "History", "RecordErrorRow", "RunRecord", "write_event"]

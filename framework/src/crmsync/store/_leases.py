@@ -31,10 +31,10 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, text, update
 
-from crmsync.store._base import StoreBase
+from crmsync.store._database import Database
 from crmsync.store._schema import leases, runs
 
-__all__ = ["LeaseStore"]
+__all__ = ["INTERRUPTED_MESSAGE", "Leases"]
 
 # pg_try_advisory_lock(namespace, integration_id): the namespace keeps crmsync's locks
 # apart from any other application's advisory locks in the same database.
@@ -63,15 +63,15 @@ _FILES_LOCK = threading.Lock()
 class _HolderLocks:
     """The holder locks of one store, by integration id."""
 
-    def __init__(self, store: StoreBase) -> None:
-        self._store = store
+    def __init__(self, database: Database) -> None:
+        self._database = database
         self._pg: dict[int, Connection] = {}
         self._sqlite_mine: set[int] = set()  # this store's holds among the process's
-        self._memory_key = f"memory:{id(store)}"
+        self._memory_key = f"memory:{id(database)}"
 
     # -- SQLite --------------------------------------------------------------------
     def _lock_path(self) -> str | None:
-        database = self._store.engine.url.database
+        database = self._database.engine.url.database
         if not database or database == ":memory:" or database.startswith("file:"):
             return None
         return os.path.abspath(database) + "-lease"
@@ -111,7 +111,7 @@ class _HolderLocks:
     def _pg_try(self, integration_id: int) -> bool:
         if integration_id in self._pg:
             return False
-        connection = self._store.engine.connect()
+        connection = self._database.engine.connect()
         try:
             taken = connection.execute(
                 text("SELECT pg_try_advisory_lock(:ns, :iid)"),
@@ -145,17 +145,17 @@ class _HolderLocks:
 
     # -- either ----------------------------------------------------------------------
     def holds(self, integration_id: int) -> bool:
-        if self._store.dialect == "postgresql":
+        if self._database.dialect == "postgresql":
             return integration_id in self._pg
         return integration_id in self._sqlite_mine
 
     def try_take(self, integration_id: int) -> bool:
-        if self._store.dialect == "postgresql":
+        if self._database.dialect == "postgresql":
             return self._pg_try(integration_id)
         return self._sqlite_try(integration_id)
 
     def release(self, integration_id: int) -> None:
-        if self._store.dialect == "postgresql":
+        if self._database.dialect == "postgresql":
             self._pg_release(integration_id)
         else:
             self._sqlite_release(integration_id)
@@ -167,17 +167,14 @@ class _HolderLocks:
             self._sqlite_release(integration_id)
 
 
-class LeaseStore(StoreBase):
+class Leases:
     """The cycle lease of each integration (see the module docstring)."""
 
-    @property
-    def _holder_locks(self) -> _HolderLocks:
-        locks: _HolderLocks | None = self.__dict__.get("_holder_locks_")
-        if locks is None:
-            locks = self.__dict__["_holder_locks_"] = _HolderLocks(self)
-        return locks
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._holder_locks = _HolderLocks(database)
 
-    def acquire_lease(self, integration_id: int, owner: str, seconds: float) -> bool:
+    def acquire(self, integration_id: int, owner: str, seconds: float) -> bool:
         """Take or renew the integration's cycle lease for ``owner``.
 
         Returns ``False`` when another live owner holds it. Renewing (``owner`` already
@@ -200,10 +197,10 @@ class LeaseStore(StoreBase):
         # its lease expired (then the lease is taken over and fences it).
         return self._upsert_lease(integration_id, owner, until, now, force=False)
 
-    def release_lease(self, integration_id: int, owner: str) -> None:
+    def release(self, integration_id: int, owner: str) -> None:
         """Give the lease and the holder lock back (a no-op for a lease lost)."""
         try:
-            with self.transaction() as tx:
+            with self.database.transaction() as tx:
                 tx.execute(
                     delete(leases).where(
                         leases.c.integration_id == integration_id,
@@ -217,7 +214,7 @@ class LeaseStore(StoreBase):
         """Whether a live process holds the integration's holder lock now.
 
         A run recorded ``running`` with no live holder was interrupted (its process
-        died); :meth:`acquire_lease` records it so when the next cycle starts.
+        died); :meth:`acquire` records it so when the next cycle starts.
         """
         locks = self._holder_locks
         if locks.holds(integration_id):
@@ -236,8 +233,8 @@ class LeaseStore(StoreBase):
         *,
         force: bool,
     ) -> bool:
-        with self.transaction() as tx:
-            statement: Any = self.insert(leases).values(
+        with self.database.transaction() as tx:
+            statement: Any = self.database.insert(leases).values(
                 integration_id=integration_id, owner=owner, expires_at=until
             )
             statement = statement.on_conflict_do_update(
@@ -268,6 +265,6 @@ class LeaseStore(StoreBase):
                 )
         return taken
 
-    def dispose(self) -> None:
+    def release_all(self) -> None:
+        """Give back every holder lock this store took (the store is closing)."""
         self._holder_locks.release_all()
-        super().dispose()

@@ -8,7 +8,7 @@ claimed twice, or a task delivered twice, never runs two cycles of one integrati
 Each tick reads only the due rows, through the ``due_at`` index: its cost follows
 the integrations due, not how many there are. A due row whose integration is paused is
 *parked* (due never) so that it leaves the index range. A periodic sweep
-(:meth:`ScheduleStore.sweep`) compares the schedule with the integrations: a resumed
+(:meth:`Schedule.sweep`) compares the schedule with the integrations: a resumed
 integration is unparked (due one interval after its last dispatch, so at once when that
 has passed) and a changed interval moves the due time. So creating, pausing, resuming
 or changing an interval takes effect without restarting anything. Nothing here reads
@@ -39,7 +39,7 @@ from sqlalchemy import (
 )
 
 from crmsync.errors import ConfigurationError
-from crmsync.store._base import StoreBase
+from crmsync.store._database import Database
 from crmsync.store._schema import UtcDateTime, integrations, metadata
 
 # Kept in step with migration 0002 (``DateTime(timezone=True)`` there; ``UtcDateTime``
@@ -121,8 +121,11 @@ def _entry(row: object) -> ScheduleEntry:
     )
 
 
-class ScheduleStore(StoreBase):
+class Schedule:
     """The worker schedule: enrolment, due cycles, queued and started marks."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     def _schedule_select(self) -> object:
         s, i = worker_schedule, integrations
@@ -149,7 +152,7 @@ class ScheduleStore(StoreBase):
 
         Enrolling again keeps the due time and replaces the budget group.
         """
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             interval = tx.execute(
                 select(integrations.c.interval_seconds).where(
                     integrations.c.id == integration_id
@@ -157,7 +160,7 @@ class ScheduleStore(StoreBase):
             ).scalar()
             if interval is None:
                 raise ConfigurationError(f"no integration with id {integration_id}")
-            statement = self.insert(worker_schedule).values(
+            statement = self.database.insert(worker_schedule).values(
                 integration_id=integration_id,
                 due_at=now,
                 interval_seen=int(interval),
@@ -173,7 +176,7 @@ class ScheduleStore(StoreBase):
 
     def withdraw(self, integration_id: int) -> bool:
         """Run the integration's cycles in-process again; whether it was enrolled."""
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             result = tx.execute(
                 delete(worker_schedule).where(
                     worker_schedule.c.integration_id == integration_id
@@ -183,7 +186,7 @@ class ScheduleStore(StoreBase):
 
     def schedule_entry(self, integration_id: int) -> ScheduleEntry | None:
         """The integration's schedule row, or ``None`` when it runs in-process."""
-        with self.engine.connect() as connection:
+        with self.database.engine.connect() as connection:
             row = connection.execute(
                 self._schedule_select().where(  # type: ignore[attr-defined]
                     worker_schedule.c.integration_id == integration_id
@@ -193,7 +196,7 @@ class ScheduleStore(StoreBase):
 
     def list_schedule(self, limit: int = 1000) -> list[ScheduleEntry]:
         """Enrolled integrations, soonest due first."""
-        with self.engine.connect() as connection:
+        with self.database.engine.connect() as connection:
             rows = connection.execute(
                 self._schedule_select()  # type: ignore[attr-defined]
                 .order_by(worker_schedule.c.due_at, worker_schedule.c.integration_id)
@@ -238,12 +241,12 @@ class ScheduleStore(StoreBase):
             .order_by(s.c.due_at)
             .limit(limit)
         )
-        if self.dialect == "postgresql":
+        if self.database.dialect == "postgresql":
             query = query.with_for_update(of=s, skip_locked=True)
         claimed: list[DueCycle] = []
         moved: list[dict[str, object]] = []
         parked: list[int] = []
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             for row in tx.execute(query):
                 interval = int(row.interval_seconds)
                 if not row.active:
@@ -322,7 +325,7 @@ class ScheduleStore(StoreBase):
             )
         )
         moved: list[dict[str, object]] = []
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             for row in tx.execute(query):
                 interval = int(row.interval_seconds)
                 if row.parked and not row.active:
@@ -361,7 +364,7 @@ class ScheduleStore(StoreBase):
         if not cycles:
             return
         s = worker_schedule
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             tx.execute(
                 update(s)
                 .where(s.c.integration_id == bindparam("key"))
@@ -373,7 +376,7 @@ class ScheduleStore(StoreBase):
         """A cycle was enqueued outside the dispatcher ("run now"): the next one is
         due an interval from now, and none is enqueued while this one waits."""
         s, i = worker_schedule, integrations
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             current = tx.execute(
                 select(i.c.interval_seconds).where(i.c.id == integration_id)
             ).scalar()
@@ -394,7 +397,7 @@ class ScheduleStore(StoreBase):
     def mark_started(self, integration_id: int, now: dt.datetime) -> None:
         """A worker picked the integration's task up: it is no longer queued."""
         s = worker_schedule
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             tx.execute(
                 update(s)
                 .where(s.c.integration_id == integration_id)
@@ -406,7 +409,7 @@ class ScheduleStore(StoreBase):
         from sqlalchemy import func
 
         s, i = worker_schedule, integrations
-        with self.engine.connect() as connection:
+        with self.database.engine.connect() as connection:
             return int(
                 connection.execute(
                     select(func.count())
@@ -420,7 +423,7 @@ class ScheduleStore(StoreBase):
 __all__ = [
     "PARKED",
     "DueCycle",
+    "Schedule",
     "ScheduleEntry",
-    "ScheduleStore",
     "worker_schedule",
 ]

@@ -141,7 +141,7 @@ class CycleWorld(Generic[EmulatorT]):
         self.path = tmp_path / "platform.db"
         self.local = LocalStore(self.path, clock=self.now)
         self.store: StateStore = open_store(f"sqlite:///{tmp_path}/s.db")
-        self.integration = self.store.create_integration(
+        self.integration = self.store.config.create_integration(
             Integration(
                 name=f"local-to-{crm_connector}",
                 platform_connector="local",
@@ -189,7 +189,7 @@ class CycleWorld(Generic[EmulatorT]):
         """Run one engine cycle; a failed cycle fails the test with its message."""
         engine = SyncEngine(
             self.store,
-            self.store.get_integration(self.integration.name),
+            self.store.config.get_integration(self.integration.name),
             self.platform,
             self.crm,
             clock=self.now,
@@ -203,8 +203,8 @@ class CycleWorld(Generic[EmulatorT]):
         """The link the store holds for a CRM record, or None."""
         integration_id = self.integration.id
         assert integration_id is not None, "a stored integration always has an id"
-        with self.store.transaction() as tx:
-            links = self.store.links_for(
+        with self.store.database.transaction() as tx:
+            links = self.store.links.find(
                 tx, integration_id, "crm", [(object_name, record_id)]
             )
         return links.get((object_name, record_id))

@@ -73,7 +73,7 @@ def integrations_overview(store: StateStore) -> list[IntegrationRow]:
         .select_from(integrations.outerjoin(runs, runs.c.id == last_run))
         .order_by(integrations.c.name)
     )
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         return [
             IntegrationRow(
                 name=row.name,

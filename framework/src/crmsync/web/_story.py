@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from crmsync.errors import ConfigurationError
 from crmsync.models import Integration
 from crmsync.operations import OpenError, Workspace, get_integration, open_errors
+from crmsync.store import stored_id
 
 __all__ = ["FieldStory", "NotFound", "RecordStory", "record_story"]
 
@@ -81,11 +82,11 @@ def record_story(
             hint=f"its objects: {', '.join(objects)}",
         )
     store = ws.existing_store()
-    iid = store.stored_id(integration)
+    iid = stored_id(integration)
     link = None
-    with store.transaction() as tx:
+    with store.database.transaction() as tx:
         for side in sides:
-            found = store.links_for(tx, iid, side, [(object_name, record_id)])
+            found = store.links.find(tx, iid, side, [(object_name, record_id)])
             link = found.get((object_name, record_id))
             if link is not None:
                 break

@@ -20,7 +20,6 @@ from crmsync.workers._enqueue import (
     Enqueued,
     enqueue_or_run,
     runs_on_workers,
-    schedule_of,
 )
 from crmsync.workers._settings import CYCLE_TASK, WorkerSettings
 from crmsync.workers._store import WorkerStore, open_worker_store
@@ -39,5 +38,4 @@ __all__ = [
     "open_worker_store",
     "run_task_cycle",
     "runs_on_workers",
-    "schedule_of",
 ]

@@ -70,7 +70,7 @@ class WorkerRuntime:
         """Forget what a parent process opened (a forked child opens its own)."""
         with self._lock:
             if self._store is not None:
-                self._store.engine.dispose(close=False)
+                self._store.database.engine.dispose(close=False)
             self._store = None
             self._budgets = None
             self._frozen = False

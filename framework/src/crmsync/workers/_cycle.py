@@ -77,16 +77,16 @@ def run_task_cycle(
     (discovered per task otherwise).
     """
     now = (clock or (lambda: dt.datetime.now(dt.UTC)))()
-    store.mark_started(integration_id, now)
+    store.schedule.mark_started(integration_id, now)
     try:
-        integration = store.get_integration(name)
+        integration = store.config.get_integration(name)
     except ConfigurationError:
         return CycleOutcome(integration_id, name, "unknown")
     if integration.id != integration_id:
         return CycleOutcome(integration_id, name, "unknown")
     if not integration.active:
         return CycleOutcome(integration_id, name, "paused")
-    entry = store.schedule_entry(integration_id)
+    entry = store.schedule.schedule_entry(integration_id)
     plugins = (
         list(crm_plugins(entry.budget_group if entry else None))
         if crm_plugins is not None

@@ -2,7 +2,7 @@
 cycle task each.
 
 It keeps no schedule of its own. What is due is read from the state store each tick
-(:meth:`~crmsync.store._schedule.ScheduleStore.claim_due`), so creating, pausing,
+(:meth:`~crmsync.store.Schedule.claim_due`), so creating, pausing,
 resuming or changing an interval takes effect on the next tick, and a restarted (or a
 second) dispatcher carries on from the same state.
 """
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import structlog
 
 from crmsync.errors import CrmsyncError
-from crmsync.store._schedule import DueCycle, ScheduleStore
+from crmsync.store import StateStore
+from crmsync.store._schedule import DueCycle
 
 log = structlog.get_logger("crmsync.dispatcher")
 
@@ -52,7 +53,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: ScheduleStore,
+        store: StateStore,
         enqueue: Callable[[DueCycle], None],
         *,
         batch: int = 1000,
@@ -75,9 +76,9 @@ class Dispatcher:
         if self._swept_at is None or (
             (now - self._swept_at).total_seconds() >= self.sweep_seconds
         ):
-            self.store.sweep()
+            self.store.schedule.sweep()
             self._swept_at = now
-        due = self.store.claim_due(
+        due = self.store.schedule.claim_due(
             now,
             limit=self.batch,
             requeue_before=now - dt.timedelta(seconds=self.requeue_seconds),
@@ -88,7 +89,7 @@ class Dispatcher:
                 self.enqueue(cycle)
             except Exception as error:
                 left = due[index:]
-                self.store.give_back(left)
+                self.store.schedule.give_back(left)
                 log.error(
                     "enqueue_failed",
                     integration=cycle.name,

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from crmsync.errors import ConfigurationError
-from crmsync.store import StateStore
-from crmsync.store._schedule import ScheduleStore
+from crmsync.store import StateStore, stored_id
 from crmsync.workers._settings import WorkerSettings, load_worker_settings
 
 T = TypeVar("T")
@@ -33,15 +32,10 @@ class Enqueued:
         )
 
 
-def schedule_of(store: StateStore) -> ScheduleStore:
-    """The worker schedule of ``store`` on the same connection pool."""
-    return ScheduleStore(store.url, engine=store.engine)
-
-
 def runs_on_workers(store: StateStore, name: str) -> bool:
     """Whether the integration's cycles run on the Celery workers."""
-    integration = store.get_integration(name)
-    return schedule_of(store).schedule_entry(store.stored_id(integration)) is not None
+    integration = store.config.get_integration(name)
+    return store.schedule.schedule_entry(stored_id(integration)) is not None
 
 
 def enqueue_or_run(
@@ -65,9 +59,9 @@ def enqueue_or_run(
     :raises ConfigurationError: the integration is unknown, or paused (enqueued
         only; ``run_in_process`` applies its own checks).
     """
-    integration = store.get_integration(name)
-    integration_id = store.stored_id(integration)
-    schedule = schedule_of(store)
+    integration = store.config.get_integration(name)
+    integration_id = stored_id(integration)
+    schedule = store.schedule
     if schedule.schedule_entry(integration_id) is None:
         return run_in_process()
     if not integration.active:
@@ -104,4 +98,4 @@ def _celery_sender(settings: WorkerSettings) -> Callable[[int, str], str]:
     return send
 
 
-__all__ = ["Enqueued", "enqueue_or_run", "runs_on_workers", "schedule_of"]
+__all__ = ["Enqueued", "enqueue_or_run", "runs_on_workers"]

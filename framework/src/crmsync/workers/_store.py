@@ -10,14 +10,13 @@ from sqlalchemy import select
 
 from crmsync.errors import StateError
 from crmsync.settings import DEFAULT_SQLITE_CACHE_MB
-from crmsync.store import StateStore
-from crmsync.store._schedule import ScheduleStore
+from crmsync.store import Database, Leases, StateStore
 from crmsync.store._schema import leases
 
 
-class WorkerStore(StateStore, ScheduleStore):
-    """A :class:`~crmsync.store.StateStore` with the worker schedule, whose cycle
-    leases last ``lease_seconds`` and are never taken over before they expire.
+class WorkerLeases(Leases):
+    """Cycle leases that last ``lease_seconds`` and are never taken over before they
+    expire.
 
     The store's holder lock lets the next cycle start as soon as a killed holder's
     database session is gone. Among workers that is too soon: a worker killed while
@@ -30,25 +29,17 @@ class WorkerStore(StateStore, ScheduleStore):
     stalled.
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        lease_seconds: float,
-        sqlite_cache_mb: int = DEFAULT_SQLITE_CACHE_MB,
-    ) -> None:
-        super().__init__(url, sqlite_cache_mb=sqlite_cache_mb)
+    def __init__(self, database: Database, *, lease_seconds: float) -> None:
+        super().__init__(database)
         self.lease_seconds = lease_seconds
 
-    def acquire_lease(self, integration_id: int, owner: str, seconds: float) -> bool:
+    def acquire(self, integration_id: int, owner: str, seconds: float) -> bool:
         if self._leased_to_another(integration_id, owner):
             return False
-        return super().acquire_lease(
-            integration_id, owner, min(seconds, self.lease_seconds)
-        )
+        return super().acquire(integration_id, owner, min(seconds, self.lease_seconds))
 
     def _leased_to_another(self, integration_id: int, owner: str) -> bool:
-        with self.engine.connect() as connection:
+        with self.database.engine.connect() as connection:
             row = connection.execute(
                 select(leases.c.owner, leases.c.expires_at).where(
                     leases.c.integration_id == integration_id
@@ -59,6 +50,24 @@ class WorkerStore(StateStore, ScheduleStore):
             and row.owner != owner
             and row.expires_at > dt.datetime.now(dt.UTC)
         )
+
+
+class WorkerStore(StateStore):
+    """A :class:`~crmsync.store.StateStore` whose cycle leases are
+    :class:`WorkerLeases`: they last ``lease_seconds`` and are never taken over
+    before they expire."""
+
+    leases: WorkerLeases
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        lease_seconds: float,
+        sqlite_cache_mb: int = DEFAULT_SQLITE_CACHE_MB,
+    ) -> None:
+        super().__init__(url, sqlite_cache_mb=sqlite_cache_mb)
+        self.leases = WorkerLeases(self.database, lease_seconds=lease_seconds)
 
 
 def open_worker_store(
@@ -83,4 +92,4 @@ def open_worker_store(
     return store
 
 
-__all__ = ["WorkerStore", "open_worker_store"]
+__all__ = ["WorkerLeases", "WorkerStore", "open_worker_store"]

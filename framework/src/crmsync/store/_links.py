@@ -1,0 +1,189 @@
+"""Links: which platform record is which CRM record, with the baseline of their last
+agreed values.
+
+Every method takes the transaction (``tx``) it runs in, so the engine decides what
+commits together: a batch's results with its links. All reads are by key in batches:
+nothing here scans every link.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select, update
+
+from crmsync.store._batches import by_object, chunks, json_dict
+from crmsync.store._database import Database
+from crmsync.store._schema import dumps, links
+
+
+@dataclass(slots=True)
+class LinkRow:
+    id: int | None
+    platform_object: str
+    platform_id: str
+    crm_object: str
+    crm_id: str
+    baseline: dict[str, list[Any]]
+    platform_modified_at: dt.datetime | None
+    crm_modified_at: dt.datetime | None
+    # (platform object, platform id, crm object, crm id) as read from the store: when an
+    # update keeps them, it rewrites neither unique index (half the cost of an update).
+    stored_identity: tuple[str, str, str, str] | None = None
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        return (self.platform_object, self.platform_id, self.crm_object, self.crm_id)
+
+
+class Links:
+    """The integration's links, read and written by key."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def find(
+        self,
+        tx: Connection,
+        integration_id: int,
+        side: str,
+        keys: Sequence[tuple[str, str]],
+    ) -> dict[tuple[str, str], LinkRow]:
+        """Links by (object, id) of ``side``.
+
+        Read through the driver: every changed record looks its link up here, and
+        SQLAlchemy's per-row JSON and datetime processing cost more than the query.
+        """
+        prefix = "platform" if side == "platform" else "crm"
+        mark = self.database.mark
+        moment = self.database.from_db_time
+        found: dict[tuple[str, str], LinkRow] = {}
+        for object_name, chunk in by_object(keys):
+            result = tx.exec_driver_sql(
+                "SELECT id, platform_object, platform_id, crm_object, crm_id, "
+                "baseline, platform_modified_at, crm_modified_at FROM links "
+                f"WHERE integration_id = {mark} AND {prefix}_object = {mark} "
+                f"AND {prefix}_id IN ({self.database.marks(len(chunk))})",
+                (integration_id, object_name, *chunk),
+            )
+            for row in result.fetchall():
+                link = LinkRow(
+                    id=row[0],
+                    platform_object=row[1],
+                    platform_id=row[2],
+                    crm_object=row[3],
+                    crm_id=row[4],
+                    baseline=json_dict(row[5]),
+                    platform_modified_at=None if row[6] is None else moment(row[6]),
+                    crm_modified_at=None if row[7] is None else moment(row[7]),
+                    stored_identity=(row[1], row[2], row[3], row[4]),
+                )
+                key = (
+                    (link.platform_object, link.platform_id)
+                    if side == "platform"
+                    else (link.crm_object, link.crm_id)
+                )
+                found[key] = link
+        return found
+
+    def upsert(
+        self, tx: Connection, integration_id: int, rows: Sequence[LinkRow]
+    ) -> None:
+        """Store links and their baselines (driver executemany, like
+        :meth:`Inbox.stage`)."""
+        stamp = self.database.to_db_time
+        now = stamp(dt.datetime.now(dt.UTC))
+
+        def maybe(moment: dt.datetime | None) -> Any:
+            return None if moment is None else stamp(moment)
+
+        moved: list[tuple[Any, ...]] = []
+        kept: list[tuple[Any, ...]] = []
+        new: list[tuple[Any, ...]] = []
+        for r in rows:
+            state = (
+                dumps(r.baseline),
+                maybe(r.platform_modified_at),
+                maybe(r.crm_modified_at),
+                now,
+            )
+            if r.id is None:
+                new.append((integration_id, *r.identity, *state, now))
+            elif r.stored_identity == r.identity:
+                kept.append((*state, r.id))
+            else:
+                moved.append((*r.identity, *state, r.id))
+        mark = self.database.mark
+        if moved:  # relinked (a conversion, a merge) or never read from the store
+            tx.exec_driver_sql(
+                " ".join(
+                    (
+                        f"UPDATE links SET platform_object = {mark},",
+                        f"platform_id = {mark}, crm_object = {mark}, crm_id = {mark},",
+                        f"baseline = {mark}, platform_modified_at = {mark},",
+                        f"crm_modified_at = {mark}, updated_at = {mark}",
+                        f"WHERE id = {mark}",
+                    )
+                ),
+                moved,
+            )
+        if kept:
+            tx.exec_driver_sql(
+                f"UPDATE links SET baseline = {mark}, platform_modified_at = {mark}, "
+                f"crm_modified_at = {mark}, updated_at = {mark} WHERE id = {mark}",
+                kept,
+            )
+        if new:
+            marks = self.database.marks(10)
+            tx.exec_driver_sql(
+                "INSERT INTO links (integration_id, platform_object, platform_id, "
+                "crm_object, crm_id, baseline, platform_modified_at, crm_modified_at, "
+                f"created_at, updated_at) VALUES ({marks})",
+                new,
+            )
+
+    def delete(self, tx: Connection, ids: Sequence[int]) -> None:
+        """Drop links by id."""
+        for chunk in chunks(list(ids)):
+            tx.execute(delete(links).where(links.c.id.in_(chunk)))
+
+    def count(self, tx: Connection, integration_id: int) -> int:
+        """How many links the integration has."""
+        return int(
+            tx.execute(
+                select(func.count())
+                .select_from(links)
+                .where(links.c.integration_id == integration_id)
+            ).scalar()
+            or 0
+        )
+
+    def clear_baselines(self, tx: Connection, integration_id: int) -> int:
+        """Forget every link's baseline (a rebaseline); how many links."""
+        return int(
+            tx.execute(
+                update(links)
+                .where(links.c.integration_id == integration_id)
+                .values(baseline={})
+            ).rowcount
+        )
+
+    def delete_pair(
+        self, tx: Connection, integration_id: int, platform_object: str, crm_object: str
+    ) -> int:
+        """Drop the links of an object pair (the pair is removed); how many."""
+        return int(
+            tx.execute(
+                delete(links).where(
+                    links.c.integration_id == integration_id,
+                    links.c.platform_object == platform_object,
+                    links.c.crm_object == crm_object,
+                )
+            ).rowcount
+        )
+
+
+__all__ = ["LinkRow", "Links"]
