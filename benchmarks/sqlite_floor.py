@@ -63,7 +63,7 @@ def _floor_in(workdir: str, size: int) -> dict[str, float]:
             object_pairs=(ObjectPair(platform_object="prospect", crm_object="Lead"),),
         )
     )
-    iid, stage_sql = integration.id, store._stage_sql
+    iid, stage_sql = integration.id, store.inbox._stage_sql
     store.dispose()
     db = sqlite3.connect(f"{workdir}/state.db", isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):

@@ -42,7 +42,7 @@ def _store_ddl(workdir: Path) -> tuple[list[str], str]:
             object_pairs=(ObjectPair(platform_object="prospect", crm_object="Lead"),),
         )
     )
-    stage_sql = store._stage_sql
+    stage_sql = store.inbox._stage_sql
     store.dispose()
     db = sqlite3.connect(workdir / "model.db")
     ddl = [

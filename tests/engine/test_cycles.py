@@ -405,7 +405,7 @@ def test_an_interrupted_cycle_is_recorded_failed_and_locks_nothing(
     def dies(*args, **kwargs):
         raise error("died mid-settle")
 
-    monkeypatch.setattr(world.store, "add_pending_creates", dies)
+    monkeypatch.setattr(world.store.pending, "add", dies)
     with pytest.raises(error):
         world.cycle()
     (run,) = world.store.history.list_runs(world.integration.id)

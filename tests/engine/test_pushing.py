@@ -93,7 +93,7 @@ def test_the_state_store_is_used_only_from_the_engines_thread(make_world, monkey
         threads.add(threading.current_thread().name)
         return transaction()
 
-    monkeypatch.setattr(world.store, "transaction", watched)
+    monkeypatch.setattr(world.store.database, "transaction", watched)
 
     report = world.cycle()
 

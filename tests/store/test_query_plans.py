@@ -74,20 +74,20 @@ def test_feed_lookups_search_an_index_and_never_scan(store):
             tx, 1, [LinkRow(None, "prospect", "P1", "Lead", "L1", {}, T0, T0)]
         )
     lookups = {
-        "inbox_chunk": lambda tx: store.inbox.chunk(tx, 1, "crm", "Lead", 0, 10),
-        "inbox_by_match_keys": lambda tx: store.inbox.by_match_keys(
+        "Inbox.chunk": lambda tx: store.inbox.chunk(tx, 1, "crm", "Lead", 0, 10),
+        "Inbox.by_match_keys": lambda tx: store.inbox.by_match_keys(
             tx, 1, "crm", ["Lead"], ["p1@x.io", "p2@x.io"]
         ),
-        "inbox_for_records": lambda tx: store.inbox.for_records(
+        "Inbox.for_records": lambda tx: store.inbox.for_records(
             tx, 1, "crm", [("Lead", "L1"), ("Lead", "L2")]
         ),
-        "links_for": lambda tx: store.links.find(tx, 1, "crm", [("Lead", "L1")]),
+        "Links.find": lambda tx: store.links.find(tx, 1, "crm", [("Lead", "L1")]),
     }
     expected = {
-        "inbox_chunk": "INTEGER PRIMARY KEY",
-        "inbox_by_match_keys": "ix_inbox_match",
-        "inbox_for_records": "sqlite_autoindex_inbox",
-        "links_for": "sqlite_autoindex_links",
+        "Inbox.chunk": "INTEGER PRIMARY KEY",
+        "Inbox.by_match_keys": "ix_inbox_match",
+        "Inbox.for_records": "sqlite_autoindex_inbox",
+        "Links.find": "sqlite_autoindex_links",
     }
     for name, call in lookups.items():
         for plan in plans_of(store, call):

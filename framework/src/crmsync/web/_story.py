@@ -2,7 +2,7 @@
 the last cycle left them, when each side last changed, and the pair's open errors.
 
 ops gap: there is no operation that reads one link; this read uses the store's own
-``links_for`` (the engine's lookup) and belongs in :mod:`crmsync.operations`. The
+``store.links.find`` (the engine's lookup) and belongs in :mod:`crmsync.operations`. The
 per-field decision log the issue asks for (which rule wrote each value in which run,
 kept within a retention) is not recorded by the engine yet, so the story shows values
 and times, not the rule of each write.
