@@ -539,6 +539,40 @@ class SyncStateStore(StoreBase):
                 found[key] = link
         return found
 
+    def linked_ids(
+        self,
+        tx: Connection,
+        integration_id: int,
+        side: str,
+        object_name: str,
+        *,
+        after: str,
+        limit: int,
+    ) -> list[str]:
+        """Up to ``limit`` ids of ``object_name`` on ``side`` that have a link, in id
+        order, after ``after`` (``""``: from the first).
+
+        A keyset page of the (integration, object, id) unique index: each page costs
+        its own rows, however many links come before it. Only a link reconciliation
+        reads links this way (the engine's ``_reconcile``), never a cycle's usual path.
+        """
+        owner, record = (
+            (links.c.platform_object, links.c.platform_id)
+            if side == "platform"
+            else (links.c.crm_object, links.c.crm_id)
+        )
+        rows = tx.execute(
+            select(record)
+            .where(
+                links.c.integration_id == integration_id,
+                owner == object_name,
+                record > after,
+            )
+            .order_by(record)
+            .limit(limit)
+        )
+        return [str(row[0]) for row in rows]
+
     def _from_db_time(self, value: Any) -> dt.datetime:
         """A datetime read through the driver (SQLite: naive UTC text)."""
         if isinstance(value, str):

@@ -143,6 +143,10 @@ class MemoryBackend:
     credentials_refused: bool = False
     # Answer lookups in pages of this many records (a vendor's paged query); None: all.
     lookup_page_size: int | None = None
+    # Since when the feed reports deletions: set by ``purge``, as a vendor's deletion
+    # log that no longer reaches back past a purge. A read from an older cursor says so
+    # (``ChangePage.deletions_unknown_before``).
+    deletions_known_since: dt.datetime | None = None
     """Refuse every ``authenticate`` (credentials wrong or revoked)."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -186,6 +190,15 @@ class MemoryBackend:
                 self.now(),
             )
             self._index(object_name, row)
+
+    def purge(self, object_name: str, record_id: str) -> None:
+        """Delete a record and forget it: no tombstone in the feed, ever (a recycle bin
+        emptied). The feed then says that deletions before now are unknown to a read
+        from an older cursor, and ``missing_records`` answers the id."""
+        with self._lock:
+            row = self.rows[object_name].pop(record_id)
+            self._unindex(object_name, row)
+            self.deletions_known_since = self.now()
 
     def convert(self, record_id: str, *, into_object: str = "Contact") -> str:
         """Convert a Lead into a Contact carrying its values; returns the contact id."""
@@ -361,6 +374,13 @@ class MemoryConnector:
                 position = Cursor(modified_at=last_at, record_id=last_id)
             else:
                 position = cursor or Cursor()
+            unknown_before = self._deletions_unknown_before(cursor, page)
+            if backend.deletions_known_since is not None:
+                # The cursor remembers which purge its reads have answered for, so
+                # one purge asks for one reconciliation, not one per cycle.
+                position = position.model_copy(
+                    update={"token": _known_since(backend.deletions_known_since)}
+                )
             more = start + page_size < len(order)
             return ChangePage(
                 records=tuple(records),
@@ -369,7 +389,23 @@ class MemoryConnector:
                 next_page=f"{chunk[-1][0].isoformat()}|{chunk[-1][1]}"
                 if more
                 else None,
+                deletions_unknown_before=unknown_before,
             )
+
+    def _deletions_unknown_before(
+        self, cursor: Cursor | None, page: str | None
+    ) -> dt.datetime | None:
+        """The purge a read from ``cursor`` may have missed deletions to, if any: on a
+        read's first page, from a cursor older than the last purge that no earlier read
+        has answered for."""
+        since = self.backend.deletions_known_since
+        if since is None or page is not None or cursor is None:
+            return None
+        if cursor.token == _known_since(since):
+            return None
+        if cursor.modified_at is not None and cursor.modified_at >= since:
+            return None
+        return since
 
     @hookimpl
     def push_updates(
@@ -497,8 +533,25 @@ class MemoryConnector:
         )
 
     @hookimpl
+    def missing_records(self, object_name: str, record_ids: Sequence[str]) -> list[str]:
+        """The ids that are deleted (merged away included) or purged."""
+        backend = self.backend
+        backend._enter("missing_records")
+        with backend._lock:
+            table = backend.rows.get(object_name, {})
+            return [
+                record_id
+                for record_id in record_ids
+                if record_id not in table or table[record_id].deleted
+            ]
+
+    @hookimpl
     def close(self) -> None:
         return None
+
+
+def _known_since(moment: dt.datetime) -> str:
+    return f"deletions-known-since:{moment.isoformat()}"
 
 
 def platform_fields() -> list[FieldSpec]:
