@@ -20,6 +20,12 @@ def _linked(world, count):
     return leads
 
 
+def _events(world):
+    """The integration's events by kind (the latest of each)."""
+    events = world.store.list_events(world.integration.id)
+    return {event.kind: event.detail for event in reversed(events)}
+
+
 def _linked_leads(world):
     with world.store.transaction() as tx:
         return world.store.linked_ids(
@@ -43,7 +49,7 @@ def test_a_purged_record_past_the_window_is_unlinked_and_the_rest_untouched(
     assert sorted(_linked_leads(world)) == sorted([leads[0], leads[2]])
     assert report.api_calls["crm"]["missing_records"] == 1
     assert "missing_records" not in report.api_calls["platform"]
-    kinds = {event.kind: event.detail for event in world.store.list_events(world.integration.id)}
+    kinds = _events(world)
     assert kinds["links_reconciled"]["checked"] == 3
     assert kinds["links_reconciled"]["missing"] == 1
     assert kinds["unlinked"]["record"] == leads[1]
@@ -122,6 +128,6 @@ def test_a_connector_without_the_hook_gets_a_warning_not_a_crash(make_world):
     assert report.status == "succeeded", report.message
     assert report.unlinked == 0
     assert sorted(_linked_leads(world)) == sorted(leads)
-    kinds = {event.kind: event.detail for event in world.store.list_events(world.integration.id)}
+    kinds = _events(world)
     assert kinds["reconcile_unsupported"]["object"] == "Lead"
     assert kinds["reconcile_unsupported"]["side"] == "crm"

@@ -243,9 +243,7 @@ class SalesforceConnector:
 
     def _field_meta(self, object_name: str) -> dict[str, dict[str, Any]]:
         """Lower-cased field name -> its describe entry."""
-        return {
-            str(f["name"]).lower(): f for f in self._describe(object_name).get("fields", [])
-        }
+        return {str(f["name"]).lower(): f for f in self._describe(object_name).get("fields", [])}
 
     def _field_types(self, object_name: str) -> dict[str, tuple[str, str]]:
         """Lower-cased field name -> (API name, describe type)."""
@@ -728,7 +726,9 @@ class SalesforceConnector:
                 next_url = body.get("nextRecordsUrl")
                 if body.get("done", True) or not next_url:
                     break
-                checked_page_token(str(next_url), prefixes=("/services/data/",), connector=CONNECTOR)
+                checked_page_token(
+                    str(next_url), prefixes=("/services/data/",), connector=CONNECTOR
+                )
                 response = self._request("GET", str(next_url), object_name=object_name)
         return [record_id for record_id in record_ids if to_18(record_id) not in found]
 
