@@ -243,7 +243,9 @@ class SalesforceConnector:
 
     def _field_meta(self, object_name: str) -> dict[str, dict[str, Any]]:
         """Lower-cased field name -> its describe entry."""
-        return {str(f["name"]).lower(): f for f in self._describe(object_name).get("fields", [])}
+        return {
+            str(f["name"]).lower(): f for f in self._describe(object_name).get("fields", [])
+        }
 
     def _field_types(self, object_name: str) -> dict[str, tuple[str, str]]:
         """Lower-cased field name -> (API name, describe type)."""
