@@ -18,7 +18,8 @@ Creates are recorded as pending before they are pushed. If the process dies betw
 push and the commit, the next cycle finds the created record (it is in the feed, and is
 looked up by match key) and links it instead of creating it twice; having run to its
 end, it clears those pending records. Every read is by key: the cost of a cycle follows
-the records that changed, never the number of links.
+the records that changed, never the number of links (save the link reconciliation of
+:mod:`._reconcile`, once, when a feed says it lost deletions).
 """
 
 from __future__ import annotations

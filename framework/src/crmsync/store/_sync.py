@@ -4,7 +4,8 @@ creates.
 Every method takes the transaction (``tx``) it runs in, so the engine decides what
 commits together: a page staged with its cursor, a batch's results with its links and
 errors. All reads are by key (record ids, match keys) in batches: nothing here scans
-every link.
+every link, except :meth:`SyncStateStore.linked_ids`, which pages through one object's
+links only when a feed says it lost deletions (``engine._reconcile``).
 """
 
 from __future__ import annotations
