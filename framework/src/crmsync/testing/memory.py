@@ -143,11 +143,11 @@ class MemoryBackend:
     credentials_refused: bool = False
     # Answer lookups in pages of this many records (a vendor's paged query); None: all.
     lookup_page_size: int | None = None
-    # Since when the feed reports deletions: set by ``purge``, as a vendor's deletion
-    # log that no longer reaches back past a purge. A read from an older cursor says so
-    # (``ChangePage.deletions_unknown_before``).
-    deletions_known_since: dt.datetime | None = None
     """Refuse every ``authenticate`` (credentials wrong or revoked)."""
+    # Per object, since when its feed reports deletions: set by ``purge``, as a
+    # vendor's deletion log that no longer reaches back past a purge. A read from an
+    # older cursor says so (``ChangePage.deletions_unknown_before``).
+    deletions_known_since: dict[str, dt.datetime] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.RLock = field(default_factory=threading.RLock)
     # Per object: sorted list of (modified_at, record_id) of every row, for feed order.
@@ -198,7 +198,7 @@ class MemoryBackend:
         with self._lock:
             row = self.rows[object_name].pop(record_id)
             self._unindex(object_name, row)
-            self.deletions_known_since = self.now()
+            self.deletions_known_since[object_name] = self.now()
 
     def convert(self, record_id: str, *, into_object: str = "Contact") -> str:
         """Convert a Lead into a Contact carrying its values; returns the contact id."""
@@ -374,12 +374,13 @@ class MemoryConnector:
                 position = Cursor(modified_at=last_at, record_id=last_id)
             else:
                 position = cursor or Cursor()
-            unknown_before = self._deletions_unknown_before(cursor, page)
-            if backend.deletions_known_since is not None:
+            known_since = backend.deletions_known_since.get(object_name)
+            unknown_before = _deletions_unknown_before(known_since, cursor, page)
+            if known_since is not None:
                 # The cursor remembers which purge its reads have answered for, so
                 # one purge asks for one reconciliation, not one per cycle.
                 position = position.model_copy(
-                    update={"token": _known_since(backend.deletions_known_since)}
+                    update={"token": _known_since(known_since)}
                 )
             more = start + page_size < len(order)
             return ChangePage(
@@ -391,21 +392,6 @@ class MemoryConnector:
                 else None,
                 deletions_unknown_before=unknown_before,
             )
-
-    def _deletions_unknown_before(
-        self, cursor: Cursor | None, page: str | None
-    ) -> dt.datetime | None:
-        """The purge a read from ``cursor`` may have missed deletions to, if any: on a
-        read's first page, from a cursor older than the last purge that no earlier read
-        has answered for."""
-        since = self.backend.deletions_known_since
-        if since is None or page is not None or cursor is None:
-            return None
-        if cursor.token == _known_since(since):
-            return None
-        if cursor.modified_at is not None and cursor.modified_at >= since:
-            return None
-        return since
 
     @hookimpl
     def push_updates(
@@ -552,6 +538,21 @@ class MemoryConnector:
 
 def _known_since(moment: dt.datetime) -> str:
     return f"deletions-known-since:{moment.isoformat()}"
+
+
+def _deletions_unknown_before(
+    since: dt.datetime | None, cursor: Cursor | None, page: str | None
+) -> dt.datetime | None:
+    """The purge a read from ``cursor`` may have missed deletions to, if any: on a
+    read's first page, from a cursor older than the object's last purge that no earlier
+    read has answered for."""
+    if since is None or page is not None or cursor is None:
+        return None
+    if cursor.token == _known_since(since):
+        return None
+    if cursor.modified_at is not None and cursor.modified_at >= since:
+        return None
+    return since
 
 
 def platform_fields() -> list[FieldSpec]:
