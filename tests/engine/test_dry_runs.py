@@ -117,6 +117,21 @@ def test_deletions_conversions_and_merges(make_world, pairs):
     assert kinds["unlink"] >= 1 and kinds["relink"] >= 2
 
 
+def test_a_link_reconciliation_is_planned_and_leaves_the_store_alone(make_world):
+    """A purged record found by the id sweep (issue 21): the dry run asks the same
+    question, plans the same unlink, and keeps nothing of it."""
+    world = make_world()
+    kept = world.linked_pair(email="kept@x.io")
+    purged = world.linked_pair(email="purged@x.io")
+    world.crm.purge("Lead", purged[1])
+    world.clock.advance(60)
+    dry, real = assert_dry_run_tells_the_truth(world)
+    assert [(o.kind, o.record_id) for o in dry.outcomes] == [("unlink", purged[1])]
+    assert dry.api_calls["crm"]["missing_records"] == 1
+    assert real.api_calls["crm"]["missing_records"] == 1
+    assert kept[1] in world.crm.live("Lead")
+
+
 def test_errors_are_planned_record_by_record(make_world):
     world = make_world(create_in_crm=CREATE_ALL)
     # No email: no match key, so its create is refused before anything is sent.

@@ -304,6 +304,38 @@ CASES = {
                 return described.model_copy(update={"contract_version": "2.0"})
         """,
     ),
+    "answers_live_records_as_missing": (
+        "test_missing_records_answers_deleted_and_not_live",
+        "missing_records never answers a record that exists",
+        """
+        class Broken(MemoryConnector):
+            @hookimpl
+            def missing_records(self, object_name, record_ids):
+                return list(record_ids)  # "everything is gone": every link would go
+        """,
+    ),
+    "misses_a_deleted_record": (
+        "test_missing_records_answers_deleted_and_not_live",
+        "missing_records answers a deleted record as missing",
+        """
+        class Broken(MemoryConnector):
+            @hookimpl
+            def missing_records(self, object_name, record_ids):
+                return []  # a check that can only say "all present"
+        """,
+    ),
+    "misses_a_purged_record": (
+        "test_missing_records_answers_purged",
+        "missing_records answers a deleted and purged record as missing",
+        """
+        class Broken(MemoryConnector):
+            @hookimpl
+            def missing_records(self, object_name, record_ids):
+                rows = self.backend.rows.get(object_name, {})
+                # Asks the recycle bin only: a purged record is not in it.
+                return [i for i in record_ids if i in rows and rows[i].deleted]
+        """,
+    ),
     "hook_signature_differs": (
         "test_hooks_match_hookspecs",
         "hooks have the hookspecs' names and arguments",

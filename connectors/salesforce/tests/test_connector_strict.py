@@ -170,6 +170,58 @@ def test_a_sweep_past_get_deleted_window_logs_lost_deletions(emulator, connector
     assert lost["earliest_date_available"] == "2024-05-01T15:00:00.000+0000"
 
 
+def test_a_read_that_lost_deletions_says_so_once(emulator, connector):
+    emulator.seed("Lead", count=1)
+    _, _, cursors = read_all(connector, "Lead", FIELDS, None)
+    emulator.clock.advance(3 * 3600)
+    emulator.purge_recycle_bin(forget_deletions=True)
+    lost = connector.fetch_changed("Lead", FIELDS, cursors[-1], None, 200)
+    assert lost.deletions_unknown_before == FROZEN + dt.timedelta(hours=3)
+    emulator.clock.advance(3 * 3600)
+    again = connector.fetch_changed("Lead", FIELDS, lost.cursor, None, 200)
+    assert again.deletions_unknown_before is None  # the check is in the cursor's token
+
+
+def test_a_read_within_get_deleted_window_vouches_for_its_deletions(emulator, connector):
+    emulator.seed("Lead", count=1)
+    _, _, cursors = read_all(connector, "Lead", FIELDS, None)
+    emulator.clock.advance(3 * 3600)
+    swept = connector.fetch_changed("Lead", FIELDS, cursors[-1], None, 200)
+    assert swept.costs == {"deleted_sweep": 1} and swept.deletions_unknown_before is None
+
+
+# -- missing_records ---------------------------------------------------------------------------
+def test_missing_records_answers_deleted_purged_and_merged_ids_only(emulator, connector):
+    live, binned, purged, survivor, loser = emulator.seed("Lead", count=5)
+    (converted,) = emulator.seed("Lead", count=1)
+    emulator.convert_lead(converted)
+    emulator.delete("Lead", purged)
+    emulator.purge_recycle_bin()
+    emulator.delete("Lead", binned)  # still in the Recycle Bin
+    emulator.merge(survivor, [loser])
+    asked = [live, binned, purged, survivor, loser, converted]
+    mark = len(emulator.requests)
+    assert connector.missing_records("Lead", asked) == [binned, purged, loser]
+    (query,) = emulator.requests[mark:]
+    assert query.path.endswith("/query") and query.query["q"].startswith(
+        "SELECT Id FROM Lead WHERE Id IN ("
+    )
+
+
+def test_missing_records_asks_a_full_batch_in_one_query_within_the_limits(emulator, connector):
+    batch = connector.describe_connector().missing_records_batch_size
+    ids = emulator.seed("Contact", count=batch)
+    emulator.server_page_limit = 150  # the answer comes in pages: all are read
+    for gone in ids[:3]:
+        emulator.delete("Contact", gone)
+    emulator.purge_recycle_bin()
+    mark = len(emulator.requests)
+    assert connector.missing_records("Contact", ids) == ids[:3]
+    requests = emulator.requests[mark:]
+    assert [r.status for r in requests] == [200, 200]  # the query and its second page
+    assert "WHERE Id IN" in requests[0].query["q"]
+
+
 def test_a_swept_read_over_several_pages_keeps_the_token_to_its_last_page(emulator, connector):
     emulator.seed("Lead", count=1)
     _, _, cursors = read_all(connector, "Lead", FIELDS, None)

@@ -137,6 +137,10 @@ class SalesforceSandbox(SandboxBase):
     def delete(self, object_name: str, record_id: str) -> None:
         self.emulator.delete(object_name, record_id)
 
+    def purge(self, object_name: str, record_id: str) -> None:
+        self.emulator.delete(object_name, record_id)
+        self.emulator.purge_recycle_bin(object_name)
+
     def expire_credentials(self) -> None:
         self.emulator.expire_sessions()
 
@@ -222,6 +226,9 @@ class LiveSalesforceSandbox(SandboxBase):
 
     def delete(self, object_name: str, record_id: str) -> None:
         self._client.delete(f"{self._base}/sobjects/{object_name}/{record_id}").raise_for_status()
+
+    def purge(self, object_name: str, record_id: str) -> None:
+        raise SandboxUnsupported("emptyRecycleBin is a SOAP call this REST sandbox does not make")
 
     def close(self) -> None:
         soql = f"SELECT Id FROM {self.object_name} WHERE Email LIKE '%{self._tag}@example.com'"

@@ -115,7 +115,6 @@ class World(CycleWorld[SalesforceEmulator]):
         ]
 
 
-
 @pytest.fixture
 def make_world(tmp_path: Path) -> Iterator[Worlds[World]]:
     with Worlds(tmp_path, World) as make:
@@ -508,4 +507,43 @@ def test_an_old_cursor_sweeps_get_deleted_and_unlinks_a_purged_record(make_world
     mark = world.mark()
     assert world.cycle().unlinked == 0
     assert not [r for r in world.emulator.requests[mark:] if r.path.endswith("/deleted/")]
+    assert world.local.get(pid) is not None
+
+
+@pytest.mark.parametrize(
+    ("hours", "forget"),
+    [(16 * 24, False), (3, True)],
+    ids=["past-the-15-day-window", "delete-log-truncated"],
+)
+def test_deletions_lost_past_get_deleted_window_are_found_by_id(make_world, hours, forget):
+    """Deleted, purged, and past what getDeleted still remembers (issue 21): the page
+    says so, and the engine asks which linked ids still exist."""
+    world = make_world(create_in_platform=CreationMode.NEVER)
+    _, gone = linked_pair(world)
+    pid, kept = linked_pair(world, 2)
+    world.emulator.delete("Lead", gone)
+    world.emulator.purge_recycle_bin(forget_deletions=forget)
+    world.advance(hours * 3600)
+    mark = world.mark()
+    report = world.cycle()
+    assert report.unlinked == 1 and report.writes == 0, report.counts()
+    assert world.crm_link("Lead", gone) is None and world.crm_link("Lead", kept) is not None
+    assert report.api_calls["crm"]["missing_records"] == 1
+    (asked,) = [
+        r.query["q"]
+        for r in world.emulator.requests[mark:]
+        if r.path.endswith("/query") and "WHERE Id IN" in r.query.get("q", "")
+    ]
+    assert asked.startswith("SELECT Id FROM Lead") and gone in asked and kept in asked
+    (event,) = [
+        e
+        for e in world.store.history.list_events(world.integration.id)
+        if e.kind == "links_reconciled"
+    ]
+    assert (event.detail["checked"], event.detail["missing"]) == (2, 1)
+    # Asked once: the next cycle's cursor carries the check.
+    world.advance()
+    mark = world.mark()
+    assert world.cycle().unlinked == 0
+    assert not [r for r in world.emulator.requests[mark:] if "WHERE Id IN" in r.query.get("q", "")]
     assert world.local.get(pid) is not None

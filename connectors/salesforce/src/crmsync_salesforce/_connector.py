@@ -68,6 +68,7 @@ USAGE_FRESH_SECONDS = 300.0  # how long a Sforce-Limit-Info reading describes th
 # One read-back query holds a whole Collections chunk: 200 quoted 18-char ids are ~4,200
 # characters, ~6,000 once percent-encoded, well inside the 16,384-byte URI limit.
 _READ_BACK_BUDGET = 4_400
+MISSING_BATCH = 200  # ids per missing_records call: one query, like a read-back
 
 
 def _parse_limit_info(value: str) -> tuple[int, int] | None:
@@ -102,11 +103,13 @@ class SalesforceConnector:
         return ConnectorDescription(
             id="salesforce",
             name="Salesforce",
-            contract_version="1.1",
+            contract_version="1.2",
             objects=OBJECTS,
             person_objects=("Contact", "Lead"),
             max_batch_size=MAX_BATCH,
             max_page_size=2000,
+            # One Id IN (...) query per missing_records call.
+            missing_records_batch_size=MISSING_BATCH,
             # Salesforce caps concurrent *long* (>= 20 s) requests per org at 25 (5 on
             # Developer orgs) and every integration shares them; 4 keeps us a small tenant.
             max_concurrency=4,
@@ -348,7 +351,8 @@ class SalesforceConnector:
         body = self._json(response)
         records: list[ChangedRecord] = []
         tombstones: list[Tombstone] = []
-        swept = self._sweep_deleted(object_name, cursor, tombstones) if page is None else None
+        sweep = self._sweep_deleted(object_name, cursor, tombstones) if page is None else None
+        swept = sweep.token if sweep is not None else None
         position = MonotonicCursor(cursor)
         for row in body.get("records", []):
             lowered = {str(k).lower(): v for k, v in row.items()}
@@ -397,13 +401,16 @@ class SalesforceConnector:
             next_page=next_page,
             # The getDeleted call the sweep made, for the cycle report's api_calls.
             costs={"deleted_sweep": 1} if swept is not None else {},
+            # Deletions purged before getDeleted's window: the engine asks
+            # missing_records about the object's links.
+            deletions_unknown_before=sweep.unknown_before if sweep is not None else None,
         )
 
     def _sweep_deleted(
         self, object_name: str, cursor: Cursor | None, tombstones: list[Tombstone]
-    ) -> str | None:
+    ) -> _deleted.Sweep | None:
         """Run the getDeleted sweep if one is due (see :mod:`crmsync_salesforce._deleted`),
-        adding its tombstones; the token recording it, or ``None``."""
+        adding its tombstones; the sweep, or ``None``."""
         now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         since = _deleted.sweep_since(cursor, now)
         if cursor is None or since is None:
@@ -419,7 +426,7 @@ class SalesforceConnector:
         tombstones.extend(found.tombstones)
         with self._lock:
             self._sweeps[(object_name, cursor.sort_key())] = found.token
-        return found.token
+        return found
 
     def _feed_query(self, object_name: str, fields: Sequence[str], cursor: Cursor | None) -> str:
         wanted: list[str] = []
@@ -698,6 +705,34 @@ class SalesforceConnector:
                     break
                 response = self._request("GET", str(next_url), object_name=object_name)
         return found
+
+    @hookimpl
+    def missing_records(self, object_name: str, record_ids: Sequence[str]) -> list[str]:
+        """``SELECT Id FROM <object> WHERE Id IN (...)`` through ``query``, which hides
+        the Recycle Bin: an id it does not answer is deleted (merge losers included) or
+        purged. A converted lead still exists. One query per :data:`MISSING_BATCH` ids
+        (~4,200 characters of WHERE, ~6,000 once percent-encoded: inside the
+        16,384-byte URI limit), following its pages."""
+        self._check_object(object_name)
+        found: set[str] = set()
+        for chunk in _soql.in_chunks(list(dict.fromkeys(record_ids)), budget=_READ_BACK_BUDGET):
+            soql = _soql.select(["Id"], object_name, [f"Id IN ({', '.join(chunk)})"])
+            response = self._request(
+                "GET", f"{self._base}/query", params={"q": soql}, object_name=object_name
+            )
+            while True:
+                body = self._json(response)
+                for row in body.get("records", []):
+                    lowered = {str(k).lower(): v for k, v in row.items()}
+                    found.add(to_18(str(lowered["id"])))
+                next_url = body.get("nextRecordsUrl")
+                if body.get("done", True) or not next_url:
+                    break
+                checked_page_token(
+                    str(next_url), prefixes=("/services/data/",), connector=CONNECTOR
+                )
+                response = self._request("GET", str(next_url), object_name=object_name)
+        return [record_id for record_id in record_ids if to_18(record_id) not in found]
 
     @hookimpl
     def api_budget(self) -> ApiBudget | None:

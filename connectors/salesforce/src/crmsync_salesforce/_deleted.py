@@ -11,8 +11,9 @@ time it ran ride in the cursor's opaque ``token``, so a clock skew between this 
 the org can bring a sweep early once, never one per read. If getDeleted no longer
 reaches back that far (its ``earliestDateAvailable`` is later, or the last sweep is more
 than 15 days old), deletions were lost: that is logged
-(``salesforce.deletions_beyond_window``), and links to such records are found when a
-write reaches them (``INVALID_CROSS_REFERENCE_KEY``, reported as missing).
+(``salesforce.deletions_beyond_window``) and the page says so
+(``ChangePage.deletions_unknown_before``), so the engine asks ``missing_records`` about
+every linked id of the object (contract 1.2), once.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class Sweep:
     lost: bool
     ran_at: dt.datetime
     calls: int = 1
+    unknown_before: dt.datetime | None = None
+    """When ``lost``: the moment before which getDeleted no longer answers."""
 
     @property
     def token(self) -> str:
@@ -131,8 +134,13 @@ def sweep(
             object_name=object_name,
             checked_until=format_datetime(since),
             earliest_date_available=earliest_text or format_datetime(floor),
-            hint="deletions purged before getDeleted's window cannot be reported; a link "
-            "to such a record is dropped when a write to it answers "
-            "INVALID_CROSS_REFERENCE_KEY",
+            hint="deletions purged before getDeleted's window cannot be reported; the "
+            "engine asks which linked records still exist (missing_records)",
         )
-    return Sweep(tombstones=tombstones, covered=max(covered, start), lost=lost, ran_at=now)
+    return Sweep(
+        tombstones=tombstones,
+        covered=max(covered, start),
+        lost=lost,
+        ran_at=now,
+        unknown_before=max(floor, earliest or floor) if lost else None,
+    )

@@ -26,7 +26,7 @@ from crmsync.contract.models import (
     WriteResult,
 )
 
-CONTRACT_VERSION = "1.1"
+CONTRACT_VERSION = "1.2"
 """The contract version this framework speaks. A connector's ``contract_version`` must
 have the same major number and a minor number no greater than this one."""
 

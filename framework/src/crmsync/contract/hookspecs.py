@@ -180,6 +180,37 @@ def lookup_records(  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
+def missing_records(  # type: ignore[empty-body]
+    object_name: str, record_ids: Sequence[str]
+) -> list[str]:
+    """Which of ``record_ids`` no longer exist in ``object_name``: deleted (in a
+    recycle bin too), merged away or purged.
+
+    Why a hook of its own: a change feed shows a deletion only while the vendor still
+    remembers it (Salesforce's getDeleted: 15 days). When a page's
+    ``deletions_unknown_before`` says that deletions may have been lost, links to such
+    records would otherwise stay until a write to them fails. The engine then reads the
+    ids this side links for the object, in keyset order, and asks this hook about them
+    in batches of at most the description's ``missing_records_batch_size`` ids (200 by
+    default): one call per batch, each retried on its own, so the sweep's cost grows
+    with the object's links, once, and only when a page asks for it. Each id answered
+    is handled exactly as a tombstone from the feed (the link is removed, and why is
+    recorded). A connector that never sets ``deletions_unknown_before`` need not
+    implement it.
+
+    :param object_name: one of the description's ``objects``.
+    :param record_ids: distinct ids of ``object_name`` that the integration links, at
+        most ``missing_records_batch_size`` of them.
+    :returns: the ids among ``record_ids`` that no longer exist, in any order; a record
+        that still exists (converted or not) is not answered, and an id not asked about
+        is a :class:`~crmsync.errors.ContractError`.
+    :raises RateLimited | TransientError | AuthenticationExpired: the call failed and
+        may be repeated (the framework repeats this batch alone).
+    :since: 1.2
+    """
+
+
+@hookspec(firstresult=True)
 def api_budget() -> ApiBudget | None:
     """The vendor's API allocation as last seen on a response, or ``None`` if unknown.
 

@@ -189,6 +189,17 @@ class ChangePage(_Frozen):
         "cycle report's api_calls for the side, so a vendor without tombstones shows "
         "what finding deletions cost. Since 1.1.",
     )
+    deletions_unknown_before: AwareDatetime | None = Field(
+        default=None,
+        description="Set when this read may have lost deletions: the vendor no longer "
+        "reports deletions older than this moment (Salesforce's getDeleted "
+        "``earliestDateAvailable``) and the cursor passed in is older than it, so "
+        "records deleted and purged in between appear in no page. The engine then "
+        "asks ``missing_records`` about every id this side links for the object, once "
+        "in the cycle and before this page's cursor is kept, and treats each id it "
+        "answers as a tombstone. Leave it ``None`` when the feed saw every deletion. "
+        "Since 1.2.",
+    )
 
 
 class RecordPage(_Frozen):
@@ -321,6 +332,13 @@ class ConnectorDescription(_Frozen):
         "vendor that stamps whole seconds). The engine compares two sides' times at "
         "the coarser of their precisions, so a whole-second stamp never loses to a "
         "finer one it cannot be told apart from. Since 1.1.",
+    )
+    missing_records_batch_size: int = Field(
+        default=200,
+        ge=1,
+        description="The most ids the engine passes to one ``missing_records`` call "
+        "(a vendor's query length limit: Salesforce's 4,000-character WHERE clause). "
+        "Since 1.2.",
     )
     emulator: str | None = Field(
         default=None,

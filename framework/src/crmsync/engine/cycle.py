@@ -18,7 +18,8 @@ Creates are recorded as pending before they are pushed. If the process dies betw
 push and the commit, the next cycle finds the created record (it is in the feed, and is
 looked up by match key) and links it instead of creating it twice; having run to its
 end, it clears those pending records. Every read is by key: the cost of a cycle follows
-the records that changed, never the number of links.
+the records that changed, never the number of links (save the link reconciliation of
+:mod:`._reconcile`, once, when a feed says it lost deletions).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from crmsync.engine._base import LEASE_SECONDS
 from crmsync.engine._linking import LinkingMixin
 from crmsync.engine._matching import MatchingMixin
 from crmsync.engine._pushing import PushingMixin
+from crmsync.engine._reconcile import reconcile_links
 from crmsync.engine._units import (
     Failure,
     Unit,
@@ -305,6 +307,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             self._full_read.add((side, object_name))
         started = self.clock()
         position, page_token, read = saved, None, 0
+        reconciled = False
         while True:
             page = connection.fetch_changed(
                 object_name,
@@ -313,6 +316,11 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 page=page_token,
                 page_size=self.page_size,
             )
+            if page.deletions_unknown_before is not None and not reconciled:
+                # Before this page's cursor is kept, so a sweep cut short is asked for
+                # again by the next cycle's read.
+                reconciled = True
+                reconcile_links(self, side, object_name, page.deletions_unknown_before)
             if position is None or page.cursor.sort_key() >= position.sort_key():
                 position = page.cursor
             news: Sequence[ChangedRecord] = page.records

@@ -57,6 +57,10 @@ class CallStats:
         yield from self._timed("lookup_records")
 
     @hookimpl(hookwrapper=True)
+    def missing_records(self) -> Generator[None, Any, None]:
+        yield from self._timed("missing_records")
+
+    @hookimpl(hookwrapper=True)
     def list_fields(self) -> Generator[None, Any, None]:
         yield from self._timed("list_fields")
 
@@ -258,6 +262,40 @@ class Connection:
                 )
             seen.add(answer.next_page)
             page = answer.next_page
+
+    def implements(self, hook_name: str) -> bool:
+        """Whether the connector itself implements the optional hook ``hook_name``
+        (the core's own wrappers and extensions do not count)."""
+        caller = getattr(self.hook, hook_name)
+        return any(
+            impl.plugin is self.instance and not (impl.hookwrapper or impl.wrapper)
+            for impl in caller.get_hookimpls()
+        )
+
+    def missing_records(self, object_name: str, record_ids: Sequence[str]) -> list[str]:
+        """Which of ``record_ids`` (at most ``missing_records_batch_size``) no longer
+        exist; one call, retried on its own."""
+        self._check_object(object_name)
+        limit = self.description.missing_records_batch_size
+        if len(record_ids) > limit:
+            raise ContractError(
+                f"{len(record_ids)} ids exceed {self.id}'s missing_records_batch_size "
+                f"{limit}"
+            )
+        answer = self._call(
+            "missing_records", object_name=object_name, record_ids=list(record_ids)
+        )
+        if not isinstance(answer, list) or not all(
+            isinstance(item, str) for item in answer
+        ):
+            raise ContractError(f"{self.id}.missing_records must return a list of str")
+        strangers = sorted(set(answer) - set(record_ids))
+        if strangers:
+            raise ContractError(
+                f"{self.id}.missing_records answered ids it was not asked about: "
+                f"{', '.join(strangers[:5])}"
+            )
+        return list(dict.fromkeys(answer))
 
     def api_budget(self) -> ApiBudget | None:
         answer = self.hook.api_budget()

@@ -3,7 +3,8 @@ agreed values.
 
 Every method takes the transaction (``tx``) it runs in, so the engine decides what
 commits together: a batch's results with its links. All reads are by key in batches:
-nothing here scans every link.
+nothing here scans every link, except :meth:`Links.linked_ids`, which pages through one
+object's links only when a feed says it lost deletions (``engine._reconcile``).
 """
 
 from __future__ import annotations
@@ -149,6 +150,40 @@ class Links:
         """Drop links by id."""
         for chunk in chunks(list(ids)):
             tx.execute(delete(links).where(links.c.id.in_(chunk)))
+
+    def linked_ids(
+        self,
+        tx: Connection,
+        integration_id: int,
+        side: str,
+        object_name: str,
+        *,
+        after: str,
+        limit: int,
+    ) -> list[str]:
+        """Up to ``limit`` ids of ``object_name`` on ``side`` that have a link, in id
+        order, after ``after`` (``""``: from the first).
+
+        A keyset page of the (integration, object, id) unique index: each page costs
+        its own rows, however many links come before it. Only a link reconciliation
+        reads links this way (the engine's ``_reconcile``), never a cycle's usual path.
+        """
+        owner, record = (
+            (links.c.platform_object, links.c.platform_id)
+            if side == "platform"
+            else (links.c.crm_object, links.c.crm_id)
+        )
+        rows = tx.execute(
+            select(record)
+            .where(
+                links.c.integration_id == integration_id,
+                owner == object_name,
+                record > after,
+            )
+            .order_by(record)
+            .limit(limit)
+        )
+        return [str(row[0]) for row in rows]
 
     def count(self, tx: Connection, integration_id: int) -> int:
         """How many links the integration has."""

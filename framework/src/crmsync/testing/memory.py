@@ -144,6 +144,10 @@ class MemoryBackend:
     # Answer lookups in pages of this many records (a vendor's paged query); None: all.
     lookup_page_size: int | None = None
     """Refuse every ``authenticate`` (credentials wrong or revoked)."""
+    # Per object, since when its feed reports deletions: set by ``purge``, as a
+    # vendor's deletion log that no longer reaches back past a purge. A read from an
+    # older cursor says so (``ChangePage.deletions_unknown_before``).
+    deletions_known_since: dict[str, dt.datetime] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.RLock = field(default_factory=threading.RLock)
     # Per object: sorted list of (modified_at, record_id) of every row, for feed order.
@@ -186,6 +190,15 @@ class MemoryBackend:
                 self.now(),
             )
             self._index(object_name, row)
+
+    def purge(self, object_name: str, record_id: str) -> None:
+        """Delete a record and forget it: no tombstone in the feed, ever (a recycle bin
+        emptied). The feed then says that deletions before now are unknown to a read
+        from an older cursor, and ``missing_records`` answers the id."""
+        with self._lock:
+            row = self.rows[object_name].pop(record_id)
+            self._unindex(object_name, row)
+            self.deletions_known_since[object_name] = self.now()
 
     def convert(self, record_id: str, *, into_object: str = "Contact") -> str:
         """Convert a Lead into a Contact carrying its values; returns the contact id."""
@@ -361,6 +374,14 @@ class MemoryConnector:
                 position = Cursor(modified_at=last_at, record_id=last_id)
             else:
                 position = cursor or Cursor()
+            known_since = backend.deletions_known_since.get(object_name)
+            unknown_before = _deletions_unknown_before(known_since, cursor, page)
+            if known_since is not None:
+                # The cursor remembers which purge its reads have answered for, so
+                # one purge asks for one reconciliation, not one per cycle.
+                position = position.model_copy(
+                    update={"token": _known_since(known_since)}
+                )
             more = start + page_size < len(order)
             return ChangePage(
                 records=tuple(records),
@@ -369,6 +390,7 @@ class MemoryConnector:
                 next_page=f"{chunk[-1][0].isoformat()}|{chunk[-1][1]}"
                 if more
                 else None,
+                deletions_unknown_before=unknown_before,
             )
 
     @hookimpl
@@ -497,8 +519,40 @@ class MemoryConnector:
         )
 
     @hookimpl
+    def missing_records(self, object_name: str, record_ids: Sequence[str]) -> list[str]:
+        """The ids that are deleted (merged away included) or purged."""
+        backend = self.backend
+        backend._enter("missing_records")
+        with backend._lock:
+            table = backend.rows.get(object_name, {})
+            return [
+                record_id
+                for record_id in record_ids
+                if record_id not in table or table[record_id].deleted
+            ]
+
+    @hookimpl
     def close(self) -> None:
         return None
+
+
+def _known_since(moment: dt.datetime) -> str:
+    return f"deletions-known-since:{moment.isoformat()}"
+
+
+def _deletions_unknown_before(
+    since: dt.datetime | None, cursor: Cursor | None, page: str | None
+) -> dt.datetime | None:
+    """The purge a read from ``cursor`` may have missed deletions to, if any: on a
+    read's first page, from a cursor older than the object's last purge that no earlier
+    read has answered for."""
+    if since is None or page is not None or cursor is None:
+        return None
+    if cursor.token == _known_since(since):
+        return None
+    if cursor.modified_at is not None and cursor.modified_at >= since:
+        return None
+    return since
 
 
 def platform_fields() -> list[FieldSpec]:

@@ -108,6 +108,9 @@ class MemorySandbox(SandboxBase):
     def delete(self, object_name: str, record_id: str) -> None:
         self.backend.delete(object_name, record_id)
 
+    def purge(self, object_name: str, record_id: str) -> None:
+        self.backend.purge(object_name, record_id)
+
     def inject(self, fault: Fault, *, hook: str) -> None:
         self.backend.inject(fault, hook=hook)
 

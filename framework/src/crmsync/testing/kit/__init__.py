@@ -7,6 +7,7 @@ from crmsync.testing.kit._conform import ConformityChecks
 from crmsync.testing.kit._faults import FaultChecks
 from crmsync.testing.kit._feed import FeedChecks
 from crmsync.testing.kit._loading import LoadingChecks
+from crmsync.testing.kit._missing import MissingChecks
 from crmsync.testing.kit._sandbox import (
     Fault,
     ManualClock,
@@ -20,7 +21,13 @@ from crmsync.testing.kit._writes import WriteChecks
 
 
 class ConnectorContract(
-    LoadingChecks, FeedChecks, WriteChecks, ValueChecks, ConformityChecks, FaultChecks
+    LoadingChecks,
+    FeedChecks,
+    WriteChecks,
+    ValueChecks,
+    ConformityChecks,
+    FaultChecks,
+    MissingChecks,
 ):
     """Every check of the plugin contract, for a connector's own test suite.
 

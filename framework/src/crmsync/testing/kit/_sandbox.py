@@ -79,6 +79,9 @@ class Sandbox(Protocol):
     * ``freeze_clock()``: a context manager during which every modification gets one
       time, so several records share one ``modified_at`` (ties across a page boundary).
     * ``delete(object_name, record_id)``: delete a record in the vendor.
+    * ``purge(object_name, record_id)``: delete a record and purge it (empty the recycle
+      bin), so that no read of the vendor shows it any more; asked only of connectors
+      that implement ``missing_records``.
     * ``inject(fault, hook=...)``: make the next call of ``hook`` fail with ``fault``.
     * ``expire_credentials()``: make the current session/token expire.
     * ``refuse_credentials()``: make the vendor refuse the connection's credentials from
@@ -107,6 +110,8 @@ class Sandbox(Protocol):
     def freeze_clock(self) -> AbstractContextManager[None]: ...
 
     def delete(self, object_name: str, record_id: str) -> None: ...
+
+    def purge(self, object_name: str, record_id: str) -> None: ...
 
     def inject(self, fault: Fault, *, hook: str) -> None: ...
 
@@ -149,6 +154,14 @@ class SandboxBase:
     def delete(self, object_name: str, record_id: str) -> None:
         raise SandboxMemberMissing(
             self, "delete(object_name, record_id)", "delete the record in the vendor"
+        )
+
+    def purge(self, object_name: str, record_id: str) -> None:
+        raise SandboxMemberMissing(
+            self,
+            "purge(object_name, record_id)",
+            "delete the record and empty the emulator's recycle bin, so that no read "
+            "shows it any more",
         )
 
     def inject(self, fault: Fault, *, hook: str) -> None:
