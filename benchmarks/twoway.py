@@ -195,7 +195,7 @@ def main() -> None:
     from benchmarks._scenarios import memory_job
 
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-    job = memory_job(size, seed=1)
+    job = memory_job(size, seed=1, shared=size // 10)
     with tempfile.TemporaryDirectory() as tmp:
         for run in ("first", "second"):
             platform, crm = job.connections()
