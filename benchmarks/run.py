@@ -352,8 +352,9 @@ def rows_of(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                 f"{r['size']:,}",
                 "the link cycle's state-store calls replayed through the StateStore "
                 f"API, no engine, no connector: {r['link_pairs_per_second']:,.0f} "
-                "pairs/s (what those calls cost made one by one; not a ceiling: the "
-                "engine makes some of them differently)",
+                f"pairs/s, {r.get('link_pairs_per_cpu_second', 0):,.0f} per CPU-second "
+                "(what those calls cost made one by one; not a ceiling: the engine "
+                "makes some of them differently)",
                 "",
                 "",
             )

@@ -56,6 +56,7 @@ def test_engine_and_idle_scenarios_run(tmp_path):
     assert len(engine["samples"]["floor"]) == len(engine["samples"]["link"]) == 1
     (replay,) = results["replay"]
     assert replay["link_pairs_per_second"] > 0
+    assert replay["link_pairs_per_cpu_second"] > 0
     (floor,) = results["floor"]
     assert floor["link_pairs_per_second"] > 0 and "stage" in floor["phase_seconds"]
     assert floor["link_pairs_per_cpu_second"] > 0
