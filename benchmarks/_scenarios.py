@@ -576,24 +576,33 @@ class MemoryJob:
             MemoryBackend,
             MemoryConnector,
             MemoryPlatformConnector,
+            platform_backend,
         )
 
         kwargs: dict[str, Any] = {"now": now} if now is not None else {}
-        from crmsync.testing.memory import platform_backend
-
+        # On the real clock, the seeded records were last edited a day ago: a sync's
+        # existing records are older than any re-read window, as in real life (seeded
+        # "now", the cycles after the initial sync would re-read them as recent).
+        at = (
+            None
+            if now is not None
+            else dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=1)
+        )
         self.platform_be = platform_backend(**kwargs)
         self.crm_be = MemoryBackend(**kwargs)
         for rows in people(size, seed):
             for r in rows:
-                self.platform_be.put("prospect", {k: r[k] for k in _PROSPECT_FIELDS})
+                self.platform_be.put(
+                    "prospect", {k: r[k] for k in _PROSPECT_FIELDS}, at=at
+                )
         for rows in people(size - shared, seed + 500):
             for r in rows:
-                self.crm_be.put("Lead", _lead(r))
+                self.crm_be.put("Lead", _lead(r), at=at)
         if shared:
             # The first `shared` prospects exist in the CRM too, with equal values.
             for rows in people(shared, seed):
                 for r in rows:
-                    self.crm_be.put("Lead", _lead(r))
+                    self.crm_be.put("Lead", _lead(r), at=at)
         self.size, self.shared = size, shared
         self.vendor = VendorClock()
         self.crm_factory = _late_committing_crm() if late_commit else MemoryConnector

@@ -382,6 +382,15 @@ def rows_of(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             )
 
         initial, echo, idle = r["initial"], r["echo"], r["idle"]
+
+        def reads(cycle: str, r: dict[str, Any] = r) -> str:
+            counts = r["counts"][cycle]
+            return ", ".join(
+                f"{side} read {counts[side]['read']:,} "
+                f"({counts[side]['unchanged']:,} unchanged)"
+                for side in ("platform", "crm")
+            )
+
         first, second = r["raw_first"], r["raw_second"]
         echo_ratio = echo["wall"] / initial["wall"]
         raw_ratio = initial["wall"] / first["wall"]
@@ -407,7 +416,8 @@ def rows_of(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                 "echo: echo cycle",
                 n,
                 f"the cycle right after: {figure(echo)}; x{echo_ratio:.2f} of the "
-                f"initial sync (CPU x{echo['cpu'] / initial['cpu']:.2f})",
+                f"initial sync (CPU x{echo['cpu'] / initial['cpu']:.2f}); "
+                f"{reads('echo')}",
                 "<= 0.2x the initial sync",
                 _mark(echo_ratio <= 0.2),
             ),
@@ -423,7 +433,7 @@ def rows_of(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                 "echo: idle",
                 n,
                 f"a back-to-back idle cycle after it (real clock, within the 300 s "
-                f"late-commit window): {figure(idle)}",
+                f"late-commit window): {figure(idle)}; {reads('idle')}",
                 "",
                 "",
             ),
