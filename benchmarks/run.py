@@ -140,7 +140,7 @@ def _mark(ok: bool | None) -> str:
 def _calls(calls: dict[str, int]) -> str:
     parts = [
         f"{calls.get(k, 0)} {k}"
-        for k in ("read", "write", "readback", "token", "describe", "other")
+        for k in ("read", "deleted", "write", "readback", "token", "describe", "other")
         if calls.get(k)
     ]
     text = f"{calls.get('total', 0)} ({', '.join(parts)})" if parts else "0"
