@@ -59,6 +59,8 @@ def classify(method: str, path: str) -> str:
         return "token"
     if path.endswith("/describe"):
         return "describe"
+    if method == "GET" and "/deleted/" in path:
+        return "deleted"  # getDeleted: the deletions feed
     if "/composite/sobjects" in path and method in ("POST", "PATCH"):
         return "write"
     if method == "GET" and path.endswith("/query"):
@@ -130,6 +132,14 @@ def _serve(conn: Any) -> None:
                     kinds["total"] = len(requests)
                     kinds["failed"] = sum(1 for r in requests if r.status >= 300)
                     answer: dict[str, Any] = dict(kinds)
+                    # What the "other" calls were (method and path, query left out).
+                    others = Counter(
+                        f"{r.method} {r.path.split('?')[0]}"
+                        for r in requests
+                        if classify(r.method, r.path) == "other"
+                    )
+                    if others:
+                        answer["other_calls"] = dict(others.most_common(5))
                     answer["emulator_ms"] = round(busy[0] * 1000, 1)
                     busy[0] = 0.0
                     conn.send(answer)

@@ -24,7 +24,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-ALL = ("initial", "incremental", "idle", "raw", "engine", "store", "floor")
+ALL = (
+    "initial",
+    "incremental",
+    "idle",
+    "raw",
+    "engine",
+    "replay",
+    "floor",
+    "echo",
+    "scaling",
+)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -71,19 +81,22 @@ def reference_seconds() -> float:
 
 # -- the child side
 # -----------------------------------------------------------------------------
-def child(scenario: str, size: int, runs: int, parts: list[str]) -> None:
+def child(scenario: str, sizes: list[int], runs: int, parts: list[str]) -> None:
     from benchmarks import _scenarios as S
 
     if scenario == "linked":
-        result = S.linked(size, runs, parts)
+        result = S.linked(sizes[0], runs, parts)
+    elif scenario == "scaling":
+        result = S.scaling(sizes, runs)
     else:
-        result = S.SCENARIOS[scenario](size, runs)
+        result = S.SCENARIOS[scenario](sizes[0], runs)
     print("BENCH-RESULT " + json.dumps(result), flush=True)
 
 
 def spawn(
-    scenario: str, size: int, runs: int, parts: list[str] | None = None
+    scenario: str, size: int | list[int], runs: int, parts: list[str] | None = None
 ) -> dict[str, Any]:
+    sizes = size if isinstance(size, list) else [size]
     command = [
         sys.executable,
         "-m",
@@ -91,7 +104,7 @@ def spawn(
         "--child",
         scenario,
         "--sizes",
-        str(size),
+        ",".join(str(n) for n in sizes),
         "--runs",
         str(runs),
         "--only",
@@ -127,7 +140,7 @@ def _mark(ok: bool | None) -> str:
 def _calls(calls: dict[str, int]) -> str:
     parts = [
         f"{calls.get(k, 0)} {k}"
-        for k in ("read", "write", "readback", "token", "describe", "other")
+        for k in ("read", "deleted", "write", "readback", "token", "describe", "other")
         if calls.get(k)
     ]
     text = f"{calls.get('total', 0)} ({', '.join(parts)})" if parts else "0"
@@ -182,6 +195,19 @@ def rows_of(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                 _mark(r["peak_rss_mb"] < 500),
             ),
         ]
+        if "echo_seconds" in r:
+            rows.append(
+                (
+                    "initial: echo",
+                    n,
+                    f"the cycle right after: {r['echo_seconds']:.2f} s "
+                    f"({r['echo_cpu_seconds']:.2f} CPU-s; initial "
+                    f"{r['cpu_seconds']:.2f} CPU-s), x{r['echo_of_initial']:.2f} "
+                    f"of the initial sync; calls {_calls(r['echo_calls'])}",
+                    "<= 0.2x the initial sync",
+                    _mark(r["echo_of_initial"] <= 0.2),
+                )
+            )
     base_inc = base_fix = None
     for r in results.get("linked", []):
         n = f"{r['size']:,}"
@@ -219,7 +245,8 @@ def rows_of(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                 (
                     "incremental 1%",
                     n,
-                    f"echo cycle after it: {_calls(inc['echo_calls'])}",
+                    f"echo cycle after it: {inc.get('echo_seconds', 0):.3f} s, "
+                    f"calls {_calls(inc['echo_calls'])}",
                     "",
                     "",
                 ),
@@ -288,33 +315,46 @@ def rows_of(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         )
     for r in results.get("engine", []):
         n = f"{r['size']:,}"
-        rows += [
-            (
-                "engine only",
-                n,
-                f"link+decide {r['link_pairs_per_second']:,.0f} pairs/s "
-                f"({r['link_pairs_per_cpu_second']:,.0f} per CPU-second)",
-                ">= 20,000/s",
-                _mark(r["link_pairs_per_second"] >= 20_000),
-            ),
-            (
-                "engine only",
-                n,
-                f"update {r['update_pairs_per_second']:,.0f} pairs/s "
-                f"({r['update_pairs_per_cpu_second']:,.0f} per CPU-second; decide, "
-                "write, store)",
-                ">= 20,000/s",
-                _mark(r["update_pairs_per_second"] >= 20_000),
-            ),
-        ]
-    for r in results.get("store", []):
+        for cycle, what in (
+            ("link", "link and decide"),
+            ("update", "decide, write, store"),
+        ):
+            cpu_rate = r[f"{cycle}_pairs_per_cpu_second"]
+            rows.append(
+                (
+                    f"engine only, {cycle}",
+                    n,
+                    f"{cpu_rate:,.0f} pairs per CPU-second "
+                    f"({r[f'{cycle}_pairs_per_own_cpu_second']:,.0f} without the "
+                    f"in-memory vendors' CPU); {r[f'{cycle}_pairs_per_second']:,.0f} "
+                    f"per wall second; x{r[f'{cycle}_of_floor_cpu']:.2f} of the "
+                    f"SQLite floor per CPU-second ({what})",
+                    ">= 20,000 per CPU-second",
+                    _mark(cpu_rate >= 20_000),
+                )
+            )
         rows.append(
             (
-                "store only",
+                "engine only, floor",
+                n,
+                "the machine's reference loop, interleaved with the engine runs in "
+                "the same process: SQLite floor "
+                f"{r['floor_pairs_per_cpu_second']:,.0f} pairs per CPU-second, "
+                f"{r['floor_pairs_per_second']:,.0f} per wall second",
+                "",
+                "",
+            )
+        )
+    for r in results.get("replay", []):
+        rows.append(
+            (
+                "store replay",
                 f"{r['size']:,}",
-                f"the link cycle's state-store calls alone: "
-                f"{r['link_pairs_per_second']:,.0f} pairs/s (the engine's ceiling "
-                "on this machine)",
+                "the link cycle's state-store calls replayed through the StateStore "
+                f"API, no engine, no connector: {r['link_pairs_per_second']:,.0f} "
+                f"pairs/s, {r.get('link_pairs_per_cpu_second', 0):,.0f} per CPU-second "
+                "(what those calls cost made one by one; not a ceiling: the engine "
+                "makes some of them differently)",
                 "",
                 "",
             )
@@ -324,13 +364,101 @@ def rows_of(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             (
                 "sqlite floor",
                 f"{r['size']:,}",
-                "the same statements with bare sqlite3: "
-                f"{r['link_pairs_per_second']:,.0f} pairs/s (no Python of crmsync's; "
-                "nothing built on this store design can go faster here)",
+                "the machine's reference loop, the link cycle's statements with bare "
+                f"sqlite3: {r['link_pairs_per_second']:,.0f} pairs/s, "
+                f"{r.get('link_pairs_per_cpu_second', 0):,.0f} per CPU-second (no "
+                "Python of crmsync's)",
                 "",
                 "",
             )
         )
+    for r in results.get("echo", []):
+        n = f"{r['size']:,}"
+
+        def figure(part: dict[str, float]) -> str:
+            return (
+                f"{part['wall']:.3f} s wall, {part['cpu']:.3f} CPU-s "
+                f"({part['own_cpu']:.3f} without the vendors')"
+            )
+
+        initial, echo, idle = r["initial"], r["echo"], r["idle"]
+
+        def reads(cycle: str, r: dict[str, Any] = r) -> str:
+            counts = r["counts"][cycle]
+            return ", ".join(
+                f"{side} read {counts[side]['read']:,} "
+                f"({counts[side]['unchanged']:,} unchanged)"
+                for side in ("platform", "crm")
+            )
+
+        first, second = r["raw_first"], r["raw_second"]
+        echo_ratio = echo["wall"] / initial["wall"]
+        raw_ratio = initial["wall"] / first["wall"]
+        second_ratio = echo["wall"] / second["wall"]
+        rows += [
+            (
+                "echo: initial",
+                n,
+                f"crmsync initial sync ({r['links']:,} links, "
+                f"{r['shared']:,} matched): {figure(initial)}",
+                "",
+                "",
+            ),
+            (
+                "echo: raw loop",
+                n,
+                f"two-sided raw loop, first run: {figure(first)}; crmsync initial "
+                f"x{raw_ratio:.2f} (CPU x{initial['cpu'] / first['cpu']:.2f})",
+                "crmsync initial <= 2x",
+                _mark(raw_ratio <= 2),
+            ),
+            (
+                "echo: echo cycle",
+                n,
+                f"the cycle right after: {figure(echo)}; x{echo_ratio:.2f} of the "
+                f"initial sync (CPU x{echo['cpu'] / initial['cpu']:.2f}); "
+                f"{reads('echo')}",
+                "<= 0.2x the initial sync",
+                _mark(echo_ratio <= 0.2),
+            ),
+            (
+                "echo: echo cycle",
+                n,
+                f"raw loop's second run: {figure(second)}; crmsync's echo cycle "
+                f"x{second_ratio:.2f} of it (CPU x{echo['cpu'] / second['cpu']:.2f})",
+                "crmsync <= 1x",
+                _mark(second_ratio <= 1),
+            ),
+            (
+                "echo: idle",
+                n,
+                f"a back-to-back idle cycle after it (real clock, within the 300 s "
+                f"late-commit window): {figure(idle)}; {reads('idle')}",
+                "",
+                "",
+            ),
+        ]
+    scaling = results.get("scaling")
+    if scaling:
+        per_size = scaling["per_size"]
+        base = str(min(scaling["sizes"]))
+        for size in scaling["sizes"]:
+            f = per_size[str(size)]
+            is_base = str(size) == base
+            rows.append(
+                (
+                    "scaling, interleaved",
+                    f"{size:,}",
+                    f"same 100 + 100 change set: {f['wall']:.3f} s wall "
+                    f"(x{f['wall_ratio']:.2f}), {f['cpu']:.3f} CPU-s "
+                    f"(x{f['cpu_ratio']:.2f}), own {f['own']:.3f} s "
+                    f"(x{f['own_ratio']:.2f}); echo {f['echo_wall']:.3f} s, idle "
+                    f"{f['idle_wall'] * 1000:.1f} ms; median of {scaling['runs']} "
+                    "alternating rounds",
+                    "<= 1.2x the smallest size (CPU)",
+                    "base" if is_base else _mark(f["cpu_ratio"] <= 1.2),
+                )
+            )
     return rows
 
 
@@ -397,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     if args.child:
-        child(args.child, sizes[0], args.runs, only)
+        child(args.child, sizes, args.runs, only)
         return 0
 
     results: dict[str, Any] = {
@@ -432,14 +560,25 @@ def main(argv: list[str] | None = None) -> int:
         size = args.engine_size or min(sizes)
         print(f"... engine N={size:,}", file=sys.stderr, flush=True)
         results["engine"] = [spawn("engine", size, args.runs)]
-    if "store" in only:
+    if "replay" in only:
         size = args.engine_size or min(sizes)
-        print(f"... store N={size:,}", file=sys.stderr, flush=True)
-        results["store"] = [spawn("store", size, args.runs)]
+        print(f"... store replay N={size:,}", file=sys.stderr, flush=True)
+        results["replay"] = [spawn("replay", size, args.runs)]
     if "floor" in only:
         size = args.engine_size or min(sizes)
         print(f"... sqlite floor N={size:,}", file=sys.stderr, flush=True)
         results["floor"] = [spawn("floor", size, args.runs)]
+    if "echo" in only:
+        for size in sizes:
+            print(f"... echo N={size:,}", file=sys.stderr, flush=True)
+            results.setdefault("echo", []).append(spawn("echo", size, args.runs))
+    if "scaling" in only:
+        print(
+            f"... scaling, interleaved, N={','.join(f'{n:,}' for n in sizes)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        results["scaling"] = spawn("scaling", sizes, args.runs)
     results["reference_seconds"]["after"] = reference_seconds()
     results["rows"] = rows_of(results)
     render(results)
