@@ -4,20 +4,24 @@ Alembic.
 One :class:`StateStore` serves the CLI and the engine. Configuration (integrations,
 pairs, mappings) lives in :mod:`._config`, the engine's working state (cursors, inbox,
 links, pending creates) in :mod:`._sync`, the cycle lease in :mod:`._leases`, and what
-happened (runs, errors, events) in :mod:`._history`.
+happened (runs, errors, events) in :mod:`._history`, the per-field decision log in
+:mod:`._decisions`.
 """
 
 from __future__ import annotations
 
 from crmsync.settings import DEFAULT_SQLITE_CACHE_MB
 from crmsync.store._config import ConfigStore, is_secret_setting
+from crmsync.store._decisions import DecisionLogStore, DecisionRow, FieldWrite
 from crmsync.store._dryrun import dry_run_store
 from crmsync.store._history import EventRow, HistoryStore, RecordErrorRow, RunRecord
 from crmsync.store._leases import LeaseStore
 from crmsync.store._sync import InboxRow, LinkRow, SyncStateStore
 
 
-class StateStore(ConfigStore, SyncStateStore, HistoryStore, LeaseStore):
+class StateStore(
+    ConfigStore, SyncStateStore, HistoryStore, LeaseStore, DecisionLogStore
+):
     """Everything crmsync keeps, behind one object; open with :func:`open_store`."""
 
 
@@ -39,7 +43,9 @@ def open_store(
 
 
 __all__ = [
+    "DecisionRow",
     "EventRow",
+    "FieldWrite",
     "InboxRow",
     "LinkRow",
     "RecordErrorRow",

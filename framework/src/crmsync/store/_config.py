@@ -24,6 +24,7 @@ from crmsync.store._schema import (
     cursors,
     events,
     integrations,
+    link_counts,
     links,
     mappings,
     object_pairs,
@@ -311,6 +312,13 @@ class ConfigStore(StoreBase):
                     links.c.crm_object == crm_object,
                 )
             ).rowcount
+            tx.execute(
+                delete(link_counts).where(
+                    link_counts.c.integration_id == iid,
+                    link_counts.c.platform_object == platform_object,
+                    link_counts.c.crm_object == crm_object,
+                )
+            )
             self._event(
                 tx,
                 iid,
