@@ -4,7 +4,9 @@ The hierarchy::
 
     CrmsyncError                  anything crmsync raises on purpose
     ├── ConfigurationError        bad settings or input (unknown integration, field)
-    │   └── MappingError          a mapping that cannot be stored (active, bad types)
+    │   ├── MappingError          a mapping that cannot be stored (active, bad types)
+    │   └── NotFound              no such thing (integration, record): ``field`` names
+    │                             the input that named it
     ├── ConversionError           a value its target field's type cannot hold (also
     │                             a ValueError): fails that record, not the cycle
     ├── ConnectorLoadError        an installed connector could not be imported
@@ -45,6 +47,7 @@ __all__ = [
     "CrmsyncError",
     "CycleBusy",
     "MappingError",
+    "NotFound",
     "OutcomeUnknown",
     "PermanentError",
     "QuotaExhausted",
@@ -81,6 +84,17 @@ class MappingError(ConfigurationError):
     """A mapping change that is refused (unknown field, read-only target, active
     integration).
     """
+
+
+class NotFound(ConfigurationError):
+    """What the input names does not exist (an integration, a linked record);
+    ``field`` names that input (``name``, ``record``) for the faces (an API's 404)."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
 
 
 class ConversionError(CrmsyncError, ValueError):

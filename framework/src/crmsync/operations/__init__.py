@@ -92,6 +92,7 @@ from crmsync.operations._reads import (
     run_history,
     version_info,
 )
+from crmsync.operations._story import FieldDecision, FieldStory, RecordStory, explain
 from crmsync.operations._text import clean_line, error_line, not_utf8_text
 from crmsync.operations._workspace import (
     Workspace,
@@ -111,6 +112,8 @@ __all__ = [
     "DoctorReport",
     "ErrorListing",
     "EventEntry",
+    "FieldDecision",
+    "FieldStory",
     "IntegrationStatus",
     "IntegrationUpdate",
     "LiveFields",
@@ -122,6 +125,7 @@ __all__ = [
     "NewIntegration",
     "OpenError",
     "PairRef",
+    "RecordStory",
     "RunEntry",
     "VersionInfo",
     "Workspace",
@@ -144,6 +148,7 @@ __all__ = [
     "enqueue_if_on_workers",
     "error_line",
     "event_log",
+    "explain",
     "export_mappings",
     "filter_problems",
     "get_integration",

@@ -32,6 +32,7 @@ from crmsync.errors import (
     ContractError,
     CrmsyncError,
     MappingError,
+    NotFound,
     StateError,
 )
 from crmsync.logs import redact_text
@@ -132,6 +133,8 @@ def _clean(text: str | None) -> str | None:
 def classify(error: CrmsyncError) -> tuple[int, str]:
     """The HTTP status and stable code of a crmsync error."""
     message = error.message if isinstance(error, CrmsyncError) else str(error)
+    if isinstance(error, NotFound):
+        return 404, "not_found"
     if isinstance(error, MappingError) and "while integration" in message:
         return 409, "integration_active"
     if isinstance(error, ConfigurationError):

@@ -11,7 +11,6 @@ from starlette.exceptions import HTTPException
 
 from crmsync import operations as ops
 from crmsync.errors import CrmsyncError
-from crmsync.web._story import record_story
 from crmsync.web._templates import render, when
 from crmsync.web.pages._common import Posted, SignedIn, Ws, attempt, back, quoted
 
@@ -168,9 +167,9 @@ def story_page(
         | {p.crm_object for p in integration.object_pairs}
     )
     found = error = None
-    if object and id:
+    if id.strip():
         try:
-            found = record_story(ws, name, object, id.strip())
+            found = ops.explain(ws, name, id, object_name=object or None)
         except CrmsyncError as refused:
             error = ops.error_line(refused)
     return render(
