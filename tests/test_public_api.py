@@ -75,6 +75,7 @@ PUBLIC = {
         "CrmsyncError",
         "CycleBusy",
         "MappingError",
+        "NotFound",
         "OutcomeUnknown",
         "PermanentError",
         "QuotaExhausted",

@@ -102,6 +102,9 @@ def test_the_seed_flow_end_to_end(api: TestClient, world: World) -> None:
     assert status["last_run"]["id"] == run["run_id"]
     history = api.get("/api/v1/integrations/acme/runs").json()
     assert history[0]["id"] == run["run_id"]
+    (summary,) = api.get("/api/v1/status").json()
+    assert summary["name"] == "acme" and summary["links"] == 1
+    assert summary["last_status"] == "succeeded" and summary["active"] is True
     one = api.get(f"/api/v1/integrations/acme/runs/{run['run_id']}").json()
     assert one["counts"]["crm"]["updated"] == 1
     error_of(api.get("/api/v1/integrations/acme/runs/999"), 404)

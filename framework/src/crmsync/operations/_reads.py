@@ -15,6 +15,7 @@ from crmsync.operations._models import (
     ErrorListing,
     EventEntry,
     IntegrationStatus,
+    IntegrationSummary,
     OpenError,
     RunEntry,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "connector_info",
     "event_log",
     "integration_status",
+    "integrations_overview",
     "list_connectors",
     "list_fields",
     "open_errors",
@@ -156,6 +158,25 @@ def integration_status(ws: Workspace, name: str) -> IntegrationStatus:
         open_errors=store.count_open_errors(iid),
         last_run=_run(runs[0]) if runs else None,
     )
+
+
+def integrations_overview(ws: Workspace) -> list[IntegrationSummary]:
+    """Every integration by name with its state, links, last run and open errors, in
+    one read of the store whatever their number (the Integrations page)."""
+    return [
+        IntegrationSummary(
+            name=row.name,
+            platform=row.platform,
+            crm=row.crm,
+            active=row.active,
+            links=row.links,
+            open_errors=row.open_errors,
+            last_status=row.last_status,
+            last_at=row.last_at,
+            last_dry_run=row.last_dry_run,
+        )
+        for row in ws.existing_store().integrations_overview()
+    ]
 
 
 def run_history(ws: Workspace, name: str, *, limit: int = 20) -> list[RunEntry]:

@@ -16,11 +16,17 @@ from crmsync.store._decisions import DecisionLogStore, DecisionRow, FieldWrite
 from crmsync.store._dryrun import dry_run_store
 from crmsync.store._history import EventRow, HistoryStore, RecordErrorRow, RunRecord
 from crmsync.store._leases import LeaseStore
+from crmsync.store._overview import IntegrationRow, OverviewStore
 from crmsync.store._sync import InboxRow, LinkRow, SyncStateStore
 
 
 class StateStore(
-    ConfigStore, SyncStateStore, HistoryStore, LeaseStore, DecisionLogStore
+    ConfigStore,
+    SyncStateStore,
+    HistoryStore,
+    LeaseStore,
+    DecisionLogStore,
+    OverviewStore,
 ):
     """Everything crmsync keeps, behind one object; open with :func:`open_store`."""
 
@@ -47,6 +53,7 @@ __all__ = [
     "EventRow",
     "FieldWrite",
     "InboxRow",
+    "IntegrationRow",
     "LinkRow",
     "RecordErrorRow",
     "RunRecord",
