@@ -60,3 +60,33 @@ def test_the_overview_counts_links_per_integration(world):
     links = {row.name: row.links for row in ops.integrations_overview(ws)}
     assert links == {"acme": 3, "other": 0}
     assert ops.integration_status(ws, "acme").links == 3
+
+
+def test_one_run_is_read_by_its_id_and_refusals_are_typed(mapped):
+    import pytest
+
+    from crmsync.errors import Conflict, IntegrationActive, NotFound
+
+    ws = mapped.workspace()
+    ops.resume_integration(ws, "acme")
+    first = ops.run_cycle(ws, "acme")
+    second = ops.run_cycle(ws, "acme")
+    assert ops.get_run(ws, "acme", first.run_id).id == first.run_id
+    assert ops.get_run(ws, "acme", second.run_id).status == second.status
+    with pytest.raises(NotFound) as missing:
+        ops.get_run(ws, "acme", 999)
+    assert missing.value.field == "run_id" and "no run 999" in str(missing.value)
+    with pytest.raises(NotFound) as unknown:
+        ops.get_run(ws, "nope", first.run_id)
+    assert unknown.value.field == "name"
+    # A run of another integration is not this one's.
+    mapped.create("other")
+    with pytest.raises(NotFound):
+        ops.get_run(ws, "other", first.run_id)
+    with pytest.raises(IntegrationActive) as active:
+        ops.add_mapping(
+            ws, "acme", ops.MappingSpec(platform_field="company", crm_field="Company")
+        )
+    assert isinstance(active.value, Conflict) and "pause" in str(active.value)
+    with pytest.raises(Conflict, match="already exists"):
+        mapped.create("other")

@@ -107,7 +107,8 @@ def test_the_seed_flow_end_to_end(api: TestClient, world: World) -> None:
     assert summary["last_status"] == "succeeded" and summary["active"] is True
     one = api.get(f"/api/v1/integrations/acme/runs/{run['run_id']}").json()
     assert one["counts"]["crm"]["updated"] == 1
-    error_of(api.get("/api/v1/integrations/acme/runs/999"), 404)
+    no_run = error_of(api.get("/api/v1/integrations/acme/runs/999"), 404)
+    assert no_run["field"] == "run_id" and "999" in no_run["message"]
     # The pair's story: each mapped field on both sides, as the cycle left them.
     story = api.get(f"/api/v1/integrations/acme/records/Lead/{lead}").json()
     assert story["platform_id"] == ids[0] and story["crm_id"] == lead

@@ -5,8 +5,12 @@ The hierarchy::
     CrmsyncError                  anything crmsync raises on purpose
     ├── ConfigurationError        bad settings or input (unknown integration, field)
     │   ├── MappingError          a mapping that cannot be stored (active, bad types)
-    │   └── NotFound              no such thing (integration, record): ``field`` names
-    │                             the input that named it
+    │   │   └── IntegrationActive a change refused while the integration is active
+    │   │                         (also a Conflict)
+    │   ├── Conflict              the input conflicts with what is stored (a name
+    │   │                         taken, a change while active)
+    │   └── NotFound              no such thing (integration, record, run): ``field``
+    │                             names the input that named it
     ├── ConversionError           a value its target field's type cannot hold (also
     │                             a ValueError): fails that record, not the cycle
     ├── ConnectorLoadError        an installed connector could not be imported
@@ -40,12 +44,14 @@ __all__ = [
     "AuthenticationFailed",
     "BudgetExhausted",
     "ConfigurationError",
+    "Conflict",
     "ConnectorError",
     "ConnectorLoadError",
     "ContractError",
     "ConversionError",
     "CrmsyncError",
     "CycleBusy",
+    "IntegrationActive",
     "MappingError",
     "NotFound",
     "OutcomeUnknown",
@@ -84,6 +90,15 @@ class MappingError(ConfigurationError):
     """A mapping change that is refused (unknown field, read-only target, active
     integration).
     """
+
+
+class Conflict(ConfigurationError):
+    """The input conflicts with what is stored: a name already taken, a change the
+    integration's state refuses (the API answers 409)."""
+
+
+class IntegrationActive(MappingError, Conflict):
+    """A change refused while the integration is active: pause it first."""
 
 
 class NotFound(ConfigurationError):

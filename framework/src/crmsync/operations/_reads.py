@@ -7,7 +7,7 @@ import platform
 from pydantic import BaseModel, ConfigDict
 
 from crmsync.contract import FieldSpec
-from crmsync.errors import ConfigurationError
+from crmsync.errors import ConfigurationError, NotFound
 from crmsync.operations._models import (
     ConnectorFailure,
     ConnectorInfo,
@@ -27,6 +27,7 @@ __all__ = [
     "VersionInfo",
     "connector_info",
     "event_log",
+    "get_run",
     "integration_status",
     "integrations_overview",
     "list_connectors",
@@ -184,6 +185,22 @@ def run_history(ws: Workspace, name: str, *, limit: int = 20) -> list[RunEntry]:
     store = ws.existing_store()
     iid = store.stored_id(store.get_integration(name))
     return [_run(run) for run in store.list_runs(iid, limit=limit)]
+
+
+def get_run(ws: Workspace, name: str, run_id: int) -> RunEntry:
+    """One run of ``name`` by its id, read by key (not from the history).
+
+    :raises NotFound: no such integration, or it has no run ``run_id``.
+    """
+    store = ws.existing_store()
+    run = store.get_run(store.stored_id(store.get_integration(name)), run_id)
+    if run is None:
+        raise NotFound(
+            f"integration {name!r} has no run {run_id}",
+            hint=f"its runs: `crmsync history {name}`",
+            field="run_id",
+        )
+    return _run(run)
 
 
 def event_log(ws: Workspace, name: str, *, limit: int = 50) -> list[EventEntry]:

@@ -10,7 +10,13 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from crmsync.contract.models import FieldType
-from crmsync.errors import ConfigurationError, MappingError, NotFound
+from crmsync.errors import (
+    ConfigurationError,
+    Conflict,
+    IntegrationActive,
+    MappingError,
+    NotFound,
+)
 from crmsync.models import (
     CreationRule,
     Direction,
@@ -63,7 +69,7 @@ class ConfigStore(StoreBase):
             if tx.execute(
                 select(integrations.c.id).where(integrations.c.name == integration.name)
             ).first():
-                raise ConfigurationError(
+                raise Conflict(
                     f"integration {integration.name!r} already exists",
                     hint="choose another name or `crmsync integration show` it",
                 )
@@ -413,7 +419,7 @@ class ConfigStore(StoreBase):
     def _paused(self, name: str, action: str) -> Integration:
         integration = self.get_integration(name)
         if integration.active:
-            raise MappingError(
+            raise IntegrationActive(
                 f"cannot {action} while integration {name!r} is active",
                 hint=f"pause it first with `crmsync integration pause {name}`",
             )

@@ -103,6 +103,26 @@ class HistoryStore(StoreBase):
                 for r in result
             ]
 
+    def get_run(self, integration_id: int, run_id: int) -> RunRecord | None:
+        """One run of the integration by its id (its primary key), or ``None``."""
+        with self.engine.connect() as connection:
+            r = connection.execute(
+                select(runs).where(
+                    runs.c.id == run_id, runs.c.integration_id == integration_id
+                )
+            ).first()
+        if r is None:
+            return None
+        return RunRecord(
+            r.id,
+            r.started_at,
+            r.finished_at,
+            r.status,
+            r.dry_run,
+            r.counts or {},
+            r.message,
+        )
+
     def record_failures(
         self,
         tx: Connection,

@@ -9,7 +9,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from crmsync import operations as ops
-from crmsync.web._errors import ApiError
 from crmsync.web.api._common import NamePath, Ws
 
 router = APIRouter(tags=["runs"])
@@ -83,14 +82,7 @@ def run_detail(
     ws: Ws, name: NamePath, run_id: Annotated[int, Path(ge=1)]
 ) -> ops.RunEntry:
     """One run of the integration."""
-    for run in ops.run_history(ws, name, limit=1000):
-        if run.id == run_id:
-            return run
-    raise ApiError(
-        404,
-        "not_found",
-        f"integration {name!r} has no run {run_id} among its last 1,000",
-    )
+    return ops.get_run(ws, name, run_id)
 
 
 @router.get("/integrations/{name}/errors", response_model=ops.ErrorListing)

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from crmsync import operations as ops
-from crmsync.errors import CrmsyncError
+from crmsync.errors import CrmsyncError, NotFound
 from crmsync.web._templates import render, when
 from crmsync.web.pages._common import Posted, SignedIn, Ws, attempt, back, quoted
 
@@ -77,12 +77,10 @@ def runs_page(request: Request, _: SignedIn, ws: Ws, name: str) -> Response:
 @router.get("/integrations/{name}/runs/{run_id}")
 def run_page(request: Request, _: SignedIn, ws: Ws, name: str, run_id: int) -> Response:
     integration = ops.get_integration(ws, name)
-    # ops gap: no read of one run by id; the newest 1,000 are searched.
-    run = next(
-        (r for r in ops.run_history(ws, name, limit=1000) if r.id == run_id), None
-    )
-    if run is None:
-        raise HTTPException(404, f"integration {name!r} has no run {run_id}")
+    try:
+        run = ops.get_run(ws, name, run_id)
+    except NotFound as error:
+        raise HTTPException(404, error.message) from None
     return render(
         request, "run.html", {"integration": integration, "run": run, "summary": None}
     )
