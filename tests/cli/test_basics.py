@@ -168,6 +168,7 @@ BAD_SETTINGS = {
     "default_interval_seconds": ("5", "Input should be greater than or equal to 10"),
     "overlap_seconds": ("-1", "Input should be greater than or equal to 0"),
     "write_in_doubt_seconds": ("-5", "Input should be greater than or equal to 0"),
+    "decision_log_days": ("-1", "Input should be greater than or equal to 0"),
 }
 
 
