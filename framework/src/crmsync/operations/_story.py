@@ -136,7 +136,9 @@ def _find_link(
         _check_object(integration, object_name)
     links = _links_by_id(store, iid, integration, record, object_name)
     key = match_key(record)
-    if not links and key is not None and "@" in key:
+    if not links and key is not None:
+        # Not an id of either side: perhaps a match key (an email, or whatever field
+        # the pairs match on), asked of the connectors that can look records up.
         try:
             by_key = _ids_by_match_key(ws, integration, key)
         except CrmsyncError as error:
