@@ -168,6 +168,7 @@ BAD_SETTINGS = {
     "default_interval_seconds": ("5", "Input should be greater than or equal to 10"),
     "overlap_seconds": ("-1", "Input should be greater than or equal to 0"),
     "write_in_doubt_seconds": ("-5", "Input should be greater than or equal to 0"),
+    "decision_log_days": ("-1", "Input should be greater than or equal to 0"),
 }
 
 
@@ -247,12 +248,13 @@ def test_a_database_of_another_application_is_refused_and_left_alone(cli):
 
 def test_version_names_the_framework_and_each_connector(cli):
     from crmsync import __version__
+    from crmsync.contract import CONTRACT_VERSION
 
     lines = cli.ok("--version").splitlines()
     assert lines[0].startswith(f"crmsync {__version__} (Python ")
     assert lines[1:] == [
-        "  local 0.1.0 (crmsync; contract 1.1)",
-        "  memory 0.1.0 (crmsync; contract 1.1)",
+        f"  local 0.1.0 (crmsync; contract {CONTRACT_VERSION})",
+        f"  memory 0.1.0 (crmsync; contract {CONTRACT_VERSION})",
         "  broken 9.9: failed to load",
     ]
 

@@ -45,7 +45,15 @@ class CountPushes:
 
 def _state(world):
     with world.store.database.engine.connect() as connection:
-        tables = ("links", "cursors", "inbox", "pending_creates", "record_errors")
+        tables = (
+            "links",
+            "link_counts",
+            "cursors",
+            "inbox",
+            "pending_creates",
+            "record_errors",
+            "field_decisions",
+        )
         return {
             table: sorted(
                 map(tuple, connection.exec_driver_sql(f"SELECT * FROM {table}"))

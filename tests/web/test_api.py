@@ -104,18 +104,40 @@ def test_the_seed_flow_end_to_end(api: TestClient, world: World) -> None:
     assert status["last_run"]["id"] == run["run_id"]
     history = api.get("/api/v1/integrations/acme/runs").json()
     assert history[0]["id"] == run["run_id"]
+    (summary,) = api.get("/api/v1/status").json()
+    assert summary["name"] == "acme" and summary["links"] == 1
+    assert summary["last_status"] == "succeeded" and summary["active"] is True
     one = api.get(f"/api/v1/integrations/acme/runs/{run['run_id']}").json()
     assert one["counts"]["crm"]["updated"] == 1
-    error_of(api.get("/api/v1/integrations/acme/runs/999"), 404)
+    no_run = error_of(api.get("/api/v1/integrations/acme/runs/999"), 404)
+    assert no_run["field"] == "run_id" and "999" in no_run["message"]
     # The pair's story: each mapped field on both sides, as the cycle left them.
     story = api.get(f"/api/v1/integrations/acme/records/Lead/{lead}").json()
     assert story["platform_id"] == ids[0] and story["crm_id"] == lead
     first = next(f for f in story["fields"] if f["crm_field"] == "FirstName")
     assert first["platform_value"] == first["crm_value"] == "John"
+    # ... and which rule wrote the CRM's value, in which run (the decision log).
+    (written,) = first["decisions"]
+    assert written["side"] == "crm" and written["field"] == "FirstName"
+    assert written["value"] == "John" and written["run_id"] == run["run_id"]
+    assert written["rule"] in one["counts"]["decisions"]
     same = api.get(f"/api/v1/integrations/acme/records/prospect/{ids[0]}").json()
     assert same["crm_id"] == lead
-    error_of(api.get(f"/api/v1/integrations/acme/records/prospect/{ids[1]}"), 404)
-    error_of(api.get("/api/v1/integrations/acme/records/Account/x"), 404)
+    missing = error_of(
+        api.get(f"/api/v1/integrations/acme/records/prospect/{ids[1]}"), 404
+    )
+    assert missing["field"] == "record"
+    unknown = error_of(api.get("/api/v1/integrations/acme/records/Account/x"), 404)
+    assert unknown["field"] == "object_name" and "Account" in unknown["message"]
+    # The same story by either id or the match key (`crmsync explain`).
+    explain = "/api/v1/integrations/acme/explain"
+    for record in (lead, ids[0], "John@Example.com"):
+        found = api.get(explain, params={"record": record}).json()
+        assert (found["platform_id"], found["crm_id"]) == (ids[0], lead), record
+    nobody = error_of(api.get(explain, params={"record": "nobody@example.com"}), 404)
+    assert nobody["field"] == "record" and "nobody@example.com" in nobody["message"]
+    no_such = error_of(api.get("/api/v1/integrations/nope/explain?record=x"), 404)
+    assert no_such["field"] == "name" and "nope" in no_such["message"]
     # The source of truth is locked after the first cycle.
     locked = error_of(
         api.patch("/api/v1/integrations/acme", json={"source_of_truth": "both"}), 422

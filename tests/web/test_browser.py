@@ -166,6 +166,30 @@ def test_the_seed_flow(page: Page, world: World) -> None:
     first = page.locator("#story tr", has_text="first_name")
     expect(first).to_contain_text("John")
     expect(first).to_contain_text("to_crm")
+    # Which rule wrote the CRM's value, in which run (the decision log), linked to
+    # that run's page.
+    written = first.locator(".decision")
+    expect(written).to_have_count(1)
+    expect(written).to_contain_text("wrote John to crm")
+    run_link = written.get_by_role("link", name="run ")
+    expect(run_link).to_have_attribute("href", re.compile(r"/runs/\d+$"))
+    expect(page.locator("#story tr", has_text="email")).to_contain_text(
+        "no logged write"
+    )
+    # The same pair by its match key, in any object; an unknown one is refused.
+    page.get_by_label("Object").select_option("")
+    page.get_by_label("Record id").fill("JOHN@example.com")
+    page.get_by_role("button", name="Show its story").click()
+    expect(page.locator("#story tr", has_text="first_name")).to_contain_text(
+        "wrote John to crm"
+    )
+    page.get_by_label("Record id").fill("nobody@example.com")
+    page.get_by_role("button", name="Show its story").click()
+    expect(page.get_by_role("alert")).to_contain_text("nobody@example.com")
+    page.get_by_label("Record id").fill(lead)
+    page.get_by_role("button", name="Show its story").click()
+    page.locator("#story .decision a").click()
+    expect(page.locator("#run-counts")).to_contain_text("CRM")
 
     # The source of truth is locked after the first run.
     page.get_by_role("link", name="Mappings").click()

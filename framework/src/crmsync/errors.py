@@ -4,7 +4,13 @@ The hierarchy::
 
     CrmsyncError                  anything crmsync raises on purpose
     ├── ConfigurationError        bad settings or input (unknown integration, field)
-    │   └── MappingError          a mapping that cannot be stored (active, bad types)
+    │   ├── MappingError          a mapping that cannot be stored (active, bad types)
+    │   │   └── IntegrationActive a change refused while the integration is active
+    │   │                         (also a Conflict)
+    │   ├── Conflict              the input conflicts with what is stored (a name
+    │   │                         taken, a change while active)
+    │   └── NotFound              no such thing (integration, record, run): ``field``
+    │                             names the input that named it
     ├── ConversionError           a value its target field's type cannot hold (also
     │                             a ValueError): fails that record, not the cycle
     ├── ConnectorLoadError        an installed connector could not be imported
@@ -38,13 +44,16 @@ __all__ = [
     "AuthenticationFailed",
     "BudgetExhausted",
     "ConfigurationError",
+    "Conflict",
     "ConnectorError",
     "ConnectorLoadError",
     "ContractError",
     "ConversionError",
     "CrmsyncError",
     "CycleBusy",
+    "IntegrationActive",
     "MappingError",
+    "NotFound",
     "OutcomeUnknown",
     "PermanentError",
     "QuotaExhausted",
@@ -81,6 +90,26 @@ class MappingError(ConfigurationError):
     """A mapping change that is refused (unknown field, read-only target, active
     integration).
     """
+
+
+class Conflict(ConfigurationError):
+    """The input conflicts with what is stored: a name already taken, a change the
+    integration's state refuses (the API answers 409)."""
+
+
+class IntegrationActive(MappingError, Conflict):
+    """A change refused while the integration is active: pause it first."""
+
+
+class NotFound(ConfigurationError):
+    """What the input names does not exist (an integration, a linked record);
+    ``field`` names that input (``name``, ``record``) for the faces (an API's 404)."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
 
 
 class ConversionError(CrmsyncError, ValueError):

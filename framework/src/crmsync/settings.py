@@ -58,6 +58,13 @@ class CrmsyncSettings(BaseSettings):
         "instead of being created again (Salesforce runs a call up to 10 minutes "
         "after the client gave up).",
     )
+    decision_log_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long the per-field decision log keeps which rule wrote which "
+        "value in which run (`crmsync explain`, a record's story page). Each cycle "
+        "purges what is older, a bounded amount at a time; 0 keeps no log.",
+    )
 
     # The command-line options take any case; the variables behind them do too.
     @field_validator("log_level", mode="before")

@@ -12,6 +12,7 @@ from crmsync.cli import (
     _demo_command,
     _doctor,
     _emulator_command,
+    _explain,
     _fields,
     _integration,
     _mapping,
@@ -136,6 +137,7 @@ app.add_typer(_mapping.app, name="mapping")
 app.command("sync")(_sync.sync)
 app.command("status")(_status.status)
 app.command("history")(_status.history)
+app.command("explain")(_explain.explain)
 app.add_typer(_status.errors_app, name="errors")
 app.command("doctor")(_doctor.doctor)
 app.command("demo")(_demo_command.demo)

@@ -71,6 +71,10 @@ class EngineBase:
         self._force_lookup = False
         self._open_errors = True
         self._run_id: int | None = None
+        # Whether this cycle logs its field writes (a real run, with a retention), and
+        # how many it logged: the end-of-cycle purge may drop twice that many.
+        self._log_decisions = False
+        self._logged_decisions = 0
         # The cycle's lease: renewed as the cycle goes, checked before every push.
         self._lease_owner: str | None = None
         self._lease_renewed = 0.0  # time.monotonic() of the last renewal

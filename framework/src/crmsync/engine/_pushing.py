@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -16,7 +17,8 @@ from crmsync.engine._units import (
 from crmsync.engine._writes import Answered, QueuedWrite, WriteQueue
 from crmsync.errors import OutcomeUnknown, StopRequested
 from crmsync.models import Side
-from crmsync.store import InboxRow, LinkRow
+from crmsync.store import FieldWrite, InboxRow, LinkRow
+from crmsync.store._schema import dumps
 
 log = structlog.get_logger("crmsync.engine")
 
@@ -118,10 +120,13 @@ class PushingMixin(EngineBase):
     def _apply_answers(self, side: Side, object_name: str, answered: Answered) -> None:
         completed: list[Unit] = []
         counts = self._report.side(side.value)
+        logged: list[FieldWrite] | None = [] if self._log_decisions else None
         for item, result in answered:
             unit = item.unit
             unit.pending -= 1
             if result.ok:
+                if logged is not None:
+                    _log_writes(logged, item, side, object_name, result.record_id)
                 if item.request.op == "create":
                     counts.created += 1
                     self._set_id(unit.link, side, result.record_id or "")
@@ -164,10 +169,12 @@ class PushingMixin(EngineBase):
                 revert_failed_fields(unit, side)
             if unit.pending == 0:
                 completed.append(unit)
-        self._apply(completed)
+        self._apply(completed, logged or ())
         self._tick("write", side, object_name, counts.created + counts.updated)
 
-    def _apply(self, units: list[Unit]) -> None:
+    def _apply(self, units: list[Unit], logged: Sequence[FieldWrite] = ()) -> None:
+        """Record what ``units`` came to, with ``logged`` (the fields the vendor
+        accepted) in the decision log, in one transaction."""
         links: list[LinkRow] = []
         gone: list[int] = []
         done_rows: list[InboxRow] = []
@@ -204,6 +211,11 @@ class PushingMixin(EngineBase):
             self._record_failures(tx, failures)
             if self._open_errors:
                 self.store.history.resolve_failures(tx, self.iid, resolved)
+            if logged:
+                self.store.decisions.record(
+                    tx, self.iid, self._run_id, self.clock(), logged
+                )
+                self._logged_decisions += len(logged)
 
     def _unlink_gone(self, unit: Unit, gone: list[int]) -> None:
         assert unit.gone is not None
@@ -225,6 +237,33 @@ class PushingMixin(EngineBase):
                 "record": record_id,
                 "other": self._id_of(unit.link, side.other),
             },
+        )
+
+
+def _log_writes(
+    logged: list[FieldWrite],
+    item: QueuedWrite,
+    side: Side,
+    object_name: str,
+    created_id: str | None,
+) -> None:
+    """The decision log's rows of one accepted write: each field with the rule that
+    decided it (a create's fields, its creation rule)."""
+    request = item.request
+    record_id = (created_id or "") if request.op == "create" else request.record_id
+    rules = item.unit.rules.get(side, {})
+    fallback = f"create_in_{side.value}"
+    side_name = side.value
+    for name, value in request.values.items():
+        logged.append(
+            (
+                side_name,
+                object_name,
+                record_id or "",
+                name,
+                dumps(value),
+                rules.get(name, fallback),
+            )
         )
 
 

@@ -52,6 +52,9 @@ class Unit:
     creates: Side | None = None
     old_baseline: dict[str, list[Any]] = field(default_factory=dict)
     field_targets: dict[str, Side] = field(default_factory=dict)
+    # The rule that decided each written field, by target side and field name: the
+    # decision log's rows (only for fields the vendor then accepted).
+    rules: dict[Side, dict[str, str]] = field(default_factory=dict)
     pending: int = 0
     failures: list[Failure] = field(default_factory=list)
     ref: str | None = None
@@ -219,6 +222,7 @@ def decide_fields(
                 new_baseline[mapping.key] = base
             continue
         unit.writes.setdefault(target, {})[target_field] = value
+        unit.rules.setdefault(target, {})[target_field] = decision.rule
         unit.field_targets[mapping.key] = target
         if planned is not None:
             side, obj, record = unit.record_key(target)

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
+from sqlalchemy import Connection as DbConnection
 
 from crmsync.contract.models import Capability, ChangedRecord, Cursor
 from crmsync.engine._base import LEASE_SECONDS
@@ -61,6 +62,8 @@ from crmsync.store import InboxRow, LinkRow, dry_run_store
 
 log = structlog.get_logger("crmsync.engine")
 
+_PURGE_FLOOR = 10_000  # decision-log rows a cycle may purge even if it logged none
+
 
 class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
     """Runs cycles of one integration between its platform and CRM connections."""
@@ -83,6 +86,8 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         self._deferred_creates = set()
         self._skip_rows.clear()
         self._full_read.clear()
+        self._log_decisions = not dry_run and self.settings.decision_log_days > 0
+        self._logged_decisions = 0
         owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
         if not dry_run and not self.store.leases.acquire(
             self.iid, owner, seconds=LEASE_SECONDS
@@ -216,6 +221,8 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             self._forget_unsent_creates()
         with self._tx() as tx:
             self.store.inbox.purge_settled(tx, self.iid)
+            if not self._report.dry_run:
+                self._purge_decisions(tx)
             if self._force_lookup:
                 # A dead cycle's creates: this cycle read the feed past them and looked
                 # their match keys up, so each is linked (or its record parked) by now.
@@ -224,6 +231,14 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 self.store.pending.clear(
                     tx, self.iid, before=started, keep=self._deferred_creates
                 )
+
+    def _purge_decisions(self, tx: DbConnection) -> None:
+        """Drop decision-log rows past the retention, oldest first: at most twice
+        what this cycle logged (and a floor), so the purge keeps ahead of the log
+        while a cycle's cost stays bound to its own writes."""
+        retention = dt.timedelta(days=self.settings.decision_log_days)
+        limit = max(_PURGE_FLOOR, 2 * self._logged_decisions)
+        self.store.decisions.purge(tx, self.clock() - retention, limit=limit)
 
     def _forget_unsent_creates(self) -> None:
         """Drop the pending records of creates this cycle never sent (it stopped, ran

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from crmsync.errors import MappingError
+from crmsync.errors import IntegrationActive, MappingError
 from crmsync.models import Direction, Integration, ObjectPair
 from crmsync.operations._checks import LiveFields
 from crmsync.operations._models import MappingChange, MappingEdit, MappingSpec, PairRef
@@ -24,11 +24,11 @@ def paused_integration(ws: Workspace, name: str, action: str) -> Integration:
     """The integration ``name``, or the refusal that names how to pause it: mappings
     change only while an integration is paused.
 
-    :raises MappingError: the integration is active.
+    :raises IntegrationActive: the integration is active.
     """
     integration = ws.existing_store().config.get_integration(name)
     if integration.active:
-        raise MappingError(
+        raise IntegrationActive(
             f"cannot {action} while integration {name!r} is active",
             hint=f"pause it first with `crmsync integration pause {name}`",
         )

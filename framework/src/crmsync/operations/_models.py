@@ -24,6 +24,7 @@ __all__ = [
     "ErrorListing",
     "EventEntry",
     "IntegrationStatus",
+    "IntegrationSummary",
     "IntegrationUpdate",
     "MappingChange",
     "MappingEdit",
@@ -230,6 +231,20 @@ class IntegrationStatus(_Answer):
     parked: int
     open_errors: int
     last_run: RunEntry | None
+
+
+class IntegrationSummary(_Answer):
+    """One integration in the list of all: state, links, last run and open errors."""
+
+    name: str
+    platform: str
+    crm: str
+    active: bool
+    links: int
+    open_errors: int
+    last_status: str | None
+    last_at: dt.datetime | None
+    last_dry_run: bool
 
 
 class OpenError(_Answer):

@@ -7,7 +7,7 @@ import platform
 from pydantic import BaseModel, ConfigDict
 
 from crmsync.contract import FieldSpec
-from crmsync.errors import ConfigurationError
+from crmsync.errors import ConfigurationError, NotFound
 from crmsync.operations._models import (
     ConnectorFailure,
     ConnectorInfo,
@@ -15,6 +15,7 @@ from crmsync.operations._models import (
     ErrorListing,
     EventEntry,
     IntegrationStatus,
+    IntegrationSummary,
     OpenError,
     RunEntry,
 )
@@ -26,7 +27,9 @@ __all__ = [
     "VersionInfo",
     "connector_info",
     "event_log",
+    "get_run",
     "integration_status",
+    "integrations_overview",
     "list_connectors",
     "list_fields",
     "open_errors",
@@ -158,11 +161,46 @@ def integration_status(ws: Workspace, name: str) -> IntegrationStatus:
     )
 
 
+def integrations_overview(ws: Workspace) -> list[IntegrationSummary]:
+    """Every integration by name with its state, links, last run and open errors, in
+    one read of the store whatever their number (the Integrations page)."""
+    return [
+        IntegrationSummary(
+            name=row.name,
+            platform=row.platform,
+            crm=row.crm,
+            active=row.active,
+            links=row.links,
+            open_errors=row.open_errors,
+            last_status=row.last_status,
+            last_at=row.last_at,
+            last_dry_run=row.last_dry_run,
+        )
+        for row in ws.existing_store().overview.integrations()
+    ]
+
+
 def run_history(ws: Workspace, name: str, *, limit: int = 20) -> list[RunEntry]:
     """The last ``limit`` runs of ``name``, newest first."""
     store = ws.existing_store()
     iid = stored_id(store.config.get_integration(name))
     return [_run(run) for run in store.history.list_runs(iid, limit=limit)]
+
+
+def get_run(ws: Workspace, name: str, run_id: int) -> RunEntry:
+    """One run of ``name`` by its id, read by key (not from the history).
+
+    :raises NotFound: no such integration, or it has no run ``run_id``.
+    """
+    store = ws.existing_store()
+    run = store.history.get_run(stored_id(store.config.get_integration(name)), run_id)
+    if run is None:
+        raise NotFound(
+            f"integration {name!r} has no run {run_id}",
+            hint=f"its runs: `crmsync history {name}`",
+            field="run_id",
+        )
+    return _run(run)
 
 
 def event_log(ws: Workspace, name: str, *, limit: int = 50) -> list[EventEntry]:

@@ -13,6 +13,9 @@ collaborators, each a class of its own that takes the database and can be read a
 * ``store.links``: linked records and their baselines (:mod:`._links`);
 * ``store.pending``: creates pushed and not yet linked (:mod:`._pending`);
 * ``store.history``: runs, per-record errors and the event log (:mod:`._history`);
+* ``store.decisions``: the per-field decision log, kept for a retention
+  (:mod:`._decisions`);
+* ``store.overview``: reads across every integration at once (:mod:`._overview`);
 * ``store.schedule``: which integrations run on the workers, and when
   (:mod:`._schedule`).
 
@@ -28,11 +31,13 @@ from crmsync.settings import DEFAULT_SQLITE_CACHE_MB
 from crmsync.store._config import Configuration, is_secret_setting
 from crmsync.store._cursors import Cursors
 from crmsync.store._database import Database, stored_id
+from crmsync.store._decisions import DecisionLog, DecisionRow, FieldWrite
 from crmsync.store._dryrun import dry_run_store
 from crmsync.store._history import EventRow, History, RecordErrorRow, RunRecord
 from crmsync.store._inbox import Inbox, InboxRow
 from crmsync.store._leases import Leases
 from crmsync.store._links import LinkRow, Links
+from crmsync.store._overview import IntegrationRow, Overview
 from crmsync.store._pending import PendingCreates
 from crmsync.store._schedule import Schedule
 
@@ -56,6 +61,8 @@ class StateStore:
         self.links = Links(self.database)
         self.pending = PendingCreates(self.database)
         self.history = History(self.database)
+        self.decisions = DecisionLog(self.database)
+        self.overview = Overview(self.database)
         self.schedule = Schedule(self.database)
 
     def ensure_schema(self, *, create: bool = True) -> None:
@@ -92,13 +99,18 @@ __all__ = [
     "Configuration",
     "Cursors",
     "Database",
+    "DecisionLog",
+    "DecisionRow",
     "EventRow",
+    "FieldWrite",
     "History",
     "Inbox",
     "InboxRow",
+    "IntegrationRow",
     "Leases",
     "LinkRow",
     "Links",
+    "Overview",
     "PendingCreates",
     "RecordErrorRow",
     "RunRecord",

@@ -10,7 +10,13 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from crmsync.contract.models import FieldType
-from crmsync.errors import ConfigurationError, MappingError
+from crmsync.errors import (
+    ConfigurationError,
+    Conflict,
+    IntegrationActive,
+    MappingError,
+    NotFound,
+)
 from crmsync.models import (
     CreationRule,
     Direction,
@@ -68,7 +74,7 @@ class Configuration:
             if tx.execute(
                 select(integrations.c.id).where(integrations.c.name == integration.name)
             ).first():
-                raise ConfigurationError(
+                raise Conflict(
                     f"integration {integration.name!r} already exists",
                     hint="choose another name or `crmsync integration show` it",
                 )
@@ -106,8 +112,9 @@ class Configuration:
             )
             if row is None:
                 known = [r[0] for r in connection.execute(select(integrations.c.name))]
-                raise ConfigurationError(
+                raise NotFound(
                     f"unknown integration {name!r}",
+                    field="name",
                     hint=f"known: {', '.join(known)}"
                     if known
                     else "create one with `crmsync integration create`",
@@ -115,11 +122,36 @@ class Configuration:
             return self._integration_from(connection, row)
 
     def list_integrations(self) -> list[Integration]:
+        """Every integration by name, in three reads whatever their number
+        (integrations, then every pair, then every mapping)."""
         with self.database.engine.connect() as connection:
-            rows = connection.execute(
-                select(integrations).order_by(integrations.c.name)
+            rows = list(
+                connection.execute(
+                    select(integrations).order_by(integrations.c.name)
+                ).mappings()
             )
-            return [self._integration_from(connection, row) for row in rows.mappings()]
+            pairs: dict[int, list[Any]] = {}
+            for pair in connection.execute(
+                select(object_pairs).order_by(
+                    object_pairs.c.match_order, object_pairs.c.id
+                )
+            ).mappings():
+                pairs.setdefault(pair["integration_id"], []).append(pair)
+            pair_mappings: dict[int, list[Any]] = {}
+            for m in connection.execute(
+                select(mappings).order_by(mappings.c.id)
+            ).mappings():
+                pair_mappings.setdefault(m["object_pair_id"], []).append(m)
+            return [
+                _integration(
+                    row,
+                    [
+                        (pair, pair_mappings.get(pair["id"], []))
+                        for pair in pairs.get(row["id"], [])
+                    ],
+                )
+                for row in rows
+            ]
 
     def set_active(self, name: str, active: bool) -> Integration:
         integration = self.get_integration(name)
@@ -372,7 +404,7 @@ class Configuration:
     def _paused(self, name: str, action: str) -> Integration:
         integration = self.get_integration(name)
         if integration.active:
-            raise MappingError(
+            raise IntegrationActive(
                 f"cannot {action} while integration {name!r} is active",
                 hint=f"pause it first with `crmsync integration pause {name}`",
             )
@@ -439,55 +471,66 @@ class Configuration:
             )
 
     def _integration_from(self, connection: Connection, row: Any) -> Integration:
-        pairs = []
-        for pair in connection.execute(
-            select(object_pairs)
-            .where(object_pairs.c.integration_id == row["id"])
-            .order_by(object_pairs.c.match_order, object_pairs.c.id)
-        ).mappings():
-            pair_mappings = tuple(
-                Mapping(
-                    platform_field=m["platform_field"],
-                    crm_field=m["crm_field"],
-                    direction=Direction(m["direction"]),
-                    platform_type=FieldType(m["platform_type"]),
-                    crm_type=FieldType(m["crm_type"]),
-                    default=m["default_value"],
-                    conflict_rule=SourceOfTruth(m["conflict_rule"])
-                    if m["conflict_rule"]
-                    else None,
-                )
-                for m in connection.execute(
-                    select(mappings)
-                    .where(mappings.c.object_pair_id == pair["id"])
-                    .order_by(mappings.c.id)
-                ).mappings()
+        pairs = [
+            (
+                pair,
+                list(
+                    connection.execute(
+                        select(mappings)
+                        .where(mappings.c.object_pair_id == pair["id"])
+                        .order_by(mappings.c.id)
+                    ).mappings()
+                ),
             )
-            pairs.append(
-                ObjectPair(
-                    platform_object=pair["platform_object"],
-                    crm_object=pair["crm_object"],
-                    match_order=pair["match_order"],
-                    platform_match_field=pair["platform_match_field"],
-                    crm_match_field=pair["crm_match_field"],
-                    mappings=pair_mappings,
-                )
+            for pair in connection.execute(
+                select(object_pairs)
+                .where(object_pairs.c.integration_id == row["id"])
+                .order_by(object_pairs.c.match_order, object_pairs.c.id)
+            ).mappings()
+        ]
+        return _integration(row, pairs)
+
+
+def _integration(row: Any, pairs: Sequence[tuple[Any, Sequence[Any]]]) -> Integration:
+    """An integration from its row, and its pairs' rows each with its mappings' rows."""
+    return Integration(
+        id=row["id"],
+        name=row["name"],
+        platform_connector=row["platform_connector"],
+        crm_connector=row["crm_connector"],
+        platform_settings=row["platform_settings"],
+        crm_settings=row["crm_settings"],
+        source_of_truth=SourceOfTruth(row["source_of_truth"]),
+        source_of_truth_locked_at=row["source_of_truth_locked_at"],
+        active=row["active"],
+        interval_seconds=row["interval_seconds"],
+        create_in_crm=CreationRule.model_validate(row["create_in_crm"]),
+        create_in_platform=CreationRule.model_validate(row["create_in_platform"]),
+        object_pairs=tuple(
+            ObjectPair(
+                platform_object=pair["platform_object"],
+                crm_object=pair["crm_object"],
+                match_order=pair["match_order"],
+                platform_match_field=pair["platform_match_field"],
+                crm_match_field=pair["crm_match_field"],
+                mappings=tuple(
+                    Mapping(
+                        platform_field=m["platform_field"],
+                        crm_field=m["crm_field"],
+                        direction=Direction(m["direction"]),
+                        platform_type=FieldType(m["platform_type"]),
+                        crm_type=FieldType(m["crm_type"]),
+                        default=m["default_value"],
+                        conflict_rule=SourceOfTruth(m["conflict_rule"])
+                        if m["conflict_rule"]
+                        else None,
+                    )
+                    for m in pair_mappings
+                ),
             )
-        return Integration(
-            id=row["id"],
-            name=row["name"],
-            platform_connector=row["platform_connector"],
-            crm_connector=row["crm_connector"],
-            platform_settings=row["platform_settings"],
-            crm_settings=row["crm_settings"],
-            source_of_truth=SourceOfTruth(row["source_of_truth"]),
-            source_of_truth_locked_at=row["source_of_truth_locked_at"],
-            active=row["active"],
-            interval_seconds=row["interval_seconds"],
-            create_in_crm=CreationRule.model_validate(row["create_in_crm"]),
-            create_in_platform=CreationRule.model_validate(row["create_in_platform"]),
-            object_pairs=tuple(pairs),
-        )
+            for pair, pair_mappings in pairs
+        ),
+    )
 
 
 __all__ = ["Configuration", "is_secret_setting"]

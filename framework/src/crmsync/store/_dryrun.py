@@ -5,11 +5,12 @@ A dry run must decide exactly what the real run would (so it writes what the rea
 writes: links, staged rows, pending creates, errors), and it must never block or fail a
 real cycle (so it writes none of it where a real cycle would wait). Both hold here:
 
-* One connection, with a ``TEMPORARY`` copy of every table a cycle writes (links,
-  cursors, inbox, pending creates, record errors, events, runs, leases), holding only
-  this integration's rows. Unqualified names resolve to a connection's temporary
-  tables first (SQLite's ``temp`` schema, PostgreSQL's ``pg_temp``), so the store's
-  own statements run unchanged against the copies.
+* One connection, with a ``TEMPORARY`` copy of every table a cycle writes (links and
+  their counts, cursors, inbox, pending creates, record errors, events, runs, leases,
+  the decision log), holding only this integration's rows (the decision log's copy
+  starts empty: a cycle only appends to it). Unqualified names resolve to a
+  connection's temporary tables first (SQLite's ``temp`` schema, PostgreSQL's
+  ``pg_temp``), so the store's own statements run unchanged against the copies.
 * Nothing else is written: the copies shadow every table a cycle writes, so SQLite
   never takes the file's write lock, and PostgreSQL's session is ``READ ONLY`` once the
   copies exist (writes to temporary tables stay allowed there).
@@ -41,8 +42,10 @@ from crmsync.errors import StateError
 from crmsync.store._schema import (
     cursors,
     events,
+    field_decisions,
     inbox,
     leases,
+    link_counts,
     links,
     pending_creates,
     record_errors,
@@ -55,7 +58,20 @@ if TYPE_CHECKING:
 __all__ = ["dry_run_store"]
 
 # Every table a cycle writes. The rest (integrations, pairs, mappings) is only read.
-SHADOWED = (links, cursors, inbox, pending_creates, record_errors, events, runs, leases)
+SHADOWED = (
+    links,
+    link_counts,
+    cursors,
+    inbox,
+    pending_creates,
+    record_errors,
+    events,
+    runs,
+    leases,
+    field_decisions,
+)
+# Shadowed but not copied: a cycle only appends to them and never reads them back.
+EMPTY_COPIES = frozenset({field_decisions.name})
 
 
 def _temporary_copy(table: Table, metadata: MetaData) -> Table:
@@ -161,7 +177,8 @@ def dry_run_store(store: StateStore, integration_id: int) -> Iterator[StateStore
             copies = [_temporary_copy(table, metadata) for table in SHADOWED]
             metadata.create_all(connection, checkfirst=False)
             for copy in copies:
-                _copy_rows(connection, copy, source_schema, integration_id)
+                if copy.name not in EMPTY_COPIES:
+                    _copy_rows(connection, copy, source_schema, integration_id)
             if store.database.dialect != "sqlite":
                 _align_sequences(connection)
                 connection.execute(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, desc, select, update
+from sqlalchemy import Connection, desc, or_, select, update
 
 from crmsync.store._database import Database
 from crmsync.store._schema import events, record_errors, runs
@@ -120,6 +120,26 @@ class History:
                 for r in result
             ]
 
+    def get_run(self, integration_id: int, run_id: int) -> RunRecord | None:
+        """One run of the integration by its id (its primary key), or ``None``."""
+        with self.database.engine.connect() as connection:
+            r = connection.execute(
+                select(runs).where(
+                    runs.c.id == run_id, runs.c.integration_id == integration_id
+                )
+            ).first()
+        if r is None:
+            return None
+        return RunRecord(
+            r.id,
+            r.started_at,
+            r.finished_at,
+            r.status,
+            r.dry_run,
+            r.counts or {},
+            r.message,
+        )
+
     def record_failures(
         self,
         tx: Connection,
@@ -215,14 +235,35 @@ class History:
             )
 
     def open_errors(
-        self, integration_id: int, limit: int = 100
+        self,
+        integration_id: int,
+        limit: int = 100,
+        *,
+        records: Sequence[tuple[str, str, str]] | None = None,
     ) -> list[RecordErrorRow]:
+        """The newest open errors; only those of ``records`` (side, object, id) when
+        given (read through the errors' unique index)."""
+        only = (
+            []
+            if records is None
+            else [
+                or_(
+                    *(
+                        (record_errors.c.side == side)
+                        & (record_errors.c.object_name == object_name)
+                        & (record_errors.c.record_id == record_id)
+                        for side, object_name, record_id in records
+                    )
+                )
+            ]
+        )
         with self.database.engine.connect() as connection:
             result = connection.execute(
                 select(record_errors)
                 .where(
                     record_errors.c.integration_id == integration_id,
                     record_errors.c.resolved_at.is_(None),
+                    *only,
                 )
                 .order_by(desc(record_errors.c.last_seen_at))
                 .limit(limit)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from crmsync.store._batches import by_object, chunks, json_dict
 from crmsync.store._database import Database
-from crmsync.store._schema import dumps, links
+from crmsync.store._schema import dumps, link_counts, links
 
 
 @dataclass(slots=True)
@@ -118,6 +118,13 @@ class Links:
             else:
                 moved.append((*r.identity, *state, r.id))
         mark = self.database.mark
+        counts: dict[tuple[str, str], int] = {}
+        for r in rows:
+            if r.id is None:
+                pair = (r.platform_object, r.crm_object)
+                counts[pair] = counts.get(pair, 0) + 1
+        if moved:
+            self._count_moves(tx, [r for r in rows if r.id is not None], counts)
         if moved:  # relinked (a conversion, a merge) or never read from the store
             tx.exec_driver_sql(
                 " ".join(
@@ -145,11 +152,84 @@ class Links:
                 f"created_at, updated_at) VALUES ({marks})",
                 new,
             )
+        self._add_counts(tx, integration_id, counts)
+
+    def _count_moves(
+        self,
+        tx: Connection,
+        rows: Sequence[LinkRow],
+        counts: dict[tuple[str, str], int],
+    ) -> None:
+        """Add to ``counts`` the links that change object pair (a lead converted to a
+        contact moves from Lead's count to Contact's)."""
+        unknown = [r.id for r in rows if r.stored_identity is None and r.id is not None]
+        stored: dict[int, tuple[str, str]] = {}
+        for chunk in chunks(unknown):
+            stored.update(
+                (row[0], (row[1], row[2]))
+                for row in tx.execute(
+                    select(
+                        links.c.id, links.c.platform_object, links.c.crm_object
+                    ).where(links.c.id.in_(chunk))
+                )
+            )
+        for r in rows:
+            before = (
+                (r.stored_identity[0], r.stored_identity[2])
+                if r.stored_identity is not None
+                else stored.get(r.id or 0)
+            )
+            after = (r.platform_object, r.crm_object)
+            if before is not None and before != after:
+                counts[before] = counts.get(before, 0) - 1
+                counts[after] = counts.get(after, 0) + 1
+
+    def _add_counts(
+        self,
+        tx: Connection,
+        integration_id: int,
+        counts: dict[tuple[str, str], int],
+    ) -> None:
+        """Move each object pair's link count by its delta, in the caller's
+        transaction (one statement; a cycle holds its integration's lease, so no two
+        transactions change one integration's counts at once)."""
+        changes = [
+            (integration_id, platform_object, crm_object, delta)
+            for (platform_object, crm_object), delta in counts.items()
+            if delta
+        ]
+        if not changes:
+            return
+        tx.exec_driver_sql(
+            "INSERT INTO link_counts (integration_id, platform_object, crm_object, "
+            f"links) VALUES ({self.database.marks(4)}) "
+            "ON CONFLICT (integration_id, platform_object, crm_object) DO UPDATE SET "
+            "links = link_counts.links + excluded.links",
+            changes,
+        )
 
     def delete(self, tx: Connection, ids: Sequence[int]) -> None:
-        """Drop links by id."""
+        """Drop links by id, and take them off their object pairs' counts."""
+        counts: dict[int, dict[tuple[str, str], int]] = {}
         for chunk in chunks(list(ids)):
+            for integration_id, platform_object, crm_object, number in tx.execute(
+                select(
+                    links.c.integration_id,
+                    links.c.platform_object,
+                    links.c.crm_object,
+                    func.count(),
+                )
+                .where(links.c.id.in_(chunk))
+                .group_by(
+                    links.c.integration_id, links.c.platform_object, links.c.crm_object
+                )
+            ):
+                pairs = counts.setdefault(integration_id, {})
+                pair = (platform_object, crm_object)
+                pairs[pair] = pairs.get(pair, 0) - int(number)
             tx.execute(delete(links).where(links.c.id.in_(chunk)))
+        for integration_id, pairs in counts.items():
+            self._add_counts(tx, integration_id, pairs)
 
     def linked_ids(
         self,
@@ -186,15 +266,26 @@ class Links:
         return [str(row[0]) for row in rows]
 
     def count(self, tx: Connection, integration_id: int) -> int:
-        """How many links the integration has."""
+        """The integration's links, from the counts kept with them (no scan)."""
         return int(
             tx.execute(
-                select(func.count())
-                .select_from(links)
-                .where(links.c.integration_id == integration_id)
+                select(func.sum(link_counts.c.links)).where(
+                    link_counts.c.integration_id == integration_id
+                )
             ).scalar()
             or 0
         )
+
+    def count_by_integration(self, tx: Connection) -> dict[int, int]:
+        """Every integration's links by its id, in one read of the kept counts."""
+        return {
+            int(row[0]): int(row[1] or 0)
+            for row in tx.execute(
+                select(
+                    link_counts.c.integration_id, func.sum(link_counts.c.links)
+                ).group_by(link_counts.c.integration_id)
+            )
+        }
 
     def clear_baselines(self, tx: Connection, integration_id: int) -> int:
         """Forget every link's baseline (a rebaseline); how many links."""
@@ -209,7 +300,15 @@ class Links:
     def delete_pair(
         self, tx: Connection, integration_id: int, platform_object: str, crm_object: str
     ) -> int:
-        """Drop the links of an object pair (the pair is removed); how many."""
+        """Drop the links of an object pair (the pair is removed) with their count;
+        how many."""
+        tx.execute(
+            delete(link_counts).where(
+                link_counts.c.integration_id == integration_id,
+                link_counts.c.platform_object == platform_object,
+                link_counts.c.crm_object == crm_object,
+            )
+        )
         return int(
             tx.execute(
                 delete(links).where(

@@ -321,3 +321,44 @@ events = Table(
     Column("kind", String(64), nullable=False),
     Column("detail", JSON, nullable=False, default=dict),
 )
+
+# How many links each object pair of an integration holds, kept in the transaction of
+# every link insert and delete: the pages read a count, not an index scan of links.
+link_counts = Table(
+    "link_counts",
+    metadata,
+    Column(
+        "integration_id",
+        ForeignKey("integrations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("platform_object", String(128), primary_key=True),
+    Column("crm_object", String(128), primary_key=True),
+    Column("links", Integer, nullable=False, default=0),
+)
+
+# Which rule wrote which value to which side's record in which run: one row per field
+# a cycle really wrote (the vendor said yes), kept for the retention the operator sets
+# (``CRMSYNC_DECISION_LOG_DAYS``) and purged by ``decided_at`` at the end of a cycle.
+field_decisions = Table(
+    "field_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "integration_id",
+        ForeignKey("integrations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("run_id", Integer, nullable=True),  # runs may go before their log does
+    Column("decided_at", UtcDateTime, nullable=False),
+    Column("side", String(16), nullable=False),  # the side written
+    Column("object_name", String(128), nullable=False),
+    Column("record_id", String(255), nullable=False),
+    Column("field", String(128), nullable=False),
+    Column("value", Text, nullable=True),  # JSON text, as written
+    Column("rule", String(64), nullable=False),
+    Index(
+        "ix_field_decisions_record", "integration_id", "object_name", "record_id"
+    ),
+    Index("ix_field_decisions_decided_at", "decided_at"),
+)

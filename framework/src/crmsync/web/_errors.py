@@ -27,11 +27,13 @@ from crmsync.errors import (
     AuthenticationFailed,
     BudgetExhausted,
     ConfigurationError,
+    Conflict,
     ConnectorError,
     ConnectorLoadError,
     ContractError,
     CrmsyncError,
-    MappingError,
+    IntegrationActive,
+    NotFound,
     StateError,
 )
 from crmsync.logs import redact_text
@@ -132,15 +134,16 @@ def _clean(text: str | None) -> str | None:
 def classify(error: CrmsyncError) -> tuple[int, str]:
     """The HTTP status and stable code of a crmsync error."""
     message = error.message if isinstance(error, CrmsyncError) else str(error)
-    if isinstance(error, MappingError) and "while integration" in message:
+    if isinstance(error, NotFound):
+        return 404, "not_found"
+    if isinstance(error, IntegrationActive):
         return 409, "integration_active"
+    if isinstance(error, Conflict):
+        return 409, "conflict"
     if isinstance(error, ConfigurationError):
-        if message.startswith("unknown integration") or message.startswith(
-            "unknown connector"
-        ):
+        # The plugin catalog's refusal is not typed (it is no operation's).
+        if message.startswith("unknown connector"):
             return 404, "not_found"
-        if "already" in message and "exist" in message:
-            return 409, "conflict"
         return 422, "invalid"
     if isinstance(error, CycleBusy):
         return 409, "cycle_running"

@@ -29,6 +29,13 @@ def list_integrations(ws: Ws) -> list[Integration]:
     return ops.list_integrations(ws)
 
 
+@router.get("/status", response_model=list[ops.IntegrationSummary])
+def overview(ws: Ws) -> list[ops.IntegrationSummary]:
+    """Every integration by name with its state, links, last run and open errors (one
+    read of the store, whatever their number)."""
+    return ops.integrations_overview(ws)
+
+
 @router.post("/integrations", status_code=201, response_model=Integration)
 def create_integration(ws: Ws, spec: ops.NewIntegration) -> Integration:
     """Create a paused integration with no mappings. Secret settings are refused:

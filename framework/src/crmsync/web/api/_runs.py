@@ -9,8 +9,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from crmsync import operations as ops
-from crmsync.web._errors import ApiError
-from crmsync.web._story import NotFound, RecordStory, record_story
 from crmsync.web.api._common import NamePath, Ws
 
 router = APIRouter(tags=["runs"])
@@ -84,14 +82,7 @@ def run_detail(
     ws: Ws, name: NamePath, run_id: Annotated[int, Path(ge=1)]
 ) -> ops.RunEntry:
     """One run of the integration."""
-    for run in ops.run_history(ws, name, limit=1000):
-        if run.id == run_id:
-            return run
-    raise ApiError(
-        404,
-        "not_found",
-        f"integration {name!r} has no run {run_id} among its last 1,000",
-    )
+    return ops.get_run(ws, name, run_id)
 
 
 @router.get("/integrations/{name}/errors", response_model=ops.ErrorListing)
@@ -111,17 +102,26 @@ def retry(ws: Ws, name: NamePath, body: RetryRequest | None = None) -> Retried:
 
 @router.get(
     "/integrations/{name}/records/{object_name}/{record_id}",
-    response_model=RecordStory,
+    response_model=ops.RecordStory,
 )
 def story(
     ws: Ws,
     name: NamePath,
     object_name: Annotated[str, Path(min_length=1, max_length=128)],
     record_id: Annotated[str, Path(min_length=1, max_length=255)],
-) -> RecordStory:
-    """A linked pair's story: each mapped field's value on both sides as the last
-    cycle left it, each side's last change, and its open errors."""
-    try:
-        return record_story(ws, name, object_name, record_id)
-    except NotFound as error:
-        raise ApiError(404, "not_found", error.message, hint=error.hint) from None
+) -> ops.RecordStory:
+    """A linked pair's story, by one of its records' object and id: each mapped
+    field's value on both sides as the last cycle left it, which rule wrote each value
+    in which run (the decision log), and its open errors."""
+    return ops.explain(ws, name, record_id, object_name=object_name)
+
+
+@router.get("/integrations/{name}/explain", response_model=ops.RecordStory)
+def explain(
+    ws: Ws,
+    name: NamePath,
+    record: Annotated[str, Query(min_length=1, max_length=320)],
+) -> ops.RecordStory:
+    """A linked pair's story (``crmsync explain``): ``record`` is a platform or CRM
+    record id, or a match key such as an email that names exactly one pair."""
+    return ops.explain(ws, name, record)

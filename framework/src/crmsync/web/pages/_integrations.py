@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from crmsync.web._overview import integrations_overview
+from crmsync import operations as ops
 from crmsync.web._templates import render
 from crmsync.web.pages._common import SignedIn, Ws
 
@@ -15,5 +15,5 @@ router = APIRouter()
 
 @router.get("/")
 def integrations(request: Request, _: SignedIn, ws: Ws) -> Response:
-    rows = integrations_overview(ws.existing_store())
+    rows = ops.integrations_overview(ws)
     return render(request, "integrations.html", {"rows": rows})

@@ -10,8 +10,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from crmsync import operations as ops
-from crmsync.errors import CrmsyncError
-from crmsync.web._story import record_story
+from crmsync.errors import CrmsyncError, NotFound
 from crmsync.web._templates import render, when
 from crmsync.web.pages._common import Posted, SignedIn, Ws, attempt, back, quoted
 
@@ -78,12 +77,10 @@ def runs_page(request: Request, _: SignedIn, ws: Ws, name: str) -> Response:
 @router.get("/integrations/{name}/runs/{run_id}")
 def run_page(request: Request, _: SignedIn, ws: Ws, name: str, run_id: int) -> Response:
     integration = ops.get_integration(ws, name)
-    # ops gap: no read of one run by id; the newest 1,000 are searched.
-    run = next(
-        (r for r in ops.run_history(ws, name, limit=1000) if r.id == run_id), None
-    )
-    if run is None:
-        raise HTTPException(404, f"integration {name!r} has no run {run_id}")
+    try:
+        run = ops.get_run(ws, name, run_id)
+    except NotFound as error:
+        raise HTTPException(404, error.message) from None
     return render(
         request, "run.html", {"integration": integration, "run": run, "summary": None}
     )
@@ -168,9 +165,9 @@ def story_page(
         | {p.crm_object for p in integration.object_pairs}
     )
     found = error = None
-    if object and id:
+    if id.strip():
         try:
-            found = record_story(ws, name, object, id.strip())
+            found = ops.explain(ws, name, id, object_name=object or None)
         except CrmsyncError as refused:
             error = ops.error_line(refused)
     return render(

@@ -1,11 +1,7 @@
-"""The Integrations page's one read: every integration with its state, last run and
-open errors, in one statement whatever the number of integrations.
-
-ops gap: the operations layer reads one integration at a time (``list_integrations``
-loads every pair and mapping, ``integration_status`` counts links), about a dozen
-queries per integration; a page of 100 integrations needs one query. This belongs in
-:mod:`crmsync.operations` (and its store query in the store's history module); it is
-here, read-only and over the store's own tables, until it moves.
+"""Every integration with its state, links, last run and open errors, in one
+statement whatever the number of integrations (the Integrations page, the API's
+overview): the run is found by the (integration, started) index, the error count by
+the errors' integration index, the links from the counts kept with them.
 """
 
 from __future__ import annotations
@@ -15,10 +11,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import desc, func, select
 
-from crmsync.store import StateStore
-from crmsync.store._schema import integrations, record_errors, runs
+from crmsync.store._database import Database
+from crmsync.store._schema import integrations, link_counts, record_errors, runs
 
-__all__ = ["IntegrationRow", "integrations_overview"]
+__all__ = ["IntegrationRow", "Overview"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,15 +26,24 @@ class IntegrationRow:
     platform: str
     crm: str
     open_errors: int
+    links: int
     last_status: str | None
     last_at: dt.datetime | None
     last_dry_run: bool
 
 
-def integrations_overview(store: StateStore) -> list[IntegrationRow]:
-    """Every integration by name, with its last run and its open error count; the
-    run is found by the (integration, started) index, the count by the error table's
-    integration index."""
+class Overview:
+    """Reads across every integration at once."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def integrations(self) -> list[IntegrationRow]:
+        """Every integration by name, with its links, last run and open errors."""
+        return _overview(self.database)
+
+
+def _overview(database: Database) -> list[IntegrationRow]:
     newest = runs.alias("newest")
     last_run = (
         select(newest.c.id)
@@ -58,9 +63,16 @@ def integrations_overview(store: StateStore) -> list[IntegrationRow]:
         .correlate(integrations)
         .scalar_subquery()
     )
+    link_count = (
+        select(func.coalesce(func.sum(link_counts.c.links), 0))
+        .where(link_counts.c.integration_id == integrations.c.id)
+        .correlate(integrations)
+        .scalar_subquery()
+    )
     statement = (
         select(
             integrations.c.name,
+            link_count.label("links"),
             integrations.c.active,
             integrations.c.platform_connector,
             integrations.c.crm_connector,
@@ -73,7 +85,7 @@ def integrations_overview(store: StateStore) -> list[IntegrationRow]:
         .select_from(integrations.outerjoin(runs, runs.c.id == last_run))
         .order_by(integrations.c.name)
     )
-    with store.database.engine.connect() as connection:
+    with database.engine.connect() as connection:
         return [
             IntegrationRow(
                 name=row.name,
@@ -81,6 +93,7 @@ def integrations_overview(store: StateStore) -> list[IntegrationRow]:
                 platform=row.platform_connector,
                 crm=row.crm_connector,
                 open_errors=int(row.open_errors or 0),
+                links=int(row.links or 0),
                 last_status=row.status,
                 last_at=row.finished_at or row.started_at,
                 last_dry_run=bool(row.dry_run),
