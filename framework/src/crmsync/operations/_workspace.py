@@ -10,14 +10,13 @@ per request or task. It opens what it needs lazily and closes all of it in
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from pydantic import SecretBytes, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
-from crmsync.connectors.local import LocalConnector
 from crmsync.errors import ConfigurationError
 from crmsync.models import Integration
 from crmsync.operations._text import env_file_error
@@ -234,23 +233,28 @@ def connector_settings(
         ) from None
 
 
-def _local_path_hint(
-    installed: InstalledConnector,
-    stored: Mapping[str, Any] | None,
-    integration: str | None,
-    *,
-    create: bool,
-) -> str:
-    """How to fix the path of a ``local`` platform file that cannot be opened: the
-    stored setting's command when the integration stores it, else the variable."""
-    if integration is not None and stored and "path" in stored:
-        where = (
-            f"the path is stored with integration {integration!r}: change it with "
-            f"`crmsync integration update {integration} --platform-setting path=PATH`"
+# A connector whose opening would create something (a file, a schema) declares this
+# boolean setting; the framework sets it false where it must write nothing (contract
+# 1.2, see the hook reference's rules).
+CREATE_MISSING_SETTING = "create_missing"
+
+
+def _stored_setting_hint(
+    stored: Mapping[str, Any] | None, integration: str | None, side: str
+) -> Callable[[str], str | None]:
+    """Where a connector setting at fault is changed when ``integration`` stores it
+    (the stored value overrides the variable, so naming the variable would not help)."""
+
+    def changed_by(setting: str) -> str | None:
+        if integration is None or not stored or setting not in stored:
+            return None
+        return (
+            f"the {setting} is stored with integration {integration!r}: change it with "
+            f"`crmsync integration update {integration} --{side}-setting "
+            f"{setting}={setting.upper()}`"
         )
-    else:
-        where = f"check {_env_name(installed, 'path')}"
-    return where + ("" if create else "; a sync creates a missing file, empty")
+
+    return changed_by
 
 
 @dataclass
@@ -322,35 +326,28 @@ class Workspace:
 
         ``settings`` stored with ``integration`` (on ``side``) are checked first;
         ``factory_kwargs`` add to the connector's constructor arguments.
-        ``create=False`` opens a ``local`` platform file only if it exists (a dry run
-        and ``doctor`` write nothing, not even a new empty file).
+        ``create=False`` opens the connection without creating anything (a dry run
+        and ``doctor`` write nothing, not even a new empty platform file): a
+        connector that declares the ``create_missing`` setting gets it false.
         """
         from crmsync.engine.runtime import open_connection
 
         installed = self.get_catalog().get(connector_id)
         connector_settings(installed, settings, integration=integration, side=side)
-        is_local = isinstance(installed.factory, type) and issubclass(
-            installed.factory, LocalConnector
+        values = dict(settings or {})
+        model = installed.description.settings_model
+        if not create and CREATE_MISSING_SETTING in model.model_fields:
+            values[CREATE_MISSING_SETTING] = False
+        connection = open_connection(
+            self.get_catalog(),
+            connector_id,
+            values,
+            factory_kwargs={
+                **self.connector_kwargs.get(connector_id, {}),
+                **(factory_kwargs or {}),
+            },
+            changed_by=_stored_setting_hint(settings, integration, side),
         )
-        try:
-            connection = open_connection(
-                self.get_catalog(),
-                connector_id,
-                settings,
-                factory_kwargs={
-                    **self.connector_kwargs.get(connector_id, {}),
-                    **({"create": False} if is_local and not create else {}),
-                    **(factory_kwargs or {}),
-                },
-            )
-        except ConfigurationError as error:
-            if not is_local:
-                raise
-            # Only the file can fail to open: say where its path came from.
-            raise ConfigurationError(
-                error.message,
-                hint=_local_path_hint(installed, settings, integration, create=create),
-            ) from None
         self._connections.append(connection)
         return connection
 
@@ -383,6 +380,7 @@ class Workspace:
             integration.crm_settings,
             integration=integration.name,
             side="crm",
+            create=create,
         )
         return platform, crm
 
