@@ -129,6 +129,8 @@ class SalesforceConnector:
             # SystemModstamp counts whole seconds (fact sheet, section 4).
             timestamp_precision_seconds=1.0,
             emulator="crmsync_salesforce.emulator:serve",
+            # The demo README's first command (`make demo`) runs against this emulator.
+            demo_priority=10,
         )
 
     def __init__(
