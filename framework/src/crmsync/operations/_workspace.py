@@ -10,13 +10,17 @@ per request or task. It opens what it needs lazily and closes all of it in
 from __future__ import annotations
 
 import contextlib
+import inspect
+import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, get_args
 
 from pydantic import SecretBytes, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
+from crmsync.authoring import MetadataCache
 from crmsync.errors import ConfigurationError
 from crmsync.models import Integration
 from crmsync.operations._text import env_file_error
@@ -257,6 +261,20 @@ def _stored_setting_hint(
     return changed_by
 
 
+def _takes_metadata_cache(installed: InstalledConnector) -> bool:
+    """Whether the connector's constructor takes ``metadata_cache`` (contract 1.2)."""
+    try:
+        parameters = inspect.signature(installed.factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return "metadata_cache" in parameters
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "crmsync"
+
+
 @dataclass
 class Workspace:
     """Lazily opened resources of one request, command or task.
@@ -321,6 +339,7 @@ class Workspace:
         side: str = "",
         factory_kwargs: Mapping[str, Any] | None = None,
         create: bool = True,
+        metadata_cache: bool = False,
     ) -> Connection:
         """A connection to ``connector_id``; closed by :meth:`close`.
 
@@ -329,6 +348,9 @@ class Workspace:
         ``create=False`` opens the connection without creating anything (a dry run
         and ``doctor`` write nothing, not even a new empty platform file): a
         connector that declares the ``create_missing`` setting gets it false.
+        ``metadata_cache`` hands a connector whose constructor takes
+        ``metadata_cache`` the vendor metadata kept by earlier processes (for cycles;
+        administrative actions such as adding a mapping read it fresh).
         """
         from crmsync.engine.runtime import open_connection
 
@@ -338,12 +360,16 @@ class Workspace:
         model = installed.description.settings_model
         if not create and CREATE_MISSING_SETTING in model.model_fields:
             values[CREATE_MISSING_SETTING] = False
+        cache: dict[str, Any] = {}
+        if metadata_cache and _takes_metadata_cache(installed):
+            cache["metadata_cache"] = self._metadata_cache(installed, values)
         connection = open_connection(
             self.get_catalog(),
             connector_id,
             values,
             factory_kwargs={
                 **self.connector_kwargs.get(connector_id, {}),
+                **cache,
                 **(factory_kwargs or {}),
             },
             changed_by=_stored_setting_hint(settings, integration, side),
@@ -351,11 +377,27 @@ class Workspace:
         self._connections.append(connection)
         return connection
 
+    def _metadata_cache(
+        self, installed: InstalledConnector, values: Mapping[str, Any]
+    ) -> MetadataCache:
+        settings = self.get_settings()
+        directory = settings.cache_dir or _default_cache_dir()
+        return MetadataCache.for_connection(
+            directory,
+            connector=installed.id,
+            settings=connector_settings(installed, values),
+            seconds=settings.describe_cache_seconds,
+        )
+
     def open_integration(
-        self, integration: Integration, *, create: bool = True
+        self,
+        integration: Integration,
+        *,
+        create: bool = True,
+        metadata_cache: bool = False,
     ) -> tuple[Connection, Connection]:
-        """The (platform, crm) connections of ``integration`` (``create=False``: see
-        :meth:`open_connection`)."""
+        """The (platform, crm) connections of ``integration`` (``create=False`` and
+        ``metadata_cache``: see :meth:`open_connection`)."""
         # Both sides' settings are checked before either side opens, so that a bad
         # CRM setting leaves no new (empty) platform file behind.
         for connector_id, stored, side in (
@@ -374,6 +416,7 @@ class Workspace:
             integration=integration.name,
             side="platform",
             create=create,
+            metadata_cache=metadata_cache,
         )
         crm = self.open_connection(
             integration.crm_connector,
@@ -381,6 +424,7 @@ class Workspace:
             integration=integration.name,
             side="crm",
             create=create,
+            metadata_cache=metadata_cache,
         )
         return platform, crm
 
