@@ -29,6 +29,9 @@ Opening a connection (the constructor), since 1.2:
   only what is wrong with the value: the framework leads it with where the setting is
   changed (its environment variable, or the command that changes a value stored with
   an integration).
+* A constructor that takes a ``metadata_cache`` keyword gets, for cycles, a
+  ``crmsync.authoring.MetadataCache``: vendor metadata (a describe) kept across
+  processes, so an idle cycle in a new process asks only for what changed.
 """
 
 from __future__ import annotations
