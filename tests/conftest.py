@@ -15,6 +15,18 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
+def _own_metadata_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test keeps vendor metadata in a folder of its own: never in the user's
+    cache, never a describe of another test's emulator."""
+    if "CRMSYNC_CACHE_DIR" not in os.environ:
+        monkeypatch.setenv(
+            "CRMSYNC_CACHE_DIR", str(tmp_path_factory.mktemp("metadata-cache"))
+        )
+
+
+@pytest.fixture(autouse=True)
 def _unfrozen_heap() -> Iterator[None]:
     """``crmsync sync`` freezes the heap before a cycle (a process-wide choice); undo
     it after each test, so the test process's own garbage is collected as usual."""

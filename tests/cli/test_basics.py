@@ -169,14 +169,18 @@ BAD_SETTINGS = {
     "overlap_seconds": ("-1", "Input should be greater than or equal to 0"),
     "write_in_doubt_seconds": ("-5", "Input should be greater than or equal to 0"),
     "decision_log_days": ("-1", "Input should be greater than or equal to 0"),
+    "describe_cache_seconds": ("-1", "Input should be greater than or equal to 0"),
 }
 
 
 def test_a_bad_settings_variable_is_named_with_a_hint(cli, monkeypatch):
     from crmsync.settings import CrmsyncSettings
 
-    # database_url takes any text; every other setting is covered here.
-    assert set(BAD_SETTINGS) == set(CrmsyncSettings.model_fields) - {"database_url"}
+    # database_url and cache_dir take any text; every other setting is covered here.
+    assert set(BAD_SETTINGS) == set(CrmsyncSettings.model_fields) - {
+        "database_url",
+        "cache_dir",
+    }
     for field_name, (value, message) in BAD_SETTINGS.items():
         variable = f"CRMSYNC_{field_name.upper()}"
         monkeypatch.setenv(variable, value)

@@ -75,3 +75,55 @@ def test_the_demo_says_when_no_connector_offers_an_emulator(tmp_path: Path) -> N
     )
     assert result.exit_code == 1
     assert "no installed connector offers an emulator" in result.output + result.stderr
+
+
+def _catalog_of(**priorities: int | None):
+    """Test-made CRM connectors: each id with its ``demo_priority`` (``None``: no
+    emulator at all)."""
+    from crmsync.plugins import ConnectorCatalog, InstalledConnector, describe
+    from crmsync.testing.memory import MemoryConnector
+
+    loaded = {}
+    for connector_id, priority in priorities.items():
+        update: dict[str, object] = {"id": connector_id, "role": "crm"}
+        if priority is not None:
+            update |= {"emulator": "acme_emulator:serve", "demo_priority": priority}
+        description = MemoryConnector.describe_connector().model_copy(update=update)
+        factory = type(
+            f"{connector_id}Connector",
+            (MemoryConnector,),
+            {"describe_connector": staticmethod(lambda d=description: d)},
+        )
+        loaded[connector_id] = InstalledConnector(
+            connector_id, factory, describe(connector_id, factory), None, None
+        )
+    return ConnectorCatalog(loaded=loaded)
+
+
+def test_the_demo_uses_the_only_connector_with_an_emulator() -> None:
+    from crmsync.cli._demo_command import demo_crm
+
+    assert demo_crm(_catalog_of(acme=0, plain=None)) == "acme"
+    assert demo_crm(_catalog_of(acme=0, zeta=0), wanted="zeta") == "zeta"
+
+
+def test_among_several_the_demo_takes_the_highest_priority() -> None:
+    from crmsync.cli._demo_command import demo_crm
+
+    assert demo_crm(_catalog_of(acme=0, beta=5, zeta=1)) == "beta"
+    # This repository's connectors: Salesforce's description gives the priority.
+    assert demo_crm(discover_connectors()) == "salesforce"
+
+
+def test_a_tie_at_the_top_says_how_to_pick(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--dir", str(tmp_path)],
+        obj=CliState(catalog=_catalog_of(acme=3, zeta=3, low=1)),
+    )
+    assert result.exit_code == 1
+    assert (
+        "error: several installed connectors offer an emulator for the demo: acme, "
+        "zeta (pick one with `crmsync demo --crm <id>`, e.g. --crm acme)"
+    ) in result.output + result.stderr
+    assert not list(tmp_path.iterdir())  # nothing was started or written

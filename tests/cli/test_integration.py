@@ -227,7 +227,8 @@ def test_connector_settings_are_checked_when_given(cli):
         ("--platform-setting", "cache_mb=lots"): "error: --platform-setting "
         "cache_mb='lots': Input should be a valid integer",
         ("--platform-setting", "colour=blue"): "error: --platform-setting colour: "
-        "connector 'local' has no setting 'colour' (its settings: path, cache_mb)",
+        "connector 'local' has no setting 'colour' (its settings: path, "
+        "create_missing, cache_mb)",
         ("--crm-setting", "colour=blue"): "error: --crm-setting colour: connector "
         "'memory' has no setting 'colour' (its settings: connector_id)",
     }

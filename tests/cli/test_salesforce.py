@@ -109,3 +109,59 @@ def test_a_secret_file_setting_is_refused_with_the_connectors_variable(cli, emul
     assert "login_url" in listed and "read_back_stamps" in listed
     for secret in ("refresh_token", "private_key", "client_secret"):
         assert secret not in listed, listed
+
+
+@pytest.fixture
+def org(monkeypatch):
+    """An org with a client-credentials app, and the environment of that flow."""
+    for variable in list(os.environ):
+        if variable.startswith("CRMSYNC_SALESFORCE_"):
+            monkeypatch.delenv(variable)
+    found = SalesforceEmulator()
+    found.register_app("cc-client", client_secret="cc-secret-7")
+    monkeypatch.setenv("CRMSYNC_SALESFORCE_AUTH_FLOW", "client_credentials")
+    monkeypatch.setenv("CRMSYNC_SALESFORCE_LOGIN_URL", "https://acme.my.salesforce.com")
+    monkeypatch.setenv("CRMSYNC_SALESFORCE_CLIENT_ID", "cc-client")
+    monkeypatch.setenv("CRMSYNC_SALESFORCE_CLIENT_SECRET", "cc-secret-7")
+    return found
+
+
+def _idle_sync_requests(cli, org) -> list[str]:
+    """The requests of a second `crmsync sync` of an integration where nothing
+    changed, each run with new connections (as a new process would have)."""
+    create(cli, org)
+    ok(cli, org, "mapping", "add", "rt", "email", "Email", "--direction", "sync")
+    ok(cli, org, "integration", "resume", "rt")
+    ok(cli, org, "sync", "rt")
+    org.log.clear()
+    ok(cli, org, "sync", "rt")
+    return [f"{r.method} {r.path.removeprefix('/services/')}" for r in org.log]
+
+
+def test_an_idle_sync_in_a_new_process_reads_each_object_once(cli, org, monkeypatch):
+    monkeypatch.setenv("CRMSYNC_CACHE_DIR", str(cli.tmp / "cache"))
+    # The token (kept in memory only: see the changelog) and one query per object;
+    # the describes come from the first run's cache.
+    assert _idle_sync_requests(cli, org) == [
+        "POST oauth2/token",
+        "GET data/v60.0/queryAll",
+        "GET data/v60.0/queryAll",
+    ]
+    kept_files = list((cli.tmp / "cache").iterdir())
+    assert len(kept_files) == 1  # one connection's: the platform takes no cache
+    for kept in kept_files:
+        assert kept.stat().st_mode & 0o777 == 0o600
+        assert "cc-secret-7" not in kept.read_text()
+
+
+def test_without_the_cache_each_process_describes_again(cli, org, monkeypatch):
+    monkeypatch.setenv("CRMSYNC_CACHE_DIR", str(cli.tmp / "cache"))
+    monkeypatch.setenv("CRMSYNC_DESCRIBE_CACHE_SECONDS", "0")
+    assert _idle_sync_requests(cli, org) == [
+        "POST oauth2/token",
+        "GET data/v60.0/sobjects/Contact/describe",
+        "GET data/v60.0/queryAll",
+        "GET data/v60.0/sobjects/Lead/describe",
+        "GET data/v60.0/queryAll",
+    ]
+    assert not (cli.tmp / "cache").exists()

@@ -5,7 +5,8 @@ the engine's own thread, and nothing pushed is lost when a push stops the cycle.
 from __future__ import annotations
 
 import threading
-import time
+
+from structlog.testing import capture_logs
 
 from crmsync.contract import hookimpl
 from crmsync.errors import OutcomeUnknown, QuotaExhausted
@@ -169,29 +170,42 @@ def test_a_stop_asked_while_pushes_wait_sends_no_more_batches(make_world):
     # Ctrl-C while the vendor is slow: the batches being sent finish and are recorded;
     # those not sent yet are not sent at all, and the next cycle does them, once.
     world = make_world(create_in_crm=CREATE_ALL)
-    seed_prospects(world, 1000)
-    asked = threading.Event()
+    seed_prospects(world, 1500)
+    pressed = threading.Event()  # the operator pressed Ctrl-C
+    both_sending = threading.Barrier(2)  # the CRM takes two batches at once
+    cancelled = threading.Event()  # the engine cancelled the batches not yet sent
     sent: list[int] = []
 
     class SlowVendor:
         @hookimpl(wrapper=True)
         def push_updates(self, object_name, requests):
             sent.append(len(requests))
-            asked.set()  # the operator presses Ctrl-C during the first push
-            time.sleep(0.3)
+            both_sending.wait(timeout=20)
+            pressed.set()  # while both threads push the first flush...
+            # ...which answers only once the engine has cancelled the rest. One chunk
+            # fills three flushes (400 writes each), so the engine is waiting for the
+            # first to make room for the third: that wait must ask whether to stop.
+            # (The timeouts only turn a hang into a failure.)
+            assert cancelled.wait(timeout=20), "the engine waited without asking"
             return (yield)
 
+    def on_cancel(logger, method, event):
+        if event["event"] == "stop_cancelled_batches":
+            cancelled.set()
+        return event
+
     world.extra_plugins.append(SlowVendor())
-    stopping = world.engine(should_stop=asked.is_set)
+    stopping = world.engine(should_stop=pressed.is_set, chunk_size=1500)
     world.extra_plugins.clear()
-    report = stopping.run_cycle()
+    with capture_logs(processors=[on_cancel]):
+        report = stopping.run_cycle()
 
     assert report.status == "stopped", report.counts()
-    assert sum(sent) < 1000 and report.crm.created == sum(sent)
-    assert len(world.crm.live("Lead")) == sum(sent)
+    assert sent == [200, 200] and report.crm.created == 400
+    assert len(world.crm.live("Lead")) == 400
     world.clock.advance()
-    assert world.cycle().crm.created == 1000 - sum(sent)
-    assert len(world.crm.live("Lead")) == 1000
+    assert world.cycle().crm.created == 1100
+    assert len(world.crm.live("Lead")) == 1500
 
 
 def test_a_lost_create_is_found_by_its_earlier_key_after_the_key_changed(

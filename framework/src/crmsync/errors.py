@@ -83,7 +83,21 @@ class CrmsyncError(Exception):
 
 
 class ConfigurationError(CrmsyncError):
-    """Settings or user input that crmsync cannot act on."""
+    """Settings or user input that crmsync cannot act on.
+
+    A connector that cannot open with one of its settings (a path that does not exist,
+    a URL it cannot use) names that setting in ``setting`` (its field name in the
+    settings model) and says in ``hint`` only what is wrong with it: the framework,
+    which knows where the value came from, leads the hint with where to change it (the
+    environment variable, or the command that changes a value stored with an
+    integration). Since contract 1.2.
+    """
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, setting: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.setting = setting
 
 
 class MappingError(ConfigurationError):

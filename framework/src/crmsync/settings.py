@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -32,6 +33,19 @@ class CrmsyncSettings(BaseSettings):
         "(PostgreSQL ignores it). Filled only as pages are read: a small store never "
         "uses it all. A store of 1,000,000 links is far larger than SQLite's 2 MB "
         "default, which made every changed record read its link from the OS.",
+    )
+    describe_cache_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How long a cycle uses a vendor's object metadata (describe) read "
+        "by an earlier process, so that a `crmsync sync` on an idle integration costs "
+        "one read per object and no describe. 0 asks the vendor every time. A mapping "
+        "of a field newer than the kept metadata makes the connector read it again.",
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Where that metadata is kept (files only their owner reads; no "
+        "secret is kept). Default: $XDG_CACHE_HOME/crmsync, else ~/.cache/crmsync.",
     )
     log_format: Literal["console", "json"] = Field(
         default="console", description="console or json, in any case."

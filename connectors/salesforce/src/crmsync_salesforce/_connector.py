@@ -5,14 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import httpx
 import structlog
 from pydantic_settings import BaseSettings
 
-from crmsync.authoring import ConnectorHttp, MonotonicCursor, checked_page_token
+from crmsync.authoring import (
+    ConnectorHttp,
+    MetadataCache,
+    MonotonicCursor,
+    checked_page_token,
+)
 from crmsync.contract import (
     ApiBudget,
     Capability,
@@ -132,6 +137,8 @@ class SalesforceConnector:
             # SystemModstamp counts whole seconds (fact sheet, section 4).
             timestamp_precision_seconds=1.0,
             emulator="crmsync_salesforce.emulator:serve",
+            # The demo README's first command (`make demo`) runs against this emulator.
+            demo_priority=10,
         )
 
     def __init__(
@@ -140,6 +147,7 @@ class SalesforceConnector:
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] | None = None,
+        metadata_cache: MetadataCache | None = None,
     ) -> None:
         if not isinstance(settings, SalesforceSettings):
             raise ConfigurationError("SalesforceConnector needs SalesforceSettings")
@@ -161,6 +169,8 @@ class SalesforceConnector:
         self._usage: tuple[int, int] | None = None
         self._usage_at = 0.0
         self._describes: dict[str, dict[str, Any]] = {}
+        # Describes kept by earlier processes (the framework's; see _describe).
+        self._metadata = metadata_cache or MetadataCache(None, seconds=0)
         # The deletion sweep a read's first page made, by (object, starting cursor): its
         # later pages carry the same token (the engine passes the starting cursor).
         self._sweeps: dict[tuple[str, tuple[dt.datetime, str]], str] = {}
@@ -226,32 +236,47 @@ class SalesforceConnector:
             )
         return object_name
 
-    def _describe(self, object_name: str) -> dict[str, Any]:
+    def _describe(self, object_name: str, wanted: Iterable[str] = ()) -> dict[str, Any]:
+        """The object's describe: this connection's, else one an earlier process kept
+        (the framework's metadata cache), else the org's. A describe that lacks a
+        ``wanted`` field (one added since it was read) is read from the org again."""
+        key = f"describe:{self.settings.api_version}:{object_name}"
+
+        def read() -> Any:
+            response = self._request(
+                "GET",
+                f"{self._base}/sobjects/{object_name}/describe",
+                object_name=object_name,
+            )
+            return self._json(response)
+
         with self._lock:
-            cached = self._describes.get(object_name)
-        if cached is not None:
-            return cached
-        response = self._request(
-            "GET",
-            f"{self._base}/sobjects/{object_name}/describe",
-            object_name=object_name,
-        )
-        body = self._json(response)
+            body = self._describes.get(object_name)
+        if body is None:
+            body = self._metadata.get_or_load(key, read)
+        known = {str(f.get("name", "")).lower() for f in body.get("fields", [])}
+        if any(name.lower() not in known for name in wanted):
+            self._metadata.forget(key)
+            body = self._metadata.get_or_load(key, read)
         with self._lock:
             self._describes[object_name] = body
         return dict(body)
 
-    def _field_meta(self, object_name: str) -> dict[str, dict[str, Any]]:
+    def _field_meta(
+        self, object_name: str, wanted: Iterable[str] = ()
+    ) -> dict[str, dict[str, Any]]:
         """Lower-cased field name -> its describe entry."""
         return {
-            str(f["name"]).lower(): f for f in self._describe(object_name).get("fields", [])
+            str(f["name"]).lower(): f for f in self._describe(object_name, wanted).get("fields", [])
         }
 
-    def _field_types(self, object_name: str) -> dict[str, tuple[str, str]]:
+    def _field_types(
+        self, object_name: str, wanted: Iterable[str] = ()
+    ) -> dict[str, tuple[str, str]]:
         """Lower-cased field name -> (API name, describe type)."""
         return {
             str(f["name"]).lower(): (str(f["name"]), str(f["type"]))
-            for f in self._describe(object_name).get("fields", [])
+            for f in self._describe(object_name, wanted).get("fields", [])
         }
 
     # -- hooks -------------------------------------------------------------------------------
@@ -324,7 +349,7 @@ class SalesforceConnector:
         page_size: int,
     ) -> ChangePage:
         self._check_object(object_name)
-        types = self._field_types(object_name)
+        types = self._field_types(object_name, fields)
         batch = max(200, min(2000, page_size, self.settings.page_size))
         headers = {"Sforce-Query-Options": f"batchSize={batch}"}
         response: httpx.Response | None = None
@@ -464,7 +489,9 @@ class SalesforceConnector:
                 )
         headers = {} if self.settings.auto_assign else {"Sforce-Auto-Assign": "FALSE"}
         wire: dict[int, dict[str, Any]] = {}
-        field_meta = self._field_meta(object_name)
+        field_meta = self._field_meta(
+            object_name, {name for i in updates + creates for name in requests[i].values}
+        )
         for index in updates + creates:
             record, error = self._checked_wire_record(object_name, requests[index], field_meta)
             if error is None:
@@ -657,7 +684,7 @@ class SalesforceConnector:
                 wanted.append(cleaned)
         if not wanted:
             return []
-        types = self._field_types(object_name)
+        types = self._field_types(object_name, fields)
         select_fields: list[str] = []
         chosen: set[str] = set()
         extra = _LEAD_FIELDS if object_name == "Lead" else ()

@@ -16,6 +16,8 @@ nothing else of the framework::
 * :class:`MonotonicCursor`, :func:`keyset_after`, :func:`past_cursor` (keyset reads),
   :func:`checked_page_token` (next-page links), :func:`results_in_order`.
 * :class:`SecretFileSettings`, :func:`vendor_url`: settings helpers.
+* :class:`MetadataCache`: vendor metadata (an object's describe) kept across
+  processes; the framework hands one to a connector that takes ``metadata_cache``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from crmsync.authoring._feeds import (
     results_in_order,
 )
 from crmsync.authoring._http import ConnectorHttp
+from crmsync.authoring._metadata import MetadataCache, settings_fingerprint
 from crmsync.authoring._refresh import RefreshTokenStore, write_secret_file
 from crmsync.authoring._settings import SecretFileSettings, vendor_url
 from crmsync.authoring._urls import UrlGuard
@@ -52,6 +55,7 @@ __all__ = [
     "FieldProblem",
     "HeaderKeys",
     "JwtBearer",
+    "MetadataCache",
     "MonotonicCursor",
     "RefreshTokenGrant",
     "RefreshTokenStore",
@@ -66,6 +70,7 @@ __all__ = [
     "past_cursor",
     "read_body",
     "results_in_order",
+    "settings_fingerprint",
     "vendor_url",
     "write_secret_file",
 ]

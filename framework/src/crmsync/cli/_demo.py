@@ -455,6 +455,12 @@ def run_demo(
         state.settings = settings.model_copy(
             update={"database_url": f"sqlite:///{state_path.resolve()}"}
         )
+    if "cache_dir" not in state.get_settings().model_fields_set:
+        # Each demo's emulator is a new org on a new port: its metadata is kept with
+        # the demo's files, not in the user's cache.
+        state.settings = state.get_settings().model_copy(
+            update={"cache_dir": (directory / "cache").resolve()}
+        )
     if fresh:
         _remove(platform_path)
     store = state.get_store()

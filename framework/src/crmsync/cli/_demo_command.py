@@ -7,34 +7,42 @@ from typing import Annotated
 
 import typer
 
-from crmsync.cli._state import CliState, state_of
+from crmsync.cli._state import state_of
 from crmsync.errors import ConfigurationError
+from crmsync.plugins import ConnectorCatalog
 
-__all__ = ["DEFAULT_CRM", "demo"]
-
-# The demo's CRM when --crm is not given and it is installed: an id only (nothing is
-# imported by name; any installed connector that declares an emulator can be chosen).
-DEFAULT_CRM = "salesforce"
+__all__ = ["demo", "demo_crm"]
 
 
-def _demo_crm(state: CliState, wanted: str | None) -> str:
-    """``wanted``, else the default CRM, else the first connector with an emulator."""
+def demo_crm(catalog: ConnectorCatalog, wanted: str | None = None) -> str:
+    """The demo's CRM: ``wanted``, else the only installed CRM connector that declares
+    an emulator, else the one among them with the highest ``demo_priority``.
+
+    :raises ConfigurationError: none declares an emulator, or several tie at the top
+        (the error lists them, to pick one with ``--crm``).
+    """
     if wanted is not None:
         return wanted
-    catalog = state.get_catalog()
     offering = sorted(
-        connector_id
+        (installed.description.demo_priority, connector_id)
         for connector_id, installed in catalog.loaded.items()
         if installed.description.emulator and installed.description.role != "platform"
     )
-    if DEFAULT_CRM in offering:
-        return DEFAULT_CRM
-    if offering:
-        return offering[0]
-    raise ConfigurationError(
-        "no installed connector offers an emulator for the demo",
-        hint="install one, e.g. `pip install crmsync-salesforce`",
-    )
+    if not offering:
+        raise ConfigurationError(
+            "no installed connector offers an emulator for the demo",
+            hint="install a CRM connector that declares one (`crmsync connectors` "
+            "lists what is installed), then run `crmsync demo --crm <id>`",
+        )
+    top = offering[-1][0]
+    best = [connector_id for priority, connector_id in offering if priority == top]
+    if len(best) > 1:
+        raise ConfigurationError(
+            f"several installed connectors offer an emulator for the demo: "
+            f"{', '.join(best)}",
+            hint=f"pick one with `crmsync demo --crm <id>`, e.g. --crm {best[0]}",
+        )
+    return best[0]
 
 
 def demo(
@@ -44,7 +52,8 @@ def demo(
         typer.Option(
             "--crm",
             help="The CRM connector whose emulator to use (any installed connector "
-            "that declares one; default: salesforce when installed).",
+            "that declares one; default: the only one, else the one whose description "
+            "gives the highest demo_priority).",
         ),
     ] = None,
     prospects: Annotated[
@@ -74,7 +83,7 @@ def demo(
     state = state_of(ctx)
     run_demo(
         state,
-        crm=_demo_crm(state, crm),
+        crm=demo_crm(state.get_catalog(), crm),
         prospects=prospects,
         directory=directory,
         fresh=fresh,

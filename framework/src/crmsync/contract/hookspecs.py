@@ -17,6 +17,21 @@ Rules every hook follows:
   framework owns retries, backoff and re-authentication.
 * Never put a secret in an exception message or a log line.
 * Values are in canonical form (see :mod:`crmsync.contract.models`).
+
+Opening a connection (the constructor), since 1.2:
+
+* A connector whose opening would create something (a file, a schema) declares a
+  ``bool`` setting ``create_missing`` (default true). Where the framework must write
+  nothing (a dry run, ``crmsync doctor``) it opens the connector with it false: the
+  connector then opens only what exists, and reports what does not.
+* A setting the connector cannot open with is raised as
+  ``ConfigurationError(message, hint=..., setting=<its field name>)``, the hint saying
+  only what is wrong with the value: the framework leads it with where the setting is
+  changed (its environment variable, or the command that changes a value stored with
+  an integration).
+* A constructor that takes a ``metadata_cache`` keyword gets, for cycles, a
+  ``crmsync.authoring.MetadataCache``: vendor metadata (a describe) kept across
+  processes, so an idle cycle in a new process asks only for what changed.
 """
 
 from __future__ import annotations

@@ -350,3 +350,11 @@ class ConnectorDescription(_Frozen):
         "``crmsync demo --crm <id>`` and ``crmsync emulator <id>`` use it; the "
         "framework imports it only then. Since 1.1.",
     )
+    demo_priority: int = Field(
+        default=0,
+        ge=0,
+        description="How strongly ``crmsync demo`` (without ``--crm``) prefers this "
+        "connector's emulator. The demo uses the only installed CRM connector that "
+        "declares an emulator; among several, the one with the highest priority; a tie "
+        "at the top is refused with the ids to pick from with ``--crm``. Since 1.2.",
+    )

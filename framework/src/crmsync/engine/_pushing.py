@@ -93,20 +93,20 @@ class PushingMixin(EngineBase):
         if pusher is None:
             return
         stopping = False
-        if wait:
-            # Waiting for the vendor can take minutes: a stop asked meanwhile (Ctrl-C)
-            # cancels the batches not yet sent; those being sent are waited for.
-            while not pusher.wait_for_oldest(timeout=_STOP_POLL_SECONDS):
-                if self.should_stop():
-                    cancelled = pusher.cancel_unsent()
-                    log.info("stop_cancelled_batches", writes=len(cancelled))
-                    stopping = True
-                    break
+        # Waiting for the vendor can take minutes, for all answers or (``wait``
+        # false) for room beyond ``max_waiting``: a stop asked meanwhile (Ctrl-C)
+        # cancels the batches not yet sent; those being sent are waited for.
+        while not pusher.wait_for_oldest(timeout=_STOP_POLL_SECONDS, wait=wait):
+            if self.should_stop():
+                cancelled = pusher.cancel_unsent()
+                log.info("stop_cancelled_batches", writes=len(cancelled))
+                stopping = True
+                break
         error: Exception | None = None
         while True:
             try:
                 for side, object_name, answered in pusher.finished(
-                    wait=wait or error is not None
+                    wait=wait or stopping or error is not None
                 ):
                     self._apply_answers(side, object_name, answered)
                 break

@@ -160,12 +160,20 @@ class Pusher:
             if error is not None:
                 raise error
 
-    def wait_for_oldest(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the oldest flush; whether all have
-        answered."""
-        if self._waiting:
-            wait_futures(self._waiting[0].batches, timeout=timeout)
-        return all(flush.done() for flush in self._waiting)
+    def wait_for_oldest(self, timeout: float, *, wait: bool = True) -> bool:
+        """Whether :meth:`finished` would return without waiting for an answer
+        (``wait``: of any flush; else, of one beyond ``max_waiting``); if not, first
+        wait up to ``timeout`` seconds for the oldest flush."""
+
+        def ready() -> bool:
+            if wait:
+                return all(flush.done() for flush in self._waiting)
+            return len(self._waiting) <= self.max_waiting or self._waiting[0].done()
+
+        if ready():
+            return True
+        wait_futures(self._waiting[0].batches, timeout=timeout)
+        return ready()
 
     def cancel_unsent(self) -> list[QueuedWrite]:
         """Cancel the batches no thread has started: they are not sent at all. Returns

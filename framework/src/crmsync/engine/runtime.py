@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+from crmsync.errors import ConfigurationError
 from crmsync.models import Integration
 from crmsync.plugins import (
     Connection,
@@ -18,6 +19,7 @@ from crmsync.plugins import (
     build_settings,
     discover_connectors,
     discover_extensions,
+    locate_setting_error,
 )
 
 log = structlog.get_logger("crmsync.runtime")
@@ -32,12 +34,15 @@ def open_connection(
     factory_kwargs: Mapping[str, Any] | None = None,
     extra_plugins: Iterable[object] = (),
     sleep: Callable[[float], None] | None = None,
+    changed_by: Callable[[str], str | None] | None = None,
 ) -> Connection:
     """A connection to ``connector_id``: stored (non-secret) settings over the
     environment's.
 
     Installed extensions (entry-point group ``crmsync.extensions``) are registered
-    beside the connector, after ``extra_plugins``.
+    beside the connector, after ``extra_plugins``. A setting the connector cannot
+    open with is named with where to change it: ``changed_by(setting)`` when it
+    answers (a value stored with an integration), else its variable.
     """
     installed = catalog.get(connector_id)
     extensions = discover_extensions()
@@ -47,14 +52,17 @@ def open_connection(
     options: dict[str, Any] = {}
     if sleep is not None:
         options["sleep"] = sleep
-    return Connection(
-        installed,
-        built,
-        retry=retry,
-        factory_kwargs=factory_kwargs,
-        extra_plugins=[*extra_plugins, *extensions.plugins.values()],
-        **options,
-    )
+    try:
+        return Connection(
+            installed,
+            built,
+            retry=retry,
+            factory_kwargs=factory_kwargs,
+            extra_plugins=[*extra_plugins, *extensions.plugins.values()],
+            **options,
+        )
+    except ConfigurationError as error:
+        raise locate_setting_error(error, installed, changed_by) from None
 
 
 def open_integration_connections(

@@ -61,7 +61,9 @@ def run_cycle(
             "or preview with --dry-run",
         )
     if connections is None:
-        platform, crm = ws.open_integration(integration, create=not dry_run)
+        platform, crm = ws.open_integration(
+            integration, create=not dry_run, metadata_cache=True
+        )
         try:
             return _cycle(
                 ws, integration, platform, crm, dry_run, progress, should_stop
@@ -70,7 +72,9 @@ def run_cycle(
             platform.close()
             crm.close()
     if name not in connections:
-        connections[name] = ws.open_integration(integration, create=not dry_run)
+        connections[name] = ws.open_integration(
+            integration, create=not dry_run, metadata_cache=True
+        )
     platform, crm = connections[name]
     return _cycle(ws, integration, platform, crm, dry_run, progress, should_stop)
 

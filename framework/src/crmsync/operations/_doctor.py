@@ -127,8 +127,8 @@ def _side(
         is None
     ):
         return None, {}
-    # The local connector creates its file when it opens; doctor writes nothing, so
-    # it opens only a file that exists (and reports one that does not).
+    # Doctor writes nothing: a connector that would create what it opens (the local
+    # platform file) opens only what exists, and reports what does not.
     connection = checks.attempt(
         f"{side} connection opens",
         lambda: ws.open_connection(

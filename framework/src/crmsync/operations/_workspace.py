@@ -10,14 +10,17 @@ per request or task. It opens what it needs lazily and closes all of it in
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Mapping
+import inspect
+import os
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, get_args
 
 from pydantic import SecretBytes, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
-from crmsync.connectors.local import LocalConnector
+from crmsync.authoring import MetadataCache
 from crmsync.errors import ConfigurationError
 from crmsync.models import Integration
 from crmsync.operations._text import env_file_error
@@ -234,23 +237,42 @@ def connector_settings(
         ) from None
 
 
-def _local_path_hint(
-    installed: InstalledConnector,
-    stored: Mapping[str, Any] | None,
-    integration: str | None,
-    *,
-    create: bool,
-) -> str:
-    """How to fix the path of a ``local`` platform file that cannot be opened: the
-    stored setting's command when the integration stores it, else the variable."""
-    if integration is not None and stored and "path" in stored:
-        where = (
-            f"the path is stored with integration {integration!r}: change it with "
-            f"`crmsync integration update {integration} --platform-setting path=PATH`"
+# A connector whose opening would create something (a file, a schema) declares this
+# boolean setting; the framework sets it false where it must write nothing (contract
+# 1.2, see the hook reference's rules).
+CREATE_MISSING_SETTING = "create_missing"
+
+
+def _stored_setting_hint(
+    stored: Mapping[str, Any] | None, integration: str | None, side: str
+) -> Callable[[str], str | None]:
+    """Where a connector setting at fault is changed when ``integration`` stores it
+    (the stored value overrides the variable, so naming the variable would not help)."""
+
+    def changed_by(setting: str) -> str | None:
+        if integration is None or not stored or setting not in stored:
+            return None
+        return (
+            f"the {setting} is stored with integration {integration!r}: change it with "
+            f"`crmsync integration update {integration} --{side}-setting "
+            f"{setting}={setting.upper()}`"
         )
-    else:
-        where = f"check {_env_name(installed, 'path')}"
-    return where + ("" if create else "; a sync creates a missing file, empty")
+
+    return changed_by
+
+
+def _takes_metadata_cache(installed: InstalledConnector) -> bool:
+    """Whether the connector's constructor takes ``metadata_cache`` (contract 1.2)."""
+    try:
+        parameters = inspect.signature(installed.factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return "metadata_cache" in parameters
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "crmsync"
 
 
 @dataclass
@@ -317,48 +339,65 @@ class Workspace:
         side: str = "",
         factory_kwargs: Mapping[str, Any] | None = None,
         create: bool = True,
+        metadata_cache: bool = False,
     ) -> Connection:
         """A connection to ``connector_id``; closed by :meth:`close`.
 
         ``settings`` stored with ``integration`` (on ``side``) are checked first;
         ``factory_kwargs`` add to the connector's constructor arguments.
-        ``create=False`` opens a ``local`` platform file only if it exists (a dry run
-        and ``doctor`` write nothing, not even a new empty file).
+        ``create=False`` opens the connection without creating anything (a dry run
+        and ``doctor`` write nothing, not even a new empty platform file): a
+        connector that declares the ``create_missing`` setting gets it false.
+        ``metadata_cache`` hands a connector whose constructor takes
+        ``metadata_cache`` the vendor metadata kept by earlier processes (for cycles;
+        administrative actions such as adding a mapping read it fresh).
         """
         from crmsync.engine.runtime import open_connection
 
         installed = self.get_catalog().get(connector_id)
         connector_settings(installed, settings, integration=integration, side=side)
-        is_local = isinstance(installed.factory, type) and issubclass(
-            installed.factory, LocalConnector
+        values = dict(settings or {})
+        model = installed.description.settings_model
+        if not create and CREATE_MISSING_SETTING in model.model_fields:
+            values[CREATE_MISSING_SETTING] = False
+        cache: dict[str, Any] = {}
+        if metadata_cache and _takes_metadata_cache(installed):
+            cache["metadata_cache"] = self._metadata_cache(installed, values)
+        connection = open_connection(
+            self.get_catalog(),
+            connector_id,
+            values,
+            factory_kwargs={
+                **self.connector_kwargs.get(connector_id, {}),
+                **cache,
+                **(factory_kwargs or {}),
+            },
+            changed_by=_stored_setting_hint(settings, integration, side),
         )
-        try:
-            connection = open_connection(
-                self.get_catalog(),
-                connector_id,
-                settings,
-                factory_kwargs={
-                    **self.connector_kwargs.get(connector_id, {}),
-                    **({"create": False} if is_local and not create else {}),
-                    **(factory_kwargs or {}),
-                },
-            )
-        except ConfigurationError as error:
-            if not is_local:
-                raise
-            # Only the file can fail to open: say where its path came from.
-            raise ConfigurationError(
-                error.message,
-                hint=_local_path_hint(installed, settings, integration, create=create),
-            ) from None
         self._connections.append(connection)
         return connection
 
+    def _metadata_cache(
+        self, installed: InstalledConnector, values: Mapping[str, Any]
+    ) -> MetadataCache:
+        settings = self.get_settings()
+        directory = settings.cache_dir or _default_cache_dir()
+        return MetadataCache.for_connection(
+            directory,
+            connector=installed.id,
+            settings=connector_settings(installed, values),
+            seconds=settings.describe_cache_seconds,
+        )
+
     def open_integration(
-        self, integration: Integration, *, create: bool = True
+        self,
+        integration: Integration,
+        *,
+        create: bool = True,
+        metadata_cache: bool = False,
     ) -> tuple[Connection, Connection]:
-        """The (platform, crm) connections of ``integration`` (``create=False``: see
-        :meth:`open_connection`)."""
+        """The (platform, crm) connections of ``integration`` (``create=False`` and
+        ``metadata_cache``: see :meth:`open_connection`)."""
         # Both sides' settings are checked before either side opens, so that a bad
         # CRM setting leaves no new (empty) platform file behind.
         for connector_id, stored, side in (
@@ -377,12 +416,15 @@ class Workspace:
             integration=integration.name,
             side="platform",
             create=create,
+            metadata_cache=metadata_cache,
         )
         crm = self.open_connection(
             integration.crm_connector,
             integration.crm_settings,
             integration=integration.name,
             side="crm",
+            create=create,
+            metadata_cache=metadata_cache,
         )
         return platform, crm
 

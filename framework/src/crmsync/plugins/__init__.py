@@ -4,7 +4,12 @@ connector.
 
 from __future__ import annotations
 
-from crmsync.plugins._connection import CallStats, Connection, build_settings
+from crmsync.plugins._connection import (
+    CallStats,
+    Connection,
+    build_settings,
+    locate_setting_error,
+)
 from crmsync.plugins._discovery import (
     ENTRY_POINT_GROUP,
     EXTENSION_GROUP,
@@ -35,4 +40,5 @@ __all__ = [
     "describe",
     "discover_connectors",
     "discover_extensions",
+    "locate_setting_error",
 ]

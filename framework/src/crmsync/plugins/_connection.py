@@ -97,6 +97,27 @@ def _settings_error(
     )
 
 
+def locate_setting_error(
+    error: ConfigurationError,
+    connector: InstalledConnector,
+    changed_by: Callable[[str], str | None] | None = None,
+) -> ConfigurationError:
+    """A connector's error about one of its settings (``error.setting``), its hint led
+    by where that setting is changed: ``changed_by(setting)`` (say, the command that
+    changes a value stored with an integration) when it answers, else the setting's
+    environment variable. An error that names no setting is returned as it is."""
+    setting = error.setting
+    if setting is None:
+        return error
+    where = changed_by(setting) if changed_by is not None else None
+    if where is None:
+        model = connector.description.settings_model
+        prefix = str(model.model_config.get("env_prefix") or "")
+        where = f"check {prefix}{setting.upper()}"
+    hint = "; ".join(part for part in (where, error.hint) if part)
+    return ConfigurationError(error.message, hint=hint, setting=setting)
+
+
 def build_settings(
     connector: InstalledConnector, values: Mapping[str, Any] | None = None
 ) -> BaseSettings:

@@ -96,7 +96,7 @@ def run_task_cycle(
         with WorkerWorkspace(
             settings=settings, worker_store=store, catalog=catalog
         ) as ws:
-            platform, crm = ws.open_integration(integration)
+            platform, crm = ws.open_integration(integration, metadata_cache=True)
             for plugin in plugins:
                 crm.plugin_manager.register(plugin)
             # As crmsync.operations.run_cycle, without its per-cycle

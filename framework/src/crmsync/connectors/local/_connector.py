@@ -59,6 +59,12 @@ class LocalSettings(BaseSettings):
         default=Path("crmsync-platform.db"),
         description="The SQLite file holding the prospects (created if missing).",
     )
+    create_missing: bool = Field(
+        default=True,
+        description="Create the file when it is missing. The framework sets it false "
+        "where it must write nothing (a dry run, doctor): a missing file is then "
+        "reported, not created empty.",
+    )
     cache_mb: int = Field(
         default=DEFAULT_CACHE_MB,
         ge=1,
@@ -102,11 +108,10 @@ def _translated(object_name: str) -> Iterator[None]:
         ) from None
 
 
-def _open_store(
-    settings: LocalSettings, clock: Clock | None, *, create: bool = True
-) -> LocalStore:
+def _open_store(settings: LocalSettings, clock: Clock | None) -> LocalStore:
     """Open ``settings.path``; a file SQLite cannot open or read is one clear line."""
     path = settings.path
+    create = settings.create_missing
     try:
         # busy_timeout=0: a locked database is reported at once as TransientError and
         # the framework's backoff decides when to try again (no waiting inside a
@@ -128,10 +133,11 @@ def _open_store(
             reason = "it does not exist"
         else:
             reason = str(error)
+        # The framework leads the hint with where the path is changed.
         raise ConfigurationError(
             f"cannot open the local platform file {path}: {reason}",
-            hint="check CRMSYNC_LOCAL_PATH"
-            + ("; a sync creates a missing file, empty" if not create else ""),
+            hint=None if create else "a sync creates a missing file, empty",
+            setting="path",
         ) from None
 
 
@@ -161,8 +167,9 @@ class LocalConnector:
     :param store: an open :class:`LocalStore` to use instead of opening
         ``settings.path`` (a test seam, passed through ``factory_kwargs``).
     :param clock: the store's clock, when the connector opens it (a test seam).
-    :param create: create the file when missing (``False``: open only an existing
-        file and change nothing in it, as ``crmsync doctor`` does).
+
+    With ``settings.create_missing`` false it opens only an existing file and changes
+    nothing in it, as ``crmsync doctor`` and a dry run need.
     """
 
     def __init__(
@@ -171,11 +178,10 @@ class LocalConnector:
         *,
         store: LocalStore | None = None,
         clock: Clock | None = None,
-        create: bool = True,
     ) -> None:
         self.settings = settings
         self._owns_store = store is None
-        self.store = store or _open_store(settings, clock, create=create)
+        self.store = store or _open_store(settings, clock)
 
     @staticmethod
     @hookimpl
