@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 
 from crmsync.contract.models import WriteRequest
-from crmsync.engine._base import EngineBase
+from crmsync.engine._intents import IntentsMixin
 from crmsync.engine._units import (
     Failure,
     Unit,
@@ -23,7 +23,7 @@ log = structlog.get_logger("crmsync.engine")
 _STOP_POLL_SECONDS = 0.2  # how often a wait for the vendor asks whether to stop
 
 
-class PushingMixin(EngineBase):
+class PushingMixin(IntentsMixin):
     """Writes: queue, push, apply."""
 
     def _note_unsent(self, items: list[QueuedWrite]) -> None:
@@ -201,6 +201,7 @@ class PushingMixin(EngineBase):
             self.store.delete_links(tx, gone)
             self._settle_rows(tx, done_rows)
             self.store.remove_pending_creates(tx, refs)
+            self.store.remove_write_intents(tx, self.iid, self._intents_done(units))
             self._record_failures(tx, failures)
             if self._open_errors:
                 self.store.resolve_failures(tx, self.iid, resolved)

@@ -165,6 +165,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         with self._tx() as tx:
             self.store.purge_settled(tx, self.iid)  # left by a cycle that died
             self._force_lookup = self.store.has_pending_creates(tx, self.iid)
+            self._start_intents(tx)
         # With no open record errors (the usual case) a success has nothing to resolve:
         # skip that UPDATE per batch until this cycle records an error of its own.
         self._open_errors = bool(self.store.open_errors(self.iid, limit=1))
@@ -222,6 +223,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 self.store.clear_pending_creates(
                     tx, self.iid, before=started, keep=self._deferred_creates
                 )
+            self._end_intents(tx, started)
 
     def _forget_unsent_creates(self) -> None:
         """Drop the pending records of creates this cycle never sent (it stopped, ran
@@ -450,6 +452,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 if row.id not in self._skip_rows
                 and (row.side, row.object_name, row.record_id) not in self._in_flight
             }
+            intents = self._load_intents(tx, side, links, counterparts)
         units: list[Unit] = []
         done_rows: list[InboxRow] = []
         link_changes: list[LinkRow] = []
@@ -500,6 +503,17 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 is_new_link=False,
                 rows=[row] + ([counterpart] if counterpart else []),
             )
+            if intents:  # a cycle that died left writes it did not record
+                other_values = counterpart.values if counterpart else None
+                self._adopt_intents(
+                    unit,
+                    intents,
+                    *(
+                        (row.values, other_values)
+                        if side is PLATFORM
+                        else (other_values, row.values)
+                    ),
+                )
             self._decide(unit, side, row, counterpart)
             units.append(unit)
         if unlinked:
@@ -537,6 +551,9 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 self.iid,
                 [self._pending_create(u) for u in writing if u.creates is not None],
             )
+            # And one for its updates' intents, before any of them can be pushed.
+            self.store.add_write_intents(tx, self.iid, self._intent_rows(writing))
+            self.store.remove_write_intents(tx, self.iid, self._intents_done(settled))
         self._unsent_creates.update(
             u.ref for u in writing if u.creates is not None and u.ref
         )

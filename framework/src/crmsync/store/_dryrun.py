@@ -6,10 +6,10 @@ writes: links, staged rows, pending creates, errors), and it must never block or
 real cycle (so it writes none of it where a real cycle would wait). Both hold here:
 
 * One connection, with a ``TEMPORARY`` copy of every table a cycle writes (links,
-  cursors, inbox, pending creates, record errors, events, runs, leases), holding only
-  this integration's rows. Unqualified names resolve to a connection's temporary
-  tables first (SQLite's ``temp`` schema, PostgreSQL's ``pg_temp``), so the store's
-  own statements run unchanged against the copies.
+  cursors, inbox, pending creates, write intents, record errors, events, runs, leases),
+  holding only this integration's rows. Unqualified names resolve to a connection's
+  temporary tables first (SQLite's ``temp`` schema, PostgreSQL's ``pg_temp``), so the
+  store's own statements run unchanged against the copies.
 * Nothing else is written: the copies shadow every table a cycle writes, so SQLite
   never takes the file's write lock, and PostgreSQL's session is ``READ ONLY`` once the
   copies exist (writes to temporary tables stay allowed there).
@@ -47,6 +47,7 @@ from crmsync.store._schema import (
     pending_creates,
     record_errors,
     runs,
+    write_intents,
 )
 
 if TYPE_CHECKING:
@@ -55,7 +56,17 @@ if TYPE_CHECKING:
 __all__ = ["dry_run_store"]
 
 # Every table a cycle writes. The rest (integrations, pairs, mappings) is only read.
-SHADOWED = (links, cursors, inbox, pending_creates, record_errors, events, runs, leases)
+SHADOWED = (
+    links,
+    cursors,
+    inbox,
+    pending_creates,
+    write_intents,
+    record_errors,
+    events,
+    runs,
+    leases,
+)
 
 
 def _temporary_copy(table: Table, metadata: MetaData) -> Table:

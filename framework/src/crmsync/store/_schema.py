@@ -251,6 +251,28 @@ pending_creates = Table(
     Column("created_at", UtcDateTime, nullable=False, default=_now),
 )
 
+# Updates about to be pushed, recorded before they leave and cleared with the baseline
+# their answers store: after a crash in between, the next cycle knows a record holding
+# these values holds crmsync's own write, not an edit (issue 12).
+write_intents = Table(
+    "write_intents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "integration_id",
+        ForeignKey("integrations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("side", String(16), nullable=False),  # the side written
+    Column("object_name", String(128), nullable=False),
+    Column("record_id", String(255), nullable=False),
+    # {mapping key: [platform value, crm value]}: the baseline the write leads to, for
+    # the fields it sets.
+    Column("baseline", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False, default=_now),
+    UniqueConstraint("integration_id", "side", "object_name", "record_id"),
+)
+
 runs = Table(
     "runs",
     metadata,

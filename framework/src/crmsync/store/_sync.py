@@ -1,5 +1,5 @@
 """What the engine keeps between and during cycles: cursors, the inbox, links, pending
-creates.
+creates, write intents.
 
 Every method takes the transaction (``tx``) it runs in, so the engine decides what
 commits together: a page staged with its cursor, a batch's results with its links and
@@ -26,6 +26,7 @@ from crmsync.store._schema import (
     links,
     loads,
     pending_creates,
+    write_intents,
 )
 
 _IN_CHUNK = 500  # ids per IN (...) clause: well under SQLite's and PostgreSQL's limits
@@ -746,6 +747,96 @@ class SyncStateStore(StoreBase):
                 .limit(1)
             ).first()
             is not None
+        )
+
+    # -- write intents -----------------------------------------------------------------
+    def add_write_intents(
+        self,
+        tx: Connection,
+        integration_id: int,
+        rows: Sequence[tuple[str, str, str, dict[str, list[Any]]]],
+    ) -> None:
+        """Record updates about to be pushed: (side written, object, record id, the
+        baseline the write leads to for the fields it sets). One executemany for a
+        chunk's updates; a record's newer intent replaces its older one."""
+        if not rows:
+            return
+        now = self._db_time(dt.datetime.now(dt.UTC))
+        tx.exec_driver_sql(
+            "INSERT INTO write_intents (integration_id, side, object_name, record_id, "
+            f"baseline, created_at) VALUES ({self._marks(6)}) "
+            "ON CONFLICT (integration_id, side, object_name, record_id) DO UPDATE SET "
+            "baseline = excluded.baseline, created_at = excluded.created_at",
+            [
+                (integration_id, side, object_name, record_id, dumps(baseline), now)
+                for side, object_name, record_id, baseline in rows
+            ],
+        )
+
+    def write_intents_for(
+        self,
+        tx: Connection,
+        integration_id: int,
+        side: str,
+        keys: Sequence[tuple[str, str]],
+    ) -> dict[tuple[str, str], dict[str, list[Any]]]:
+        """The recorded intents of ``side``'s records, by (object, id): the baseline
+        each write was to lead to."""
+        mark = self._mark
+        found: dict[tuple[str, str], dict[str, list[Any]]] = {}
+        for object_name, chunk in _by_object(keys):
+            for row in tx.exec_driver_sql(
+                "SELECT record_id, baseline FROM write_intents "
+                f"WHERE integration_id = {mark} AND side = {mark} "
+                f"AND object_name = {mark} "
+                f"AND record_id IN ({self._marks(len(chunk))})",
+                (integration_id, side, object_name, *chunk),
+            ).fetchall():
+                found[(object_name, row[0])] = _loads(row[1])
+        return found
+
+    def remove_write_intents(
+        self,
+        tx: Connection,
+        integration_id: int,
+        keys: Iterable[tuple[str, str, str]],
+    ) -> None:
+        """Drop the intents of (side, object, record id): their answers' baselines are
+        stored in the same transaction."""
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for side, object_name, record_id in keys:
+            grouped.setdefault((side, object_name), []).append(record_id)
+        mark = self._mark
+        for (side, object_name), record_ids in grouped.items():
+            for chunk in _chunks(record_ids):
+                tx.exec_driver_sql(
+                    "DELETE FROM write_intents WHERE integration_id = "
+                    f"{mark} AND side = {mark} AND object_name = {mark} "
+                    f"AND record_id IN ({self._marks(len(chunk))})",
+                    (integration_id, side, object_name, *chunk),
+                )
+
+    def has_write_intents(self, tx: Connection, integration_id: int) -> bool:
+        return (
+            tx.execute(
+                select(write_intents.c.id)
+                .where(write_intents.c.integration_id == integration_id)
+                .limit(1)
+            ).first()
+            is not None
+        )
+
+    def clear_write_intents(
+        self, tx: Connection, integration_id: int, *, before: dt.datetime
+    ) -> int:
+        """Drop the intents recorded before ``before``: expired."""
+        return int(
+            tx.execute(
+                delete(write_intents).where(
+                    write_intents.c.integration_id == integration_id,
+                    write_intents.c.created_at < before,
+                )
+            ).rowcount
         )
 
 
