@@ -30,6 +30,7 @@ from crmsync.store._schema import (
 )
 
 _IN_CHUNK = 500  # ids per IN (...) clause: well under SQLite's and PostgreSQL's limits
+_INTENTS_PER_INSERT = 150  # 900 parameters: under SQLite's oldest limit of 999
 _STAMPS_KEPT = 20_000  # remembered timestamp texts (a few chunks' worth; ~4 MB)
 
 
@@ -757,21 +758,27 @@ class SyncStateStore(StoreBase):
         rows: Sequence[tuple[str, str, str, dict[str, list[Any]]]],
     ) -> None:
         """Record updates about to be pushed: (side written, object, record id, the
-        baseline the write leads to for the fields it sets). One executemany for a
-        chunk's updates; a record's newer intent replaces its older one."""
+        baseline the write leads to for the fields it sets). Multi-row inserts, so a
+        chunk's updates cost a statement or a few (PostgreSQL took 100 us a row when
+        each was one); a record's newer intent replaces its older one."""
         if not rows:
             return
         now = self._db_time(dt.datetime.now(dt.UTC))
-        tx.exec_driver_sql(
-            "INSERT INTO write_intents (integration_id, side, object_name, record_id, "
-            f"baseline, created_at) VALUES ({self._marks(6)}) "
-            "ON CONFLICT (integration_id, side, object_name, record_id) DO UPDATE SET "
-            "baseline = excluded.baseline, created_at = excluded.created_at",
-            [
-                (integration_id, side, object_name, record_id, dumps(baseline), now)
-                for side, object_name, record_id, baseline in rows
-            ],
-        )
+        values = [
+            (integration_id, side, object_name, record_id, dumps(baseline), now)
+            for side, object_name, record_id, baseline in rows
+        ]
+        row_marks = f"({self._marks(6)})"
+        for chunk in _chunks(values, _INTENTS_PER_INSERT):
+            tx.exec_driver_sql(
+                "INSERT INTO write_intents (integration_id, side, object_name, "
+                "record_id, baseline, created_at) VALUES "
+                + ", ".join([row_marks] * len(chunk))
+                + " ON CONFLICT (integration_id, side, object_name, record_id) DO "
+                "UPDATE SET baseline = excluded.baseline, "
+                "created_at = excluded.created_at",
+                tuple(value for row in chunk for value in row),
+            )
 
     def write_intents_for(
         self,
@@ -802,19 +809,21 @@ class SyncStateStore(StoreBase):
         keys: Iterable[tuple[str, str, str]],
     ) -> None:
         """Drop the intents of (side, object, record id): their answers' baselines are
-        stored in the same transaction."""
-        grouped: dict[tuple[str, str], list[str]] = {}
-        for side, object_name, record_id in keys:
-            grouped.setdefault((side, object_name), []).append(record_id)
+        stored in the same transaction.
+
+        One executemany by the whole unique key: PostgreSQL answers ``record_id IN
+        (...)`` here by filtering every intent of the object (12 times slower for a
+        cycle's 10,000 updates), an equality on each key by the index.
+        """
+        rows = [(integration_id, *key) for key in keys]
+        if not rows:
+            return
         mark = self._mark
-        for (side, object_name), record_ids in grouped.items():
-            for chunk in _chunks(record_ids):
-                tx.exec_driver_sql(
-                    "DELETE FROM write_intents WHERE integration_id = "
-                    f"{mark} AND side = {mark} AND object_name = {mark} "
-                    f"AND record_id IN ({self._marks(len(chunk))})",
-                    (integration_id, side, object_name, *chunk),
-                )
+        tx.exec_driver_sql(
+            f"DELETE FROM write_intents WHERE integration_id = {mark} "
+            f"AND side = {mark} AND object_name = {mark} AND record_id = {mark}",
+            rows,
+        )
 
     def has_write_intents(self, tx: Connection, integration_id: int) -> bool:
         return (
