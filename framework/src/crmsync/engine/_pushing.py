@@ -201,7 +201,7 @@ class PushingMixin(IntentsMixin):
             self.store.delete_links(tx, gone)
             self._settle_rows(tx, done_rows)
             self.store.remove_pending_creates(tx, refs)
-            self.store.remove_write_intents(tx, self.iid, self._intents_done(units))
+            self.store.remove_write_intents(tx, self._intents_done(units))
             self._record_failures(tx, failures)
             if self._open_errors:
                 self.store.resolve_failures(tx, self.iid, resolved)

@@ -452,7 +452,6 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 if row.id not in self._skip_rows
                 and (row.side, row.object_name, row.record_id) not in self._in_flight
             }
-            intents = self._load_intents(tx, side, links, counterparts)
         units: list[Unit] = []
         done_rows: list[InboxRow] = []
         link_changes: list[LinkRow] = []
@@ -503,11 +502,10 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 is_new_link=False,
                 rows=[row] + ([counterpart] if counterpart else []),
             )
-            if intents:  # a cycle that died left writes it did not record
+            if self._intents_left:  # a cycle died between writes and their baselines
                 other_values = counterpart.values if counterpart else None
                 self._adopt_intents(
                     unit,
-                    intents,
                     *(
                         (row.values, other_values)
                         if side is PLATFORM
@@ -552,8 +550,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 [self._pending_create(u) for u in writing if u.creates is not None],
             )
             # And one for its updates' intents, before any of them can be pushed.
-            self.store.add_write_intents(tx, self.iid, self._intent_rows(writing))
-            self.store.remove_write_intents(tx, self.iid, self._intents_done(settled))
+            self._record_intents(tx, writing)
         self._unsent_creates.update(
             u.ref for u in writing if u.creates is not None and u.ref
         )

@@ -251,9 +251,10 @@ pending_creates = Table(
     Column("created_at", UtcDateTime, nullable=False, default=_now),
 )
 
-# Updates about to be pushed, recorded before they leave and cleared with the baseline
-# their answers store: after a crash in between, the next cycle knows a record holding
-# these values holds crmsync's own write, not an edit (issue 12).
+# Updates about to be pushed, one row per chunk of the engine's, recorded before they
+# leave and dropped once every answer's baseline is stored: after a crash in between,
+# the next cycle knows a record holding these values holds crmsync's own write, not an
+# edit (issue 12).
 write_intents = Table(
     "write_intents",
     metadata,
@@ -263,14 +264,11 @@ write_intents = Table(
         ForeignKey("integrations.id", ondelete="CASCADE"),
         nullable=False,
     ),
-    Column("side", String(16), nullable=False),  # the side written
-    Column("object_name", String(128), nullable=False),
-    Column("record_id", String(255), nullable=False),
-    # {mapping key: [platform value, crm value]}: the baseline the write leads to, for
-    # the fields it sets.
-    Column("baseline", JSON, nullable=False),
+    # [[side written, object, record id, {mapping key: [platform, crm value]}], ...]:
+    # the baseline each write leads to, for the fields it sets.
+    Column("intents", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False, default=_now),
-    UniqueConstraint("integration_id", "side", "object_name", "record_id"),
+    Index("ix_write_intents_integration", "integration_id", "created_at"),
 )
 
 runs = Table(

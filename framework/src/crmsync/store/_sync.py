@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from crmsync.contract.models import ChangedRecord, Cursor, Tombstone
 from crmsync.store._base import StoreBase
@@ -30,7 +30,6 @@ from crmsync.store._schema import (
 )
 
 _IN_CHUNK = 500  # ids per IN (...) clause: well under SQLite's and PostgreSQL's limits
-_INTENTS_PER_INSERT = 150  # 900 parameters: under SQLite's oldest limit of 999
 _STAMPS_KEPT = 20_000  # remembered timestamp texts (a few chunks' worth; ~4 MB)
 
 
@@ -755,90 +754,50 @@ class SyncStateStore(StoreBase):
         self,
         tx: Connection,
         integration_id: int,
-        rows: Sequence[tuple[str, str, str, dict[str, list[Any]]]],
-    ) -> None:
-        """Record updates about to be pushed: (side written, object, record id, the
-        baseline the write leads to for the fields it sets). Multi-row inserts, so a
-        chunk's updates cost a statement or a few (PostgreSQL took 100 us a row when
-        each was one); a record's newer intent replaces its older one."""
-        if not rows:
-            return
-        now = self._db_time(dt.datetime.now(dt.UTC))
-        values = [
-            (integration_id, side, object_name, record_id, dumps(baseline), now)
-            for side, object_name, record_id, baseline in rows
-        ]
-        row_marks = f"({self._marks(6)})"
-        for chunk in _chunks(values, _INTENTS_PER_INSERT):
-            tx.exec_driver_sql(
-                "INSERT INTO write_intents (integration_id, side, object_name, "
-                "record_id, baseline, created_at) VALUES "
-                + ", ".join([row_marks] * len(chunk))
-                + " ON CONFLICT (integration_id, side, object_name, record_id) DO "
-                "UPDATE SET baseline = excluded.baseline, "
-                "created_at = excluded.created_at",
-                tuple(value for row in chunk for value in row),
+        intents: Sequence[tuple[str, str, str, dict[str, list[Any]]]],
+    ) -> int | None:
+        """Record a chunk's updates about to be pushed, as one row: (side written,
+        object, record id, the baseline the write leads to for the fields it sets).
+        Returns the row's id (``None``: nothing to record)."""
+        if not intents:
+            return None
+        row_id = tx.execute(
+            insert(write_intents)
+            .values(
+                integration_id=integration_id,
+                intents=[list(intent) for intent in intents],
+                created_at=dt.datetime.now(dt.UTC),
             )
+            .returning(write_intents.c.id)
+        ).scalar_one()
+        return int(row_id)
 
-    def write_intents_for(
-        self,
-        tx: Connection,
-        integration_id: int,
-        side: str,
-        keys: Sequence[tuple[str, str]],
-    ) -> dict[tuple[str, str], dict[str, list[Any]]]:
-        """The recorded intents of ``side``'s records, by (object, id): the baseline
-        each write was to lead to."""
-        mark = self._mark
-        found: dict[tuple[str, str], dict[str, list[Any]]] = {}
-        for object_name, chunk in _by_object(keys):
-            for row in tx.exec_driver_sql(
-                "SELECT record_id, baseline FROM write_intents "
-                f"WHERE integration_id = {mark} AND side = {mark} "
-                f"AND object_name = {mark} "
-                f"AND record_id IN ({self._marks(len(chunk))})",
-                (integration_id, side, object_name, *chunk),
-            ).fetchall():
-                found[(object_name, row[0])] = _loads(row[1])
+    def write_intents(
+        self, tx: Connection, integration_id: int
+    ) -> dict[tuple[str, str, str], dict[str, list[Any]]]:
+        """Every recorded intent of the integration by (side, object, record id), the
+        newest of a record winning. Only rows a cycle left behind are here (a cycle
+        removes its own as the answers come), so this is read once, at a cycle's
+        start."""
+        found: dict[tuple[str, str, str], dict[str, list[Any]]] = {}
+        rows = tx.execute(
+            select(write_intents.c.intents)
+            .where(write_intents.c.integration_id == integration_id)
+            .order_by(write_intents.c.id)
+        )
+        for (intents,) in rows:
+            for side, object_name, record_id, entries in intents:
+                found[(side, object_name, record_id)] = entries
         return found
 
-    def remove_write_intents(
-        self,
-        tx: Connection,
-        integration_id: int,
-        keys: Iterable[tuple[str, str, str]],
-    ) -> None:
-        """Drop the intents of (side, object, record id): their answers' baselines are
-        stored in the same transaction.
-
-        One executemany by the whole unique key: PostgreSQL answers ``record_id IN
-        (...)`` here by filtering every intent of the object (12 times slower for a
-        cycle's 10,000 updates), an equality on each key by the index.
-        """
-        rows = [(integration_id, *key) for key in keys]
-        if not rows:
-            return
-        mark = self._mark
-        tx.exec_driver_sql(
-            f"DELETE FROM write_intents WHERE integration_id = {mark} "
-            f"AND side = {mark} AND object_name = {mark} AND record_id = {mark}",
-            rows,
-        )
-
-    def has_write_intents(self, tx: Connection, integration_id: int) -> bool:
-        return (
-            tx.execute(
-                select(write_intents.c.id)
-                .where(write_intents.c.integration_id == integration_id)
-                .limit(1)
-            ).first()
-            is not None
-        )
+    def remove_write_intents(self, tx: Connection, ids: Sequence[int]) -> None:
+        """Drop intent rows whose answers' baselines are stored in ``tx``."""
+        self._for_keys(tx, "DELETE FROM write_intents WHERE id IN", ids)
 
     def clear_write_intents(
         self, tx: Connection, integration_id: int, *, before: dt.datetime
     ) -> int:
-        """Drop the intents recorded before ``before``: expired."""
+        """Drop the intent rows recorded before ``before``: expired."""
         return int(
             tx.execute(
                 delete(write_intents).where(

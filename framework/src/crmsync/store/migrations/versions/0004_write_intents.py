@@ -1,4 +1,5 @@
-"""write intents: updates recorded before they are pushed, cleared with their baseline
+"""write intents: a chunk's updates recorded before they are pushed, dropped with their
+baselines
 
 Revision ID: 0004 Revises: 0002 Create Date: 2026-12-08 02:00:00
 """
@@ -20,10 +21,7 @@ def upgrade() -> None:
         "write_intents",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("integration_id", sa.Integer(), nullable=False),
-        sa.Column("side", sa.String(length=16), nullable=False),
-        sa.Column("object_name", sa.String(length=128), nullable=False),
-        sa.Column("record_id", sa.String(length=255), nullable=False),
-        sa.Column("baseline", sa.JSON(), nullable=False),
+        sa.Column("intents", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["integration_id"],
@@ -32,15 +30,16 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_write_intents")),
-        sa.UniqueConstraint(
-            "integration_id",
-            "side",
-            "object_name",
-            "record_id",
-            name=op.f("uq_write_intents_integration_id_side_object_name_record_id"),
-        ),
     )
+    with op.batch_alter_table("write_intents", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_write_intents_integration",
+            ["integration_id", "created_at"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("write_intents", schema=None) as batch_op:
+        batch_op.drop_index("ix_write_intents_integration")
     op.drop_table("write_intents")
