@@ -17,8 +17,11 @@ nothing that matters:
 Creates are recorded as pending before they are pushed. If the process dies between the
 push and the commit, the next cycle finds the created record (it is in the feed, and is
 looked up by match key) and links it instead of creating it twice; having run to its
-end, it clears those pending records. Every read is by key: the cost of a cycle follows
-the records that changed, never the number of links.
+end, it clears those pending records. Updates are recorded likewise (write intents, see
+:mod:`._intents`): a record that holds what a dead cycle meant to write is known as
+crmsync's own write, so an edit made on the other side meanwhile is not lost to it.
+Every read is by key: the cost of a cycle follows the records that changed, never the
+number of links.
 """
 
 from __future__ import annotations
