@@ -47,7 +47,9 @@ def _dated_by(
     return httpx.MockTransport(answer)
 
 
-def _session(transport: httpx.BaseTransport, clock: Callable[[], float]) -> ConnectorHttp:
+def _session(
+    transport: httpx.BaseTransport, clock: Callable[[], float]
+) -> ConnectorHttp:
     return ConnectorHttp(
         connector="acme",
         base_url=BASE,
