@@ -80,6 +80,24 @@ def test_after_a_crash_the_edit_made_meanwhile_wins_over_crmsyncs_own_write(
     assert _intents(world) == []
 
 
+def test_a_spent_intent_does_not_take_a_users_later_edit_for_crmsyncs(make_world):
+    # The intent outlives its recovery (the in-doubt window); a CRM user then sets the
+    # value crmsync once meant to write. The pair's baseline was stored since that
+    # write was decided, so this is the user's edit, and it is synced.
+    world = make_world()
+    pid, lid = _crash_between_write_and_baseline(world)
+    world.cycle()
+    assert _intents(world) == [("crm", lid)]
+    world.clock.advance(60)
+    world.lead({"FirstName": "Mine"}, record_id=lid)
+    world.clock.advance(60)
+
+    report = world.cycle()
+
+    assert report.decisions.get("only_crm_changed") == 1, report.decisions
+    assert world.platform.get("prospect", pid)["first_name"] == "Mine"
+
+
 def test_without_the_ledger_crmsyncs_own_older_write_would_win(
     make_world, database_url
 ):
@@ -137,7 +155,9 @@ def test_intents_left_over_expire_after_the_in_doubt_window(make_world):
     world.prospect({"first_name": "Again"}, record_id=pid)  # not what was intended
     with world.store.transaction() as tx:
         world.store.add_write_intents(
-            tx, world.integration.id, [("crm", "Lead", "gone-lead", {"k": [1, 1]})]
+            tx,
+            world.integration.id,
+            [("crm", "Lead", "gone-lead", {"k": [[0, 0], [1, 1]]})],
         )
     world.clock.advance(60)
 

@@ -5,10 +5,13 @@ recorded as one row in the transaction that queues them, before any is pushed, a
 row is dropped in the transaction that stores the last of their answers' baselines. A
 process killed in between leaves the row behind: the next cycle reads the written
 record, sees values that differ from the old baseline, and without the row would call
-them an edit. With it, a field that holds what crmsync meant to write is taken as
-crmsync's write: its baseline becomes the one the write led to, so only the other
-side's newer edit counts (issue 12: without it, an edit made on the other side meanwhile
-lost to crmsync's own older write).
+them an edit. With it, a field whose baseline is still the one the write was decided
+on, and whose record holds what crmsync meant to write, is taken as crmsync's write:
+its baseline becomes the one the write led to, so only the other side's newer edit
+counts (issue 12: without it, an edit made on the other side meanwhile lost to
+crmsync's own older write). A baseline stored since (the answer was recorded after all,
+or a later cycle settled the field) says the intent is spent: a user who later sets
+the same value again is not mistaken for crmsync.
 
 The cost follows the writes and stays small: one insert per chunk that writes, one
 delete once its answers are in; left-over rows are read once, at the start of a cycle,
@@ -39,7 +42,7 @@ class IntentsMixin(EngineBase):
 
     # Intents an earlier cycle left (it died between a write and its baseline), read
     # at this cycle's start: the records to compare with them.
-    _intents_left: dict[IntentKey, dict[str, list[Any]]]
+    _intents_left: dict[IntentKey, list[dict[str, Any]]]
     # This cycle's intent rows: id -> units whose answers are not all applied yet, and
     # whether one answer was lost (then the row stays: the vendor may carry it out).
     _intent_rows: dict[int, list[Any]]
@@ -65,18 +68,18 @@ class IntentsMixin(EngineBase):
     def _record_intents(self, tx: DbConnection, units: Sequence[Unit]) -> None:
         """One row for the updates of ``units`` to linked records (a new link's pair is
         matched afresh after a crash, and a create has its pending record)."""
-        intents: list[tuple[str, str, str, dict[str, list[Any]]]] = []
+        intents: list[tuple[str, str, str, dict[str, Any]]] = []
         carriers: list[Unit] = []
         for unit in units:
             if unit.is_new_link:
                 continue
-            baseline = unit.link.baseline
+            baseline, before = unit.link.baseline, unit.old_baseline
             carried = False
             for side in unit.writes:
                 if side is unit.creates:
                     continue
                 entries = {
-                    key: baseline[key]
+                    key: [before.get(key), baseline[key]]
                     for key, target in unit.field_targets.items()
                     if target is side and key in baseline
                 }
@@ -123,28 +126,32 @@ class IntentsMixin(EngineBase):
         platform_values: dict[str, Any] | None,
         crm_values: dict[str, Any] | None,
     ) -> None:
-        """Take each field a record holds as crmsync intended as crmsync's write: its
-        baseline becomes the one that write led to. A field that differs (edited since,
-        or the write never landed) keeps its baseline and is decided as before."""
+        """Take each field a record holds as a dead cycle intended as crmsync's write:
+        its baseline becomes the one that write led to. A field that differs (edited
+        since, or the write never landed), or whose baseline was stored since the write
+        was decided, is decided as before. A record's intents apply oldest first (a
+        cycle that died while recovering from another's death)."""
         link = unit.link
         for side, values in ((PLATFORM, platform_values), (CRM, crm_values)):
             if values is None:
                 continue
-            entries = self._intents_left.get(unit.record_key(side))
-            if entries is None:
+            intents = self._intents_left.get(unit.record_key(side))
+            if intents is None:
                 continue
             at = 0 if side is PLATFORM else 1
             adopted = 0
-            for mapping in unit.pair.mappings:
-                entry = entries.get(mapping.key)
-                name = mapping.platform_field if side is PLATFORM else mapping.crm_field
-                if entry is None or name not in values:
-                    continue
-                if entry != link.baseline.get(mapping.key) and _holds(
-                    mapping, side, values[name], entry[at]
-                ):
-                    link.baseline[mapping.key] = list(entry)
-                    adopted += 1
+            for entries in intents:
+                for mapping in unit.pair.mappings:
+                    entry = entries.get(mapping.key)
+                    name = mapping.crm_field if at else mapping.platform_field
+                    if entry is None or name not in values:
+                        continue
+                    before, after = entry
+                    if link.baseline.get(mapping.key) == before and _holds(
+                        mapping, side, values[name], after[at]
+                    ):
+                        link.baseline[mapping.key] = list(after)
+                        adopted += 1
             if adopted:
                 log.info(
                     "own_write_recognised",

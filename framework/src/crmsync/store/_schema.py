@@ -264,8 +264,9 @@ write_intents = Table(
         ForeignKey("integrations.id", ondelete="CASCADE"),
         nullable=False,
     ),
-    # [[side written, object, record id, {mapping key: [platform, crm value]}], ...]:
-    # the baseline each write leads to, for the fields it sets.
+    # [[side written, object, record id, {mapping key: [before, after]}], ...]: for
+    # each field a write sets, the pair's baseline ([platform, crm value]) when the
+    # write was decided and the one it leads to.
     Column("intents", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False, default=_now),
     Index("ix_write_intents_integration", "integration_id", "created_at"),

@@ -754,11 +754,12 @@ class SyncStateStore(StoreBase):
         self,
         tx: Connection,
         integration_id: int,
-        intents: Sequence[tuple[str, str, str, dict[str, list[Any]]]],
+        intents: Sequence[tuple[str, str, str, dict[str, Any]]],
     ) -> int | None:
         """Record a chunk's updates about to be pushed, as one row: (side written,
-        object, record id, the baseline the write leads to for the fields it sets).
-        Returns the row's id (``None``: nothing to record)."""
+        object, record id, {mapping key: [baseline before, baseline the write leads
+        to]} for the fields it sets). Returns the row's id (``None``: nothing to
+        record)."""
         if not intents:
             return None
         row_id = tx.execute(
@@ -774,12 +775,11 @@ class SyncStateStore(StoreBase):
 
     def write_intents(
         self, tx: Connection, integration_id: int
-    ) -> dict[tuple[str, str, str], dict[str, list[Any]]]:
-        """Every recorded intent of the integration by (side, object, record id), the
-        newest of a record winning. Only rows a cycle left behind are here (a cycle
-        removes its own as the answers come), so this is read once, at a cycle's
-        start."""
-        found: dict[tuple[str, str, str], dict[str, list[Any]]] = {}
+    ) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+        """Every recorded intent of the integration by (side, object, record id),
+        oldest first. Only rows a cycle left behind are here (a cycle removes its own
+        as the answers come), so this is read once, at a cycle's start."""
+        found: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         rows = tx.execute(
             select(write_intents.c.intents)
             .where(write_intents.c.integration_id == integration_id)
@@ -787,7 +787,7 @@ class SyncStateStore(StoreBase):
         )
         for (intents,) in rows:
             for side, object_name, record_id, entries in intents:
-                found[(side, object_name, record_id)] = entries
+                found.setdefault((side, object_name, record_id), []).append(entries)
         return found
 
     def remove_write_intents(self, tx: Connection, ids: Sequence[int]) -> None:
