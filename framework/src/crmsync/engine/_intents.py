@@ -73,28 +73,25 @@ class IntentsMixin(EngineBase):
         for unit in units:
             if unit.is_new_link:
                 continue
-            baseline, before = unit.link.baseline, unit.old_baseline
-            carried = False
-            for side in unit.writes:
-                if side is unit.creates:
-                    continue
-                entries = {
-                    key: [before.get(key), baseline[key]]
-                    for key, target in unit.field_targets.items()
-                    if target is side and key in baseline
-                }
-                if entries:
+            link, creates = unit.link, unit.creates
+            baseline, before = link.baseline, unit.old_baseline
+            by_side: dict[Side, dict[str, Any]] = {}
+            for key, target in unit.field_targets.items():
+                if target is not creates and key in baseline:
+                    entries = by_side.get(target)
+                    if entries is None:
+                        entries = by_side[target] = {}
+                    entries[key] = [before.get(key), baseline[key]]
+            if not by_side:
+                continue
+            for side, entries in by_side.items():
+                if side is PLATFORM:
                     intents.append(
-                        (
-                            side.value,
-                            self._object_of(unit.link, side),
-                            self._id_of(unit.link, side),
-                            entries,
-                        )
+                        ("platform", link.platform_object, link.platform_id, entries)
                     )
-                    carried = True
-            if carried:
-                carriers.append(unit)
+                else:
+                    intents.append(("crm", link.crm_object, link.crm_id, entries))
+            carriers.append(unit)
         row_id = self.store.add_write_intents(tx, self.iid, intents)
         if row_id is None:
             return
@@ -106,6 +103,8 @@ class IntentsMixin(EngineBase):
         """Intent rows whose every unit's baseline is stored with ``units`` (none whose
         answer was lost: the vendor may still carry the write out)."""
         done: list[int] = []
+        if not self._intent_row_of:
+            return done
         for unit in units:
             found = self._intent_row_of.pop(id(unit), None)
             if found is None:
