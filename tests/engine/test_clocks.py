@@ -117,3 +117,49 @@ def test_changes_closer_than_the_clocks_uncertainty_are_a_tie_the_crm_wins(
 
     assert world.platform.get("prospect", pid)["first_name"] == "Crm"
     assert report.decisions.get("both_changed:within_clock_uncertainty_to_crm") == 1
+
+
+def _decided(times, platform_at, crm_at):
+    from crmsync.models import Direction, Side, SourceOfTruth
+    from crmsync.policy import Baseline, SideState, decide
+
+    return decide(
+        Direction.SYNC,
+        SourceOfTruth.BOTH,
+        platform=SideState("P", times.comparable(Side.PLATFORM, platform_at)),
+        crm=SideState("C", times.comparable(Side.CRM, crm_at)),
+        baseline=Baseline("old", "old"),
+        tie_within=times.tie_within,
+    ).rule
+
+
+def test_a_half_second_offset_does_not_move_a_whole_second_stamp_a_second_back():
+    from crmsync.policy.rules import TimeComparison
+
+    # Clocks on time, measured from whole-second Date headers as 0.5 s +- 0.5 s: a CRM
+    # stamp T says the change fell in [T - 1, T + 1) of ours. A platform change in the
+    # same second cannot be called later; one a whole second past that window can.
+    times = TimeComparison.measured(
+        1.0, None, ClockOffset(offset_seconds=0.5, uncertainty_seconds=0.5)
+    )
+    stamp = dt.datetime(2026, 12, 1, 9, 0, 0, tzinfo=dt.UTC)
+    same_second = stamp + dt.timedelta(seconds=0.3)
+    assert _decided(times, same_second, stamp).endswith(
+        "within_clock_uncertainty_to_crm"
+    )
+    later = stamp + dt.timedelta(seconds=1.2)
+    assert _decided(times, later, stamp) == "both_changed:platform_newer"
+
+
+def test_unmeasured_clocks_keep_the_grid_where_only_equal_stamps_tie():
+    from crmsync.policy.rules import TimeComparison
+
+    times = TimeComparison.measured(1.0, None, None)
+    stamp = dt.datetime(2026, 12, 1, 9, 0, 0, tzinfo=dt.UTC)
+    assert times.tie_within == 0.0
+    assert _decided(times, stamp + dt.timedelta(seconds=0.9), stamp) == (
+        "both_changed:tie_to_crm"
+    )
+    assert _decided(times, stamp + dt.timedelta(seconds=1), stamp) == (
+        "both_changed:platform_newer"
+    )

@@ -421,3 +421,13 @@ def test_reads_cost_one_request_per_500_records(make_world):
     assert len(feed) == 3  # ceil(1100 / 500): the vendor's minimum
     assert paths.count("Companies/query") == 1  # the companyName of every contact read
     assert world.writes_since(mark) == []
+
+
+def test_a_vendor_clock_90_s_behind_is_measured_and_reported(make_world):
+    world = make_world(vendor_clock_offset=-90.0)
+    world.prospect(**person(1))
+
+    report = world.cycle()
+
+    offset = report.clock_offsets["crm"]
+    assert abs(offset["offset_seconds"] - -90.0) <= offset["uncertainty_seconds"] <= 0.5

@@ -471,3 +471,13 @@ def test_a_first_read_ending_on_an_empty_page_keeps_its_delta_token(make_world):
     assert world.cycle().writes == 0
     reads = world.data_calls_since(mark)
     assert len(reads) == 2 and all("$deltatoken" in r.query for r in reads)
+
+
+def test_a_vendor_clock_90_s_behind_is_measured_and_reported(make_world):
+    world = make_world(vendor_clock_offset=-90.0)
+    world.prospect(**person(1))
+
+    report = world.cycle()
+
+    offset = report.clock_offsets["crm"]
+    assert abs(offset["offset_seconds"] - -90.0) <= offset["uncertainty_seconds"] <= 0.5

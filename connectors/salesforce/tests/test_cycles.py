@@ -547,3 +547,33 @@ def test_deletions_lost_past_get_deleted_window_are_found_by_id(make_world, hour
     assert world.cycle().unlinked == 0
     assert not [r for r in world.emulator.requests[mark:] if "WHERE Id IN" in r.query.get("q", "")]
     assert world.local.get(pid) is not None
+def test_an_org_clock_90_s_behind_does_not_decide_the_first_meeting(make_world):
+    # The org's clock runs 90 s behind ours. A prospect is edited, then 30 s later the
+    # matching lead: the lead's stamp reads 60 s *before* the prospect's. Measured from
+    # the answers' Date headers, the offset puts the lead back where it belongs: later.
+    world = make_world(vendor_clock_offset=-90.0)
+    world.prospect(**person(1, first_name="Platform"))
+    world.advance(30)
+    world.emulator.seed(
+        "Lead",
+        [{"Email": "p1@example.com", "FirstName": "Crm", "LastName": "P1", "Company": "C"}],
+    )
+    world.advance(60)
+
+    report = world.cycle()
+
+    assert report.linked == 1, report.counts()
+    assert report.decisions.get("first_meeting:crm_newer") == 1, report.decisions
+    rows = world.local.query("SELECT first_name FROM prospect WHERE deleted_at IS NULL")
+    assert [row["first_name"] for row in rows] == ["Crm"]
+    offset = report.clock_offsets["crm"]
+    assert abs(offset["offset_seconds"] - -90.0) <= offset["uncertainty_seconds"] <= 0.5
+    assert "platform" not in report.clock_offsets  # `local` has no clock to measure
+
+
+def test_an_org_clock_on_time_is_measured_so(make_world):
+    world = make_world()
+    world.prospect(**person(1))
+    report = world.cycle()
+    offset = report.clock_offsets["crm"]
+    assert abs(offset["offset_seconds"]) <= offset["uncertainty_seconds"] <= 0.5

@@ -415,3 +415,13 @@ def test_a_conversion_that_leaves_modified_time_alone_is_found_by_the_failed_wri
     world.cycle()
     assert world.emulator.get("Contacts", contact)["First_Name"] == "Moved"
     assert world.local.count() == 2  # no duplicate prospect for the contact
+
+
+def test_a_vendor_clock_90_s_behind_is_measured_and_reported(make_world):
+    world = make_world(vendor_clock_offset=-90.0)
+    world.prospect(**person(1))
+
+    report = world.cycle()
+
+    offset = report.clock_offsets["crm"]
+    assert abs(offset["offset_seconds"] - -90.0) <= offset["uncertainty_seconds"] <= 0.5

@@ -70,7 +70,9 @@ class CrmsyncSettings(BaseSettings):
         "lost connection) may still be carried out by the vendor: within it, a record "
         "whose create is in doubt and cannot be found yet waits for a later cycle "
         "instead of being created again (Salesforce runs a call up to 10 minutes "
-        "after the client gave up).",
+        "after the client gave up). Updates a cycle sent but never recorded are "
+        "remembered as long (write intents): a record holding their values is "
+        "crmsync's own write, not an edit.",
     )
     decision_log_days: float = Field(
         default=30.0,

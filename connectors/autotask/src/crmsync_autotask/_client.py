@@ -62,6 +62,7 @@ class AutotaskClient:
             max_connections=THREAD_LIMIT * 3,
             user_agent=user_agent,
             headers={"Content-Type": "application/json"},
+            clock=self._clock,
         )
         self._lock = threading.Lock()
         self._auth_lock = threading.Lock()

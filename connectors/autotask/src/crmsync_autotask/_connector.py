@@ -15,6 +15,7 @@ from crmsync.contract import (
     Capability,
     ChangedRecord,
     ChangePage,
+    ClockOffset,
     ConnectorDescription,
     Cursor,
     FieldSpec,
@@ -277,6 +278,11 @@ class AutotaskConnector:
     @hookimpl
     def api_budget(self) -> ApiBudget | None:
         return self.client.api_budget()
+
+    @hookimpl
+    def clock_offset(self) -> ClockOffset | None:
+        """The zone's clock against ours, from its answers' ``Date`` headers."""
+        return self.client.http.clock_offset()
 
     @hookimpl
     def close(self) -> None:

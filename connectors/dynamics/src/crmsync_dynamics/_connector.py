@@ -13,6 +13,7 @@ from crmsync.contract import (
     Capability,
     ChangedRecord,
     ChangePage,
+    ClockOffset,
     ConnectorDescription,
     Cursor,
     FieldSpec,
@@ -224,6 +225,11 @@ class DynamicsConnector:
                 connector=CONNECTOR,
             ) from None
         return index, None if link is None else str(link)
+
+    @hookimpl
+    def clock_offset(self) -> ClockOffset | None:
+        """The environment's clock against ours, from its answers' ``Date`` headers."""
+        return self.org.http.clock_offset()
 
     @hookimpl
     def close(self) -> None:

@@ -133,6 +133,7 @@ class Org:
             max_connections=max_connections,
             user_agent=user_agent,
             headers=headers,
+            clock=clock,
         )
         self._lock = threading.Lock()
         self._attributes: dict[str, dict[str, Attribute]] = {}

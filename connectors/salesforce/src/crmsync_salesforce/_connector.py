@@ -23,6 +23,7 @@ from crmsync.contract import (
     Capability,
     ChangedRecord,
     ChangePage,
+    ClockOffset,
     ConnectorDescription,
     Cursor,
     FieldSpec,
@@ -164,6 +165,7 @@ class SalesforceConnector:
             max_connections=self.describe_connector().max_concurrency * 2,
             user_agent="crmsync-salesforce",
             on_response=self._read_limit_info,
+            clock=self._clock,
         )
         self._lock = threading.Lock()  # guards the budget and the describe cache
         self._usage: tuple[int, int] | None = None
@@ -774,6 +776,11 @@ class SalesforceConnector:
         return ApiBudget(
             used=used, limit=limit, allowed=int(limit * self.settings.api_budget_share)
         )
+
+    @hookimpl
+    def clock_offset(self) -> ClockOffset | None:
+        """The org's clock against ours, from its answers' ``Date`` headers."""
+        return self.http.clock_offset()
 
     @hookimpl
     def close(self) -> None:

@@ -18,6 +18,7 @@ from crmsync.contract import (
     Capability,
     ChangedRecord,
     ChangePage,
+    ClockOffset,
     ConnectorDescription,
     Cursor,
     FieldSpec,
@@ -161,6 +162,7 @@ class ZohoConnector:
             timeout=settings.timeout,
             max_connections=MAX_CONCURRENCY + 1,  # pushes plus the engine thread's call
             user_agent=_USER_AGENT,
+            clock=self._clock,
         )
         self._lock = threading.Lock()
         self._fields: dict[str, list[dict[str, Any]]] = {}
@@ -540,6 +542,11 @@ class ZohoConnector:
         else:
             next_page = None
         return RecordPage(records=tuple(found.values()), next_page=next_page)
+
+    @hookimpl
+    def clock_offset(self) -> ClockOffset | None:
+        """The data centre's clock against ours, from its answers' ``Date`` headers."""
+        return self.http.clock_offset()
 
     @hookimpl
     def close(self) -> None:

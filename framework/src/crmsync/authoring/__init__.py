@@ -6,7 +6,8 @@ nothing else of the framework::
     from crmsync.authoring import ConnectorHttp, ErrorMap, ErrorRule, UrlGuard, ...
 
 * :class:`ConnectorHttp`: the HTTP session (httpx) with timeouts, limits, user agent,
-  URL guard, request ids, and network failures and error answers translated once.
+  URL guard, request ids, network failures and error answers translated once, and
+  the vendor's clock offset measured from its ``Date`` headers (``clock_offset()``).
 * :class:`ErrorMap` / :class:`ErrorRule`: status and vendor code -> crmsync error;
   :func:`parse_retry_after` reads both forms of ``Retry-After``.
 * Auth objects (``httpx.Auth``): :class:`ClientCredentials`, :class:`ClientAssertion`,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NoReturn
 from urllib.parse import urljoin
 
 import httpx
 
+from crmsync.authoring._clock import ClockOffsetMeter
 from crmsync.authoring._errors import ErrorMap
 from crmsync.authoring._urls import UrlGuard
+from crmsync.contract import ClockOffset
 from crmsync.errors import (
     AuthenticationExpired,
     ConfigurationError,
@@ -34,6 +37,10 @@ class ConnectorHttp:
     ``accept``) and raises the ``error_map``'s error otherwise. A response the map
     makes :class:`~crmsync.errors.AuthenticationExpired` (a 401 by default) also makes
     the auth object forget the token that was sent.
+
+    Every answer's ``Date`` header also measures the vendor's clock against ``clock``
+    (epoch seconds, ``time.time`` by default; a test gives the emulator's): see
+    :meth:`clock_offset`, which a connector's ``clock_offset`` hook returns.
     """
 
     def __init__(
@@ -51,6 +58,7 @@ class ConnectorHttp:
         request_id_headers: Sequence[str] | None = None,
         headers: Mapping[str, str] | None = None,
         on_response: Callable[[httpx.Response], None] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.connector = connector
         self.error_map = error_map
@@ -62,6 +70,8 @@ class ConnectorHttp:
             else error_map.request_id_headers
         )
         self._on_response = on_response
+        self._clock = clock or time.time
+        self._clock_meter = ClockOffsetMeter()
         self._base_url: str | None = None
         if base_url is not None:
             self.base_url = base_url
@@ -161,6 +171,7 @@ class ConnectorHttp:
         network failure is a :class:`~crmsync.errors.TransientError`.
         """
         target = self.resolve(url)
+        sent = self._clock()
         try:
             response = self._client.request(
                 method,
@@ -178,11 +189,23 @@ class ConnectorHttp:
                 object_name=object_name,
                 repeatable=not (write and not idempotent),
             )
+        self._clock_meter.observe(response.headers, sent=sent, received=self._clock())
         if self._on_response is not None:
             self._on_response(response)
         if response.status_code >= 400 and response.status_code not in accept:
             self.raise_for(response, object_name=object_name)
         return response
+
+    def clock_offset(self) -> ClockOffset | None:
+        """The vendor's clock minus ``clock``, measured from the ``Date`` headers of
+        this session's answers (``None`` before one carried a date). The uncertainty is
+        half the tightest bound the answers give: half a round trip plus half the
+        header's one-second resolution at worst, less as answers accumulate.
+
+        Only :meth:`request`'s answers count: a token endpoint is often another host,
+        whose clock is not the one that stamps records. Makes no call.
+        """
+        return self._clock_meter.offset()
 
     def raise_for(
         self, response: httpx.Response, *, object_name: str | None = None

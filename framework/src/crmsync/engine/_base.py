@@ -131,15 +131,13 @@ class EngineBase:
                     "offset_seconds": round(offset.offset_seconds, 3),
                     "uncertainty_seconds": round(offset.uncertainty_seconds, 3),
                 }
-        platform, crm = offsets[PLATFORM], offsets[CRM]
-        return TimeComparison(
-            precision_seconds=max(
+        return TimeComparison.measured(
+            max(
                 self.connections[side].description.timestamp_precision_seconds
                 for side in (PLATFORM, CRM)
             ),
-            platform_offset_seconds=platform.offset_seconds if platform else 0.0,
-            crm_offset_seconds=crm.offset_seconds if crm else 0.0,
-            tie_within=sum(o.uncertainty_seconds for o in (platform, crm) if o),
+            offsets[PLATFORM],
+            offsets[CRM],
         )
 
     def _tick(self, stage: Any, side: Side, object_name: str, done: int) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 
 from crmsync.contract.models import WriteRequest
-from crmsync.engine._base import EngineBase
+from crmsync.engine._intents import IntentsMixin
 from crmsync.engine._units import (
     Failure,
     Unit,
@@ -25,7 +25,7 @@ log = structlog.get_logger("crmsync.engine")
 _STOP_POLL_SECONDS = 0.2  # how often a wait for the vendor asks whether to stop
 
 
-class PushingMixin(EngineBase):
+class PushingMixin(IntentsMixin):
     """Writes: queue, push, apply."""
 
     def _note_unsent(self, items: list[QueuedWrite]) -> None:
@@ -208,6 +208,7 @@ class PushingMixin(EngineBase):
             self.store.links.delete(tx, gone)
             self._settle_rows(tx, done_rows)
             self.store.pending.remove(tx, refs)
+            self.store.intents.remove(tx, self._intents_done(units))
             self._record_failures(tx, failures)
             if self._open_errors:
                 self.store.history.resolve_failures(tx, self.iid, resolved)

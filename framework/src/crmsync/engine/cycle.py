@@ -17,9 +17,12 @@ nothing that matters:
 Creates are recorded as pending before they are pushed. If the process dies between the
 push and the commit, the next cycle finds the created record (it is in the feed, and is
 looked up by match key) and links it instead of creating it twice; having run to its
-end, it clears those pending records. Every read is by key: the cost of a cycle follows
-the records that changed, never the number of links (save the link reconciliation of
-:mod:`._reconcile`, once, when a feed says it lost deletions).
+end, it clears those pending records. Updates are recorded likewise (write intents, see
+:mod:`._intents`): a record that holds what a dead cycle meant to write is known as
+crmsync's own write, so an edit made on the other side meanwhile is not lost to it.
+Every read is by key: the cost of a cycle follows the records that changed, never the
+number of links (save the link reconciliation of :mod:`._reconcile`, once, when a feed
+says it lost deletions).
 """
 
 from __future__ import annotations
@@ -172,6 +175,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         with self._tx() as tx:
             self.store.inbox.purge_settled(tx, self.iid)  # left by a cycle that died
             self._force_lookup = self.store.pending.any(tx, self.iid)
+            self._start_intents(tx)
         # With no open record errors (the usual case) a success has nothing to resolve:
         # skip that UPDATE per batch until this cycle records an error of its own.
         self._open_errors = bool(self.store.history.open_errors(self.iid, limit=1))
@@ -231,6 +235,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 self.store.pending.clear(
                     tx, self.iid, before=started, keep=self._deferred_creates
                 )
+            self._end_intents(tx, started)
 
     def _purge_decisions(self, tx: DbConnection) -> None:
         """Drop decision-log rows past the retention, oldest first: at most twice
@@ -523,6 +528,16 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 is_new_link=False,
                 rows=[row] + ([counterpart] if counterpart else []),
             )
+            if self._intents_left:  # a cycle died between writes and their baselines
+                other_values = counterpart.values if counterpart else None
+                self._adopt_intents(
+                    unit,
+                    *(
+                        (row.values, other_values)
+                        if side is PLATFORM
+                        else (other_values, row.values)
+                    ),
+                )
             self._decide(unit, side, row, counterpart)
             units.append(unit)
         if unlinked:
@@ -560,6 +575,8 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 self.iid,
                 [self._pending_create(u) for u in writing if u.creates is not None],
             )
+            # And one for its updates' intents, before any of them can be pushed.
+            self._record_intents(tx, writing)
         self._unsent_creates.update(
             u.ref for u in writing if u.creates is not None and u.ref
         )

@@ -25,6 +25,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from crmsync.contract import ClockOffset
 from crmsync.models import Direction, Side, SourceOfTruth
 from crmsync.policy.sides import one_way_source
 from crmsync.policy.values import is_blank
@@ -77,10 +78,10 @@ class Decision:
 class TimeComparison:
     """How two sides' modification times are made comparable.
 
-    Each side's times are corrected by its clock's measured offset (the vendor's clock
-    minus ours), then both are floored to the coarser precision of the two; changes
-    closer than ``tie_within`` seconds (the summed uncertainty of the offsets) are a
-    tie, which DESIGN's tie rule gives to the CRM.
+    Both sides' times are floored to the coarser precision of the two, then each is
+    corrected by its clock's measured offset (the vendor's clock minus ours); changes
+    closer than ``tie_within`` seconds are a tie, which DESIGN's tie rule gives to the
+    CRM. Build it with :meth:`measured`.
     """
 
     precision_seconds: float = 0.0
@@ -88,9 +89,40 @@ class TimeComparison:
     crm_offset_seconds: float = 0.0
     tie_within: float = 0.0
 
+    @classmethod
+    def measured(
+        cls,
+        precision_seconds: float,
+        platform: ClockOffset | None,
+        crm: ClockOffset | None,
+    ) -> TimeComparison:
+        """The comparison for two sides of this ``precision_seconds`` whose clocks were
+        measured as ``platform`` and ``crm`` (``None``: unmeasured, taken as exact).
+
+        A stamp ``T`` at precision ``p`` says the change fell in ``[T, T + p)`` of its
+        clock; shifted by a measured offset, off by up to its uncertainty, it no longer
+        falls on the other side's grid. One change is then surely later only when the
+        two differ by at least ``p`` plus both uncertainties: closer is a tie.
+        Unmeasured clocks keep the grid, where equal stamps are the tie.
+        """
+        offsets = [o for o in (platform, crm) if o is not None]
+        uncertainty = sum(o.uncertainty_seconds for o in offsets)
+        shifted = any(o.offset_seconds or o.uncertainty_seconds for o in offsets)
+        return cls(
+            precision_seconds=precision_seconds,
+            platform_offset_seconds=platform.offset_seconds if platform else 0.0,
+            crm_offset_seconds=crm.offset_seconds if crm else 0.0,
+            tie_within=uncertainty + precision_seconds if shifted else 0.0,
+        )
+
     def comparable(self, side: Side, moment: dt.datetime | None) -> dt.datetime | None:
-        """``moment`` of ``side`` on this machine's clock, at the shared precision."""
-        if moment is None:
+        """``moment`` of ``side`` at the shared precision, on this machine's clock.
+
+        Floored first, then shifted: flooring a shifted time would move a whole-second
+        stamp corrected by half a second a whole second back.
+        """
+        floored = at_precision(moment, self.precision_seconds)
+        if floored is None:
             return None
         offset = (
             self.platform_offset_seconds
@@ -98,8 +130,8 @@ class TimeComparison:
             else self.crm_offset_seconds
         )
         if offset:
-            moment = moment - dt.timedelta(seconds=offset)
-        return at_precision(moment, self.precision_seconds)
+            return floored - dt.timedelta(seconds=offset)
+        return floored
 
 
 def decide(
@@ -114,7 +146,8 @@ def decide(
     """Decide one field of one linked pair. Pure: no I/O, no clock.
 
     ``tie_within``: two modification times closer than this many seconds are a tie
-    (the uncertainty of the two clocks' measured offsets).
+    (the uncertainty of the two clocks' measured offsets, see
+    :meth:`TimeComparison.measured`).
     """
     if _same(platform.value, crm.value):
         return _IN_AGREEMENT
@@ -185,7 +218,7 @@ def _later_wins(
         and platform_at is not None
         and crm_at is not None
         and platform_at != crm_at
-        and abs((platform_at - crm_at).total_seconds()) <= tie_within
+        and abs((platform_at - crm_at).total_seconds()) < tie_within
     ):
         return Decision(Side.CRM, f"{why}:within_clock_uncertainty_to_crm")
     if platform_at is not None and (crm_at is None or platform_at > crm_at):

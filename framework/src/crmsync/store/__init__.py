@@ -12,6 +12,8 @@ collaborators, each a class of its own that takes the database and can be read a
 * ``store.inbox``: changes staged until a cycle settles them (:mod:`._inbox`);
 * ``store.links``: linked records and their baselines (:mod:`._links`);
 * ``store.pending``: creates pushed and not yet linked (:mod:`._pending`);
+* ``store.intents``: updates pushed and not yet answered, to know crmsync's own writes
+  after a crash (:mod:`._intents`);
 * ``store.history``: runs, per-record errors and the event log (:mod:`._history`);
 * ``store.decisions``: the per-field decision log, kept for a retention
   (:mod:`._decisions`);
@@ -35,6 +37,7 @@ from crmsync.store._decisions import DecisionLog, DecisionRow, FieldWrite
 from crmsync.store._dryrun import dry_run_store
 from crmsync.store._history import EventRow, History, RecordErrorRow, RunRecord
 from crmsync.store._inbox import Inbox, InboxRow
+from crmsync.store._intents import WriteIntent, WriteIntents
 from crmsync.store._leases import Leases
 from crmsync.store._links import LinkRow, Links
 from crmsync.store._overview import IntegrationRow, Overview
@@ -60,6 +63,7 @@ class StateStore:
         self.inbox = Inbox(self.database)
         self.links = Links(self.database)
         self.pending = PendingCreates(self.database)
+        self.intents = WriteIntents(self.database)
         self.history = History(self.database)
         self.decisions = DecisionLog(self.database)
         self.overview = Overview(self.database)
@@ -116,6 +120,8 @@ __all__ = [
     "RunRecord",
     "Schedule",
     "StateStore",
+    "WriteIntent",
+    "WriteIntents",
     "dry_run_store",
     "is_secret_setting",
     "open_store",

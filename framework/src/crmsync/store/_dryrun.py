@@ -6,9 +6,9 @@ writes: links, staged rows, pending creates, errors), and it must never block or
 real cycle (so it writes none of it where a real cycle would wait). Both hold here:
 
 * One connection, with a ``TEMPORARY`` copy of every table a cycle writes (links and
-  their counts, cursors, inbox, pending creates, record errors, events, runs, leases,
-  the decision log), holding only this integration's rows (the decision log's copy
-  starts empty: a cycle only appends to it). Unqualified names resolve to a
+  their counts, cursors, inbox, pending creates, write intents, record errors, events,
+  runs, leases, the decision log), holding only this integration's rows (the decision
+  log's copy starts empty: a cycle only appends to it). Unqualified names resolve to a
   connection's temporary tables first (SQLite's ``temp`` schema, PostgreSQL's
   ``pg_temp``), so the store's own statements run unchanged against the copies.
 * Nothing else is written: the copies shadow every table a cycle writes, so SQLite
@@ -50,6 +50,7 @@ from crmsync.store._schema import (
     pending_creates,
     record_errors,
     runs,
+    write_intents,
 )
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ SHADOWED = (
     cursors,
     inbox,
     pending_creates,
+    write_intents,
     record_errors,
     events,
     runs,

@@ -251,6 +251,27 @@ pending_creates = Table(
     Column("created_at", UtcDateTime, nullable=False, default=_now),
 )
 
+# Updates about to be pushed, one row per chunk of the engine's, recorded before they
+# leave and dropped once every answer's baseline is stored: after a crash in between,
+# the next cycle knows a record holding these values holds crmsync's own write, not an
+# edit (issue 12).
+write_intents = Table(
+    "write_intents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "integration_id",
+        ForeignKey("integrations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # [[side written, object, record id, {mapping key: [before, after]}], ...]: for
+    # each field a write sets, the pair's baseline ([platform, crm value]) when the
+    # write was decided and the one it leads to.
+    Column("intents", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False, default=_now),
+    Index("ix_write_intents_integration", "integration_id", "created_at"),
+)
+
 runs = Table(
     "runs",
     metadata,

@@ -9,7 +9,8 @@ crmsync's engine end to end. :class:`CycleWorld` is what such a test needs, buil
 * a SQLite state store holding one integration, ``local-to-<connector>``;
 * one clock for the platform, the emulator, the connector and the engine, so that
   "later" means the same everywhere: :meth:`CycleWorld.advance` moves it, nothing reads
-  the wall clock;
+  the wall clock (``vendor_clock_offset`` sets the emulator's clock that far off it, a
+  vendor whose clock is wrong: the connector measures it from the answers' ``Date``);
 * connections that live as long as the world, as they do in the runtime, so a token or
   a session survives from one cycle to the next. Retries never sleep: their delays are
   recorded in :attr:`CycleWorld.sleeps`.
@@ -111,7 +112,8 @@ class CycleWorld(Generic[EmulatorT]):
     """A platform file, an emulated CRM, a state store and one clock for all of them.
 
     ``emulator`` arrives ready (apps, users or tokens registered); the world freezes
-    its clock at ``start``. ``crm_settings`` are the connector's raw settings, checked
+    its clock at ``start`` (plus ``vendor_clock_offset`` seconds: a vendor whose clock
+    runs behind is negative). ``crm_settings`` are the connector's raw settings, checked
     by its own settings model. Close the world with :meth:`close` (a fixture's
     teardown).
     """
@@ -129,6 +131,7 @@ class CycleWorld(Generic[EmulatorT]):
         source_of_truth: SourceOfTruth = SourceOfTruth.BOTH,
         page_size: int | None = None,
         start: dt.datetime = CYCLE_START,
+        vendor_clock_offset: float = 0.0,
     ) -> None:
         if start.tzinfo is None:
             raise ValueError("CycleWorld needs an aware start (tzinfo=datetime.UTC)")
@@ -137,7 +140,8 @@ class CycleWorld(Generic[EmulatorT]):
         self.sleeps: list[float] = []
         self.page_size = page_size
         self.emulator = emulator
-        self.emulator.clock.freeze(start)
+        self.vendor_clock_offset = dt.timedelta(seconds=vendor_clock_offset)
+        self.emulator.clock.freeze(start + self.vendor_clock_offset)
         self.path = tmp_path / "platform.db"
         self.local = LocalStore(self.path, clock=self.now)
         self.store: StateStore = open_store(f"sqlite:///{tmp_path}/s.db")
@@ -183,7 +187,7 @@ class CycleWorld(Generic[EmulatorT]):
     def advance(self, seconds: float = 60) -> None:
         """Time passes on both sides (the emulator's clock stays frozen in between)."""
         self.at += dt.timedelta(seconds=seconds)
-        self.emulator.clock.set(self.at)
+        self.emulator.clock.set(self.at + self.vendor_clock_offset)
 
     def cycle(self) -> CycleReport:
         """Run one engine cycle; a failed cycle fails the test with its message."""

@@ -307,6 +307,8 @@ class AutotaskEmulator:
         try:
             response = self._handle(request, body)
             status = response.status_code
+            if "date" not in response.headers:  # the tenant's clock, as Autotask sends it
+                response.headers["Date"] = self.clock.http_date()
             return response
         finally:
             self.log.record(request, body, status)

@@ -406,7 +406,7 @@ class SalesforceEmulator:
             raise httpx.RemoteProtocolError(
                 "Server disconnected without sending a response.", request=request
             ) from None
-        headers = {"Content-Type": _JSON, **reply.headers}
+        headers = {"Content-Type": _JSON, "Date": self.clock.http_date(), **reply.headers}
         if reply.raw is not None:
             content = reply.raw
         elif reply.body is None:

@@ -168,8 +168,8 @@ class EmulatorBase:
                 early = self._apply_fault(fault, request)
                 if early is not None:
                     self.log.record(request, body, early.status_code)
-                    return early
-            response = self._dispatch(request, found)
+                    return self._dated(early)
+            response = self._dated(self._dispatch(request, found))
             if fault is not None and fault.after_commit:
                 raise _LostAnswer(fault)
         except _LostAnswer as lost:
@@ -182,6 +182,12 @@ class EmulatorBase:
         finally:
             self._local.fault = None
         self.log.record(request, body, response.status_code)
+        return response
+
+    def _dated(self, response: httpx.Response) -> httpx.Response:
+        """``response`` with the vendor's ``Date`` header, read from :attr:`clock`."""
+        if "date" not in response.headers:
+            response.headers["Date"] = self.clock.http_date()
         return response
 
     def _match(self, request: httpx.Request) -> _Found:

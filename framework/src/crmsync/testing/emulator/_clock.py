@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from email.utils import format_datetime
 from typing import Literal
 
 __all__ = ["EmulatorClock"]
@@ -74,6 +75,12 @@ class EmulatorClock:
         """Follow real time again."""
         with self._lock:
             self._frozen = None
+
+    def http_date(self) -> str:
+        """``now()`` as an HTTP ``Date`` header (RFC 7231: whole seconds, GMT): every
+        emulator answer carries it, so a connector measures this clock's offset from
+        its own, as it does a vendor's."""
+        return format_datetime(self.now().replace(microsecond=0), usegmt=True)
 
     def timestamp(self) -> float:
         """``now()`` as epoch seconds (for token lifetimes)."""

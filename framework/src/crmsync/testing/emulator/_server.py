@@ -99,7 +99,13 @@ def _make_handler(handle: Handle) -> type[BaseHTTPRequestHandler]:
                 self.connection.close()
                 return
             content = response.read()
-            self.send_response(response.status_code)
+            # send_response would add a Date of this machine's wall clock; the
+            # emulator's own (from its clock, maybe frozen) is the vendor's.
+            self.log_request(response.status_code)
+            self.send_response_only(response.status_code)
+            self.send_header("Server", self.version_string())
+            if "date" not in response.headers:
+                self.send_header("Date", self.date_time_string())
             for key, value in response.headers.items():
                 if key.lower() not in _HOP_HEADERS:
                     self.send_header(key, value)
