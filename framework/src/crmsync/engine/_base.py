@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection as DbConnection
 
+from crmsync.engine._seen import SeenLinks
 from crmsync.engine._units import (
     Failure,
     Unit,
@@ -77,6 +78,8 @@ class EngineBase:
         self._pusher: Pusher | None = None  # set while a (non-dry) cycle settles
         # (side, object) feeds whose settled rows are deleted at once (_settle_rows).
         self._settle_by_deleting: set[tuple[str, str]] = set()
+        # Links the feed reads looked up, kept for deciding the records they staged.
+        self._seen_links = SeenLinks()
 
     def _hold_lease(self, *, before_push: bool = False) -> None:
         """Renew the cycle's lease, and stop if another process holds it now.
@@ -218,16 +221,24 @@ class EngineBase:
         else:
             link.crm_modified_at = at
 
-    def _fail_rows(self, unit: Unit, *, retryable: bool) -> None:
+    def _store_links(
+        self, tx: DbConnection, changes: list[LinkRow], deletes: list[int]
+    ) -> None:
+        """Store changed links and remove deleted ones (every link write of a cycle)."""
+        self.store.upsert_links(tx, self.iid, changes)
+        self.store.delete_links(tx, deletes)
+        self._seen_links.written(link.id for link in changes)
+        self._seen_links.written(deletes)
+
+    def _fail_rows(self, tx: DbConnection, unit: Unit, *, retryable: bool) -> None:
         ids = [row.id for row in unit.rows if row.id > 0]
         self._skip_rows.update(ids)
         if not ids:
             return
         message = "; ".join(f"{f.code}: {f.message}" for f in unit.failures)[:2000]
-        with self._tx() as tx:
-            self.store.fail_inbox(
-                tx, ids, message, park=not retryable, max_attempts=self.max_attempts
-            )
+        self.store.fail_inbox(
+            tx, ids, message, park=not retryable, max_attempts=self.max_attempts
+        )
 
     def _park(self, tx: DbConnection, row: InboxRow, why: str) -> None:
         self._skip_rows.add(row.id)
