@@ -300,7 +300,9 @@ class EngineBase:
 
     def _release(self, unit: Unit) -> None:
         """The unit's records are settled (or failed): others may claim them again."""
+        in_flight = self._in_flight
         for row in unit.rows:
-            self._in_flight.discard((row.side, row.object_name, row.record_id))
-        for side in (PLATFORM, CRM):
-            self._in_flight.discard(unit.record_key(side))
+            in_flight.discard((row.side, row.object_name, row.record_id))
+        link = unit.link
+        in_flight.discard(("platform", link.platform_object, link.platform_id))
+        in_flight.discard(("crm", link.crm_object, link.crm_id))
