@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import structlog
@@ -78,6 +78,9 @@ class EngineBase:
         self._pusher: Pusher | None = None  # set while a (non-dry) cycle settles
         # (side, object) feeds whose settled rows are deleted at once (_settle_rows).
         self._settle_by_deleting: set[tuple[str, str]] = set()
+        self._pairs_index: (
+            tuple[Sequence[ObjectPair], dict[tuple[str, str], ObjectPair]] | None
+        ) = None
         # Links the feed reads looked up, kept for deciding the records they staged.
         self._seen_links = SeenLinks()
 
@@ -185,13 +188,15 @@ class EngineBase:
         return None
 
     def _pair(self, platform_object: str, crm_object: str) -> ObjectPair | None:
-        for pair in self.integration.object_pairs:
-            if (
-                pair.platform_object == platform_object
-                and pair.crm_object == crm_object
-            ):
-                return pair
-        return None
+        # Asked once per changed record: a dict, rebuilt if the pairs were replaced.
+        pairs = self.integration.object_pairs
+        index = self._pairs_index
+        if index is None or index[0] is not pairs:
+            by_objects: dict[tuple[str, str], ObjectPair] = {}
+            for pair in pairs:
+                by_objects.setdefault((pair.platform_object, pair.crm_object), pair)
+            index = self._pairs_index = (pairs, by_objects)
+        return index[1].get((platform_object, crm_object))
 
     @staticmethod
     def _other_key(link: LinkRow, side: Side) -> tuple[str, str]:
