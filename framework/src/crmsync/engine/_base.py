@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import structlog
 from sqlalchemy import Connection as DbConnection
 
+from crmsync.engine._seen import SeenLinks
 from crmsync.engine._units import (
     Failure,
     Unit,
@@ -22,7 +23,7 @@ from crmsync.models import CRM, PLATFORM, Integration, ObjectPair, Side
 from crmsync.plugins import Connection
 from crmsync.policy.rules import TimeComparison
 from crmsync.settings import CrmsyncSettings
-from crmsync.store import InboxRow, LinkRow, StateStore
+from crmsync.store import FieldWrite, InboxRow, LinkRow, StateStore
 
 log = structlog.get_logger("crmsync.engine")
 
@@ -75,12 +76,19 @@ class EngineBase:
         # how many it logged: the end-of-cycle purge may drop twice that many.
         self._log_decisions = False
         self._logged_decisions = 0
+        # Fields the vendor accepted, logged with the next applied batch.
+        self._decision_rows: list[FieldWrite] = []
         # The cycle's lease: renewed as the cycle goes, checked before every push.
         self._lease_owner: str | None = None
         self._lease_renewed = 0.0  # time.monotonic() of the last renewal
         self._pusher: Pusher | None = None  # set while a (non-dry) cycle settles
         # (side, object) feeds whose settled rows are deleted at once (_settle_rows).
         self._settle_by_deleting: set[tuple[str, str]] = set()
+        self._pairs_index: (
+            tuple[Sequence[ObjectPair], dict[tuple[str, str], ObjectPair]] | None
+        ) = None
+        # Links the feed reads looked up, kept for deciding the records they staged.
+        self._seen_links = SeenLinks()
 
     def _hold_lease(self, *, before_push: bool = False) -> None:
         """Renew the cycle's lease, and stop if another process holds it now.
@@ -184,13 +192,15 @@ class EngineBase:
         return None
 
     def _pair(self, platform_object: str, crm_object: str) -> ObjectPair | None:
-        for pair in self.integration.object_pairs:
-            if (
-                pair.platform_object == platform_object
-                and pair.crm_object == crm_object
-            ):
-                return pair
-        return None
+        # Asked once per changed record: a dict, rebuilt if the pairs were replaced.
+        pairs = self.integration.object_pairs
+        index = self._pairs_index
+        if index is None or index[0] is not pairs:
+            by_objects: dict[tuple[str, str], ObjectPair] = {}
+            for pair in pairs:
+                by_objects.setdefault((pair.platform_object, pair.crm_object), pair)
+            index = self._pairs_index = (pairs, by_objects)
+        return index[1].get((platform_object, crm_object))
 
     @staticmethod
     def _other_key(link: LinkRow, side: Side) -> tuple[str, str]:
@@ -220,16 +230,24 @@ class EngineBase:
         else:
             link.crm_modified_at = at
 
-    def _fail_rows(self, unit: Unit, *, retryable: bool) -> None:
+    def _store_links(
+        self, tx: DbConnection, changes: list[LinkRow], deletes: list[int]
+    ) -> None:
+        """Store changed links and remove deleted ones (every link write of a cycle)."""
+        self.store.links.upsert(tx, self.iid, changes)
+        self.store.links.delete(tx, deletes)
+        self._seen_links.written(link.id for link in changes)
+        self._seen_links.written(deletes)
+
+    def _fail_rows(self, tx: DbConnection, unit: Unit, *, retryable: bool) -> None:
         ids = [row.id for row in unit.rows if row.id > 0]
         self._skip_rows.update(ids)
         if not ids:
             return
         message = "; ".join(f"{f.code}: {f.message}" for f in unit.failures)[:2000]
-        with self._tx() as tx:
-            self.store.inbox.fail(
-                tx, ids, message, park=not retryable, max_attempts=self.max_attempts
-            )
+        self.store.inbox.fail(
+            tx, ids, message, park=not retryable, max_attempts=self.max_attempts
+        )
 
     def _park(self, tx: DbConnection, row: InboxRow, why: str) -> None:
         self._skip_rows.add(row.id)
@@ -291,7 +309,9 @@ class EngineBase:
 
     def _release(self, unit: Unit) -> None:
         """The unit's records are settled (or failed): others may claim them again."""
+        in_flight = self._in_flight
         for row in unit.rows:
-            self._in_flight.discard((row.side, row.object_name, row.record_id))
-        for side in (PLATFORM, CRM):
-            self._in_flight.discard(unit.record_key(side))
+            in_flight.discard((row.side, row.object_name, row.record_id))
+        link = unit.link
+        in_flight.discard(("platform", link.platform_object, link.platform_id))
+        in_flight.discard(("crm", link.crm_object, link.crm_id))

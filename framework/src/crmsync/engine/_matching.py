@@ -94,13 +94,16 @@ class MatchingMixin(EngineBase):
                     )
                 free, linked_elsewhere = found
                 # A candidate another row of this cycle just claimed counts as linked.
-                busy = [
-                    c
-                    for c in free
-                    if (other_side, c.object_name, c.record_id) in self._in_flight
-                ]
-                free = [c for c in free if c not in busy]
-                linked_elsewhere = linked_elsewhere or bool(busy)
+                if free:
+                    claimable = [
+                        c
+                        for c in free
+                        if (other_side, c.object_name, c.record_id)
+                        not in self._in_flight
+                    ]
+                    if len(claimable) < len(free):
+                        linked_elsewhere = True
+                    free = claimable
                 if len(free) >= 2:
                     ids = sorted(c.record_id for c in free)
                     self._ambiguous(
@@ -115,9 +118,11 @@ class MatchingMixin(EngineBase):
                 if len(free) == 1:
                     # One candidate, but is this row its only one? Another record of
                     # this side with the same key makes it a guess either way.
-                    others = rivals.get(row.match_key or "", set()) - {row.record_id}
-                    if others:
-                        ids = sorted({row.record_id, *others})
+                    same_key = rivals.get(row.match_key or "", ())
+                    if len(same_key) > 1 or (
+                        same_key and row.record_id not in same_key
+                    ):
+                        ids = sorted({row.record_id, *same_key})
                         self._ambiguous(
                             tx,
                             row,
@@ -310,10 +315,14 @@ class MatchingMixin(EngineBase):
             times=self._times,
         )
         self._report.linked += 1
-        self._report.note(
-            "link", platform_row.object_name, platform_row.record_id,
-            crm_row.object_name, crm_row.record_id,
-        )
+        if self._report.record_plan:
+            self._report.note(
+                "link",
+                platform_row.object_name,
+                platform_row.record_id,
+                crm_row.object_name,
+                crm_row.record_id,
+            )
         self._in_flight.add((match.side, match.object_name, match.record_id))
         return unit
 

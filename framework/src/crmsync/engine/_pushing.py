@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -16,7 +15,7 @@ from crmsync.engine._units import (
 )
 from crmsync.engine._writes import Answered, QueuedWrite, WriteQueue
 from crmsync.errors import OutcomeUnknown, StopRequested
-from crmsync.models import Side
+from crmsync.models import PLATFORM, Side
 from crmsync.store import FieldWrite, InboxRow, LinkRow
 from crmsync.store._schema import dumps
 
@@ -54,15 +53,19 @@ class PushingMixin(IntentsMixin):
         # A create's pending record was committed with its chunk (_settle_chunk), before
         # any of the chunk's writes can be pushed.
         for side, values in unit.writes.items():
-            op = "create" if unit.creates is side else "update"
-            request = WriteRequest(
-                ref=unit.ref
-                if op == "create" and unit.ref
-                else f"{self.iid}:{side.value}:{self._id_of(unit.link, side)}",
-                op=op,
-                record_id=None if op == "create" else self._id_of(unit.link, side),
-                values=values,
+            op: Literal["create", "update"] = (
+                "create" if unit.creates is side else "update"
             )
+            if op == "create" and unit.ref:
+                ref, record_id = unit.ref, None
+            else:
+                record_id = self._id_of(unit.link, side) or None
+                ref = f"{self.iid}:{side.value}:{record_id or ''}"
+                if op == "create":
+                    record_id = None
+            # (Validating is cheaper than pydantic's model_construct, which runs in
+            # Python: measured.)
+            request = WriteRequest(ref=ref, op=op, record_id=record_id, values=values)
             unit.pending += 1
             queue.add(
                 side, self._object_of(unit.link, side), QueuedWrite(request, unit, side)
@@ -103,24 +106,33 @@ class PushingMixin(IntentsMixin):
                 stopping = True
                 break
         error: Exception | None = None
+        completed: list[Unit] = []
         while True:
             try:
                 for side, object_name, answered in pusher.finished(
                     wait=wait or stopping or error is not None
                 ):
-                    self._apply_answers(side, object_name, answered)
+                    completed.extend(self._apply_answers(side, object_name, answered))
                 break
             except Exception as raised:
                 error = error or raised
+        # Every answer collected here is recorded in one transaction: one commit per
+        # collection, not one per flush (commits were a sixth of an update cycle).
+        self._apply(completed)
         if error is not None:
             raise error
         if stopping:
             raise StopRequested()
 
-    def _apply_answers(self, side: Side, object_name: str, answered: Answered) -> None:
+    def _apply_answers(
+        self, side: Side, object_name: str, answered: Answered
+    ) -> list[Unit]:
+        """Count the answers of one flush; the units they completed."""
         completed: list[Unit] = []
         counts = self._report.side(side.value)
-        logged: list[FieldWrite] | None = [] if self._log_decisions else None
+        logged = self._decision_rows if self._log_decisions else None
+        noting = self._report.record_plan
+        platform = side is PLATFORM
         for item, result in answered:
             unit = item.unit
             unit.pending -= 1
@@ -132,19 +144,24 @@ class PushingMixin(IntentsMixin):
                     self._set_id(unit.link, side, result.record_id or "")
                     # A create is told by the record it came from (its new id is
                     # the vendor's, and a dry run's is made up).
-                    self._report.note(
-                        "create", *unit.record_key(side.other)[1:], object_name, ""
-                    )
+                    if noting:
+                        self._report.note(
+                            "create", *unit.record_key(side.other)[1:], object_name, ""
+                        )
                 else:
                     counts.updated += 1
-                    self._report.note(
-                        "update",
-                        object_name,
-                        item.request.record_id or "",
-                        detail=",".join(sorted(item.request.values)),
-                    )
+                    if noting:
+                        self._report.note(
+                            "update",
+                            object_name,
+                            item.request.record_id or "",
+                            detail=",".join(sorted(item.request.values)),
+                        )
                 if result.modified_at is not None:
-                    self._set_modified(unit.link, side, result.modified_at)
+                    if platform:
+                        unit.link.platform_modified_at = result.modified_at
+                    else:
+                        unit.link.crm_modified_at = result.modified_at
             elif result.error is not None and result.error.missing:
                 # The record was deleted where the feed could not tell us (a vendor
                 # without tombstones): unlink it, with the reason, instead of retrying.
@@ -169,18 +186,21 @@ class PushingMixin(IntentsMixin):
                 revert_failed_fields(unit, side)
             if unit.pending == 0:
                 completed.append(unit)
-        self._apply(completed, logged or ())
         self._tick("write", side, object_name, counts.created + counts.updated)
+        return completed
 
-    def _apply(self, units: list[Unit], logged: Sequence[FieldWrite] = ()) -> None:
-        """Record what ``units`` came to, with ``logged`` (the fields the vendor
-        accepted) in the decision log, in one transaction."""
+    def _apply(self, units: list[Unit]) -> None:
+        """Record what ``units`` came to, with the fields the vendor accepted since the
+        last call in the decision log, in one transaction."""
+        if not units and not self._decision_rows:
+            return
         links: list[LinkRow] = []
         gone: list[int] = []
         done_rows: list[InboxRow] = []
         failures: list[Failure] = []
         resolved: list[tuple[str, str, str]] = []
         refs: list[str] = []
+        failed: list[Unit] = []
         for unit in units:
             if unit.ref and not _create_outcome_unknown(unit):
                 refs.append(unit.ref)
@@ -196,27 +216,32 @@ class PushingMixin(IntentsMixin):
                 links.append(unit.link)
             if unit.failures:
                 failures.extend(unit.failures)
-                self._fail_rows(unit, retryable=all(f.retryable for f in unit.failures))
+                failed.append(unit)
             else:
                 done_rows.extend(unit.rows)
-                resolved.extend(
-                    unit.record_key(side) for side in (Side.PLATFORM, Side.CRM)
-                )
+                if self._open_errors:  # else nothing to resolve (the usual case)
+                    resolved.extend(
+                        unit.record_key(side) for side in (Side.PLATFORM, Side.CRM)
+                    )
             self._release(unit)
         with self._tx() as tx:
-            self.store.links.upsert(tx, self.iid, links)
-            self.store.links.delete(tx, gone)
+            for unit in failed:
+                self._fail_rows(
+                    tx, unit, retryable=all(f.retryable for f in unit.failures)
+                )
+            self._store_links(tx, links, gone)
             self._settle_rows(tx, done_rows)
             self.store.pending.remove(tx, refs)
             self.store.intents.remove(tx, self._intents_done(units))
             self._record_failures(tx, failures)
-            if self._open_errors:
+            if resolved:
                 self.store.history.resolve_failures(tx, self.iid, resolved)
-            if logged:
+            if self._decision_rows:
                 self.store.decisions.record(
-                    tx, self.iid, self._run_id, self.clock(), logged
+                    tx, self.iid, self._run_id, self.clock(), self._decision_rows
                 )
-                self._logged_decisions += len(logged)
+                self._logged_decisions += len(self._decision_rows)
+                self._decision_rows.clear()
 
     def _unlink_gone(self, unit: Unit, gone: list[int]) -> None:
         assert unit.gone is not None

@@ -103,6 +103,22 @@ def _comparable_of(source: FieldType | None, target: FieldType, value: Any) -> A
 _comparable_cached = functools.lru_cache(maxsize=65_536, typed=True)(_comparable_of)
 
 
+# Per object pair: (baseline key, platform field, crm field, mapping) of each mapping,
+# as plain tuples: every changed record walks them (object pairs are immutable).
+_FIELDS: dict[int, tuple[ObjectPair, tuple[tuple[str, str, str, Mapping], ...]]] = {}
+
+
+def _fields_of(pair: ObjectPair) -> tuple[tuple[str, str, str, Mapping], ...]:
+    known = _FIELDS.get(id(pair))
+    if known is not None and known[0] is pair:
+        return known[1]
+    if len(_FIELDS) > 1024:  # integrations reloaded over a long life: start afresh
+        _FIELDS.clear()
+    fields = tuple((m.key, m.platform_field, m.crm_field, m) for m in pair.mappings)
+    _FIELDS[id(pair)] = (pair, fields)
+    return fields
+
+
 def _same(value: Any, other: Any) -> bool:
     """The same raw value, and of the same type (``1 == 1.0 == True`` is not "same")."""
     return value is other or (type(value) is type(other) and value == other)
@@ -130,24 +146,25 @@ def decide_fields(
     values are then the baseline's, which is what that side still holds.
     """
     link = unit.link
-    unit.old_baseline = dict(link.baseline)
+    # Not copied: the link gets a new dict below, and nothing changes the old one.
+    old_baseline = unit.old_baseline = link.baseline
     new_baseline: dict[str, list[Any]] = {}
     tie_within = 0.0
     if times is not None:
         platform_at = times.comparable(PLATFORM, platform_at)
         crm_at = times.comparable(CRM, crm_at)
         tie_within = times.tie_within
-    for mapping in unit.pair.mappings:
-        base = link.baseline.get(mapping.key)
+    for key, platform_field, crm_field, mapping in _fields_of(unit.pair):
+        base = old_baseline.get(key)
         if platform_values is not None:
-            platform_value = platform_values.get(mapping.platform_field)
+            platform_value = platform_values.get(platform_field)
         elif base is not None:
             platform_value = base[0]
         else:
             # Never seen this side's value (a new mapping): wait for the back-fill.
             continue
         if crm_values is not None:
-            crm_value = crm_values.get(mapping.crm_field)
+            crm_value = crm_values.get(crm_field)
         elif base is not None:
             crm_value = base[1]
         else:
@@ -158,7 +175,7 @@ def decide_fields(
             # The same raw value (``_same``, inlined: this is the hottest line of a
             # cycle) converts and normalizes the same way on both sides: in agreement
             # without running the policy (most fields of most records).
-            new_baseline[mapping.key] = [platform_value, crm_value]
+            new_baseline[key] = [platform_value, crm_value]
             continue
         baseline = None
         if base is not None:
@@ -189,7 +206,7 @@ def decide_fields(
         )
         target = decision.target
         if target is None:
-            new_baseline[mapping.key] = [platform_value, crm_value]
+            new_baseline[key] = [platform_value, crm_value]
             if decision.rule != "in_agreement":
                 decisions[decision.rule] = decisions.get(decision.rule, 0) + 1
             continue
@@ -197,11 +214,11 @@ def decide_fields(
         try:
             if target is CRM:
                 value = convert(platform_value, mapping.platform_type, mapping.crm_type)
-                new_baseline[mapping.key] = [platform_value, value]
+                new_baseline[key] = [platform_value, value]
                 target_field, old = mapping.crm_field, crm_value
             else:
                 value = convert(crm_value, mapping.crm_type, mapping.platform_type)
-                new_baseline[mapping.key] = [value, crm_value]
+                new_baseline[key] = [value, crm_value]
                 target_field, old = mapping.platform_field, platform_value
         except ConversionError as error:
             source = PLATFORM if target is CRM else CRM
@@ -219,11 +236,11 @@ def decide_fields(
                 )
             )
             if base is not None:
-                new_baseline[mapping.key] = base
+                new_baseline[key] = base
             continue
         unit.writes.setdefault(target, {})[target_field] = value
         unit.rules.setdefault(target, {})[target_field] = decision.rule
-        unit.field_targets[mapping.key] = target
+        unit.field_targets[key] = target
         if planned is not None:
             side, obj, record = unit.record_key(target)
             planned.append(

@@ -265,12 +265,16 @@ class WriteQueue:
         self._queues: dict[tuple[Side, str, str], list[QueuedWrite]] = {}
         self._flush = flush
         self._threshold = threshold
+        self._thresholds: dict[Side, int] = {}
 
     def add(self, side: Side, object_name: str, item: QueuedWrite) -> None:
         key = (side, object_name, item.request.op)
         queue = self._queues.setdefault(key, [])
         queue.append(item)
-        if len(queue) >= self._threshold(side):
+        threshold = self._thresholds.get(side)
+        if threshold is None:
+            threshold = self._thresholds[side] = self._threshold(side)
+        if len(queue) >= threshold:
             self._queues[key] = []
             self._flush(side, object_name, queue)
 

@@ -31,13 +31,13 @@ import datetime as dt
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
 from sqlalchemy import Connection as DbConnection
 
-from crmsync.contract.models import Capability, ChangedRecord, Cursor
+from crmsync.contract.models import Capability, ChangedRecord, Cursor, Tombstone
 from crmsync.engine._base import LEASE_SECONDS
 from crmsync.engine._linking import LinkingMixin
 from crmsync.engine._matching import MatchingMixin
@@ -91,6 +91,8 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         self._full_read.clear()
         self._log_decisions = not dry_run and self.settings.decision_log_days > 0
         self._logged_decisions = 0
+        self._seen_links.clear()
+        self._decision_rows = []
         owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
         if not dry_run and not self.store.leases.acquire(
             self.iid, owner, seconds=LEASE_SECONDS
@@ -305,8 +307,7 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                     link, side, target_object, target_id, changes, deletes, why
                 )
                 with self._tx() as tx:
-                    self.store.links.upsert(tx, self.iid, changes)
-                    self.store.links.delete(tx, deletes)
+                    self._store_links(tx, changes, deletes)
                     self._settle_rows(tx, [row])
                 self._skip_rows.add(row.id)
 
@@ -328,6 +329,12 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         started = self.clock()
         position, page_token, read = saved, None, 0
         reconciled = False
+        # Pages are staged a few at a time, each group with the cursor it reached, in
+        # one transaction: the cursor still never passes a change that is not kept
+        # (a crash loses only pages not yet committed, and their cursor with them),
+        # for one commit per ``chunk_size`` records rather than one per page.
+        records: list[ChangedRecord] = []
+        tombstones: list[Tombstone] = []
         while True:
             page = connection.fetch_changed(
                 object_name,
@@ -343,40 +350,74 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
                 reconcile_links(self, side, object_name, page.deletions_unknown_before)
             if position is None or page.cursor.sort_key() >= position.sort_key():
                 position = page.cursor
-            news: Sequence[ChangedRecord] = page.records
-            if saved is not None and news:
-                # A full read (the first, a back-fill) decides every record afresh.
-                news = self._without_echoes(side, object_name, news)
-            with self._tx() as tx:
-                self.store.inbox.stage(
-                    tx,
-                    self.iid,
-                    side.value,
-                    object_name,
-                    news,
-                    page.tombstones,
-                    key_of,
-                )
-                self.store.cursors.save(
-                    tx, self.iid, side.value, object_name, position, read_at=started
-                )
+            records.extend(page.records)
+            tombstones.extend(page.tombstones)
             for kind, count in page.costs.items():
                 costs = self._costs.setdefault(side.value, {})
                 costs[kind] = costs.get(kind, 0) + count
             read += len(page.records) + len(page.tombstones)
-            counts = self._report.side(side.value)
-            counts.read += len(page.records)
-            counts.unchanged += len(page.records) - len(news)
-            counts.deleted += len(page.tombstones)
+            last = page.next_page is None
+            if (
+                last
+                or len(records) + len(tombstones) >= self.chunk_size
+                or self.should_stop()
+            ):
+                self._stage_pages(
+                    side,
+                    object_name,
+                    key_of,
+                    records,
+                    tombstones,
+                    position,
+                    read_at=started,
+                    echoes=saved is not None,
+                )
+                records, tombstones = [], []
             self._tick("read", side, object_name, read)
             self._check_stop()
-            if page.next_page is None:
+            if last:
                 break
             page_token = page.next_page
         log.info("feed_read", records=read)
 
+    def _stage_pages(
+        self,
+        side: Side,
+        object_name: str,
+        key_of: Callable[[dict[str, Any]], str | None] | None,
+        records: list[ChangedRecord],
+        tombstones: list[Tombstone],
+        position: Cursor,
+        *,
+        read_at: dt.datetime,
+        echoes: bool,
+    ) -> None:
+        """Stage read pages and move the feed's cursor past them, in one transaction.
+
+        ``echoes``: leave out records that hold their link's baseline (a full read, the
+        first or a back-fill, decides every record afresh instead).
+        """
+        with self._tx() as tx:
+            news: Sequence[ChangedRecord] = records
+            if echoes and records:
+                news = self._without_echoes(tx, side, object_name, records)
+            self.store.inbox.stage(
+                tx, self.iid, side.value, object_name, news, tombstones, key_of
+            )
+            self.store.cursors.save(
+                tx, self.iid, side.value, object_name, position, read_at=read_at
+            )
+        counts = self._report.side(side.value)
+        counts.read += len(records)
+        counts.unchanged += len(records) - len(news)
+        counts.deleted += len(tombstones)
+
     def _without_echoes(
-        self, side: Side, object_name: str, records: Sequence[ChangedRecord]
+        self,
+        tx: DbConnection,
+        side: Side,
+        object_name: str,
+        records: Sequence[ChangedRecord],
     ) -> Sequence[ChangedRecord]:
         """``records`` less those that hold exactly their link's baseline.
 
@@ -386,22 +427,26 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         answered. One indexed read of the page's links decides it; any doubt (no link,
         a field the baseline lacks, a value of another type, a conversion) stages it.
         """
-        with self._tx() as tx:
-            links = self.store.links.find(
-                tx, self.iid, side.value, [(object_name, r.record_id) for r in records]
-            )
+        links = self.store.links.find(
+            tx, self.iid, side.value, [(object_name, r.record_id) for r in records]
+        )
         if not links:
             return records
         at = 0 if side is PLATFORM else 1
         news = []
+        staged: dict[tuple[str, str], LinkRow] = {}
         for record in records:
-            link = links.get((object_name, record.record_id))
+            key = (object_name, record.record_id)
+            link = links.get(key)
             if link is None or record.converted_to is not None:
                 news.append(record)
                 continue
             pair = self._pair(link.platform_object, link.crm_object)
             if pair is None or not _holds_baseline(pair, side, at, record, link):
                 news.append(record)
+                staged[key] = link
+        # Deciding these records needs the same links: kept, not read again.
+        self._seen_links.remember(side.value, staged)
         return news
 
     def _resume_from(
@@ -463,12 +508,11 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
     ) -> None:
         other = side.other
         with self._tx() as tx:
-            links = self.store.links.find(
-                tx,
-                self.iid,
-                side.value,
-                [(row.object_name, row.record_id) for row in rows],
+            links, unseen = self._seen_links.take(
+                side.value, [(row.object_name, row.record_id) for row in rows]
             )
+            if unseen:
+                links.update(self.store.links.find(tx, self.iid, side.value, unseen))
             counterpart_keys = [self._other_key(link, side) for link in links.values()]
             counterparts = {
                 (row.object_name, row.record_id): row
@@ -552,10 +596,11 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
         writing = [unit for unit in units if unit.writes]
         settled = [unit for unit in units if not unit.writes]
         resolved: list[tuple[str, str, str]] = []
+        failed: list[Unit] = []
         for unit in settled:
             if unit.failures:
                 failures.extend(unit.failures)
-                self._fail_rows(unit, retryable=False)
+                failed.append(unit)
             else:
                 done_rows.extend(unit.rows)
                 if self._open_errors:  # a record that failed before may agree now
@@ -563,8 +608,9 @@ class SyncEngine(MatchingMixin, LinkingMixin, PushingMixin):
             if not unit.unchanged:
                 link_changes.append(unit.link)
         with self._tx() as tx:
-            self.store.links.upsert(tx, self.iid, link_changes)
-            self.store.links.delete(tx, link_deletes)
+            for unit in failed:
+                self._fail_rows(tx, unit, retryable=False)
+            self._store_links(tx, link_changes, link_deletes)
             self._settle_rows(tx, done_rows)
             self._record_failures(tx, failures)
             if resolved:

@@ -16,9 +16,11 @@ KeyOf = Callable[[Mapping[str, Any]], str | None]
 def match_key(value: Any) -> str | None:
     """The normalized match key of a match field's value: trimmed and
     case-insensitive; a blank or non-text value has none."""
-    if is_blank(value) or not isinstance(value, str):
+    # The common case (a str) first: every staged record passes here.
+    if type(value) is not str and (is_blank(value) or not isinstance(value, str)):
         return None
-    return value.strip().casefold()
+    key = value.strip()
+    return key.casefold() if key else None
 
 
 def match_key_of(match_field: str) -> KeyOf:

@@ -59,7 +59,7 @@ def is_blank(value: Any) -> bool:
     """``None``, an empty or whitespace-only string, or an empty multi-select."""
     if value is None:
         return True
-    if isinstance(value, str):
+    if type(value) is str or isinstance(value, str):
         return not value.strip()
     if isinstance(value, list | tuple | set | frozenset):
         return all(is_blank(item) for item in value)

@@ -36,11 +36,11 @@ def by_object(keys: Sequence[tuple[str, str]]) -> Iterable[tuple[str, Sequence[s
 
 def json_dict(raw: Any) -> dict[str, Any]:
     """A JSON column read through the driver: text on SQLite, decoded on PostgreSQL."""
-    if raw is None:
-        return {}
-    if isinstance(raw, str | bytes):
+    if isinstance(raw, str | bytes):  # the common case first: SQLite's text
         decoded: dict[str, Any] = loads(raw)
         return decoded
+    if raw is None:
+        return {}
     return dict(raw)
 
 

@@ -70,24 +70,20 @@ class Links:
                 f"AND {prefix}_id IN ({self.database.marks(len(chunk))})",
                 (integration_id, object_name, *chunk),
             )
+            own = 1 if side == "platform" else 3  # where this side's (object, id) is
             for row in result.fetchall():
-                link = LinkRow(
-                    id=row[0],
-                    platform_object=row[1],
-                    platform_id=row[2],
-                    crm_object=row[3],
-                    crm_id=row[4],
-                    baseline=json_dict(row[5]),
-                    platform_modified_at=None if row[6] is None else moment(row[6]),
-                    crm_modified_at=None if row[7] is None else moment(row[7]),
-                    stored_identity=(row[1], row[2], row[3], row[4]),
+                # Positional: one LinkRow per changed record, keywords cost more.
+                found[(row[own], row[own + 1])] = LinkRow(
+                    row[0],
+                    row[1],
+                    row[2],
+                    row[3],
+                    row[4],
+                    json_dict(row[5]),
+                    None if row[6] is None else moment(row[6]),
+                    None if row[7] is None else moment(row[7]),
+                    (row[1], row[2], row[3], row[4]),
                 )
-                key = (
-                    (link.platform_object, link.platform_id)
-                    if side == "platform"
-                    else (link.crm_object, link.crm_id)
-                )
-                found[key] = link
         return found
 
     def upsert(
