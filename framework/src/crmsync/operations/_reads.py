@@ -21,7 +21,7 @@ from crmsync.operations._models import (
 )
 from crmsync.operations._workspace import Workspace
 from crmsync.plugins import InstalledConnector
-from crmsync.store import RunRecord, stored_id
+from crmsync.store import RecordErrorRow, RunRecord, stored_id
 
 __all__ = [
     "VersionInfo",
@@ -222,19 +222,21 @@ def open_errors(ws: Workspace, name: str, *, limit: int = 100) -> ErrorListing:
     return ErrorListing(
         integration=name,
         total=store.history.count_open_errors(iid) if rows else 0,
-        errors=[
-            OpenError(
-                side=row.side,
-                object_name=row.object_name,
-                record_id=row.record_id,
-                code=row.code,
-                message=row.message,
-                field=row.field,
-                retryable=row.retryable,
-                attempts=row.attempts,
-                first_seen_at=row.first_seen_at,
-                last_seen_at=row.last_seen_at,
-            )
-            for row in rows
-        ],
+        errors=[open_error(row) for row in rows],
+    )
+
+
+def open_error(row: RecordErrorRow) -> OpenError:
+    """An open record error as the faces show it."""
+    return OpenError(
+        side=row.side,
+        object_name=row.object_name,
+        record_id=row.record_id,
+        code=row.code,
+        message=row.message,
+        field=row.field,
+        retryable=row.retryable,
+        attempts=row.attempts,
+        first_seen_at=row.first_seen_at,
+        last_seen_at=row.last_seen_at,
     )

@@ -12,6 +12,7 @@ from crmsync.contract import Capability
 from crmsync.errors import CrmsyncError, NotFound
 from crmsync.models import Integration, ObjectPair
 from crmsync.operations._models import OpenError, _Answer
+from crmsync.operations._reads import open_error
 from crmsync.operations._workspace import Workspace
 from crmsync.policy import match_key
 from crmsync.store import DecisionRow, LinkRow, StateStore, stored_id
@@ -242,18 +243,7 @@ def explain(
             )
         )
     errors = [
-        OpenError(
-            side=row.side,
-            object_name=row.object_name,
-            record_id=row.record_id,
-            code=row.code,
-            message=row.message,
-            field=row.field,
-            retryable=row.retryable,
-            attempts=row.attempts,
-            first_seen_at=row.first_seen_at,
-            last_seen_at=row.last_seen_at,
-        )
+        open_error(row)
         for row in store.history.open_errors(iid, limit=100, records=records)
     ]
     return RecordStory(
