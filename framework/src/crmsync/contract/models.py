@@ -31,7 +31,14 @@ import datetime as dt
 import enum
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings
 
 __all__ = [
@@ -379,3 +386,13 @@ class ConnectorDescription(_Frozen):
         "over the files of real integrations; other settings keep their defaults. "
         "Since 1.2.",
     )
+
+    @model_validator(mode="after")
+    def _demo_files_are_settings(self) -> ConnectorDescription:
+        unknown = sorted(set(self.demo_files) - set(self.settings_model.model_fields))
+        if unknown:
+            raise ValueError(
+                f"demo_files names {', '.join(unknown)}, which "
+                f"{self.settings_model.__name__} does not declare"
+            )
+        return self
