@@ -128,8 +128,6 @@ _TITLES = (
 )
 
 
-
-
 def fake_people(
     n: int,
     *,
