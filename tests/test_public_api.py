@@ -135,6 +135,7 @@ PUBLIC = {
     "crmsync.testing.emulator": [
         "DEMO_PLATFORM_FIELDS",
         "JWT_BEARER_GRANT",
+        "PICKLIST_FIELDS",
         "STANDARD_FAULTS",
         "ArmedFault",
         "DemoField",
@@ -151,6 +152,7 @@ PUBLIC = {
         "ServeFactory",
         "ServedEmulator",
         "ServedOnLoopback",
+        "fake_people",
         "json_response",
         "route",
     ],

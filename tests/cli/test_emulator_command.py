@@ -7,10 +7,12 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from crmsync.cli import CliState, app
 from crmsync.cli._emulator_command import start_emulator
+from crmsync.errors import ConfigurationError
 from crmsync.plugins import discover_connectors
 
 
@@ -127,3 +129,86 @@ def test_a_tie_at_the_top_says_how_to_pick(tmp_path: Path) -> None:
         "zeta (pick one with `crmsync demo --crm <id>`, e.g. --crm acme)"
     ) in result.output + result.stderr
     assert not list(tmp_path.iterdir())  # nothing was started or written
+
+
+# A platform connector written by a test, not in this repository: prospects in a
+# memory backend that lives as long as the process (the demo opens several
+# connections), self-contained, and preferred over `local` by its demo_priority.
+_ACME_PLATFORM = """
+from crmsync.contract import FieldSpec, FieldType, hookimpl
+from crmsync.testing.memory import (
+    MemoryBackend, MemoryPlatformConnector, platform_fields,
+)
+
+BACKEND = MemoryBackend(objects={"person": platform_fields() + [
+    FieldSpec(name="title", label="Title", type=FieldType.STRING, length=80),
+    FieldSpec(name="lead_source", label="Source", type=FieldType.PICKLIST,
+              picklist_values=("Web", "Phone Inquiry", "Partner Referral")),
+    FieldSpec(name="opted_out", label="Opted out", type=FieldType.BOOLEAN),
+]})
+
+
+class AcmePlatform(MemoryPlatformConnector):
+    def __init__(self, settings, **kwargs):
+        super().__init__(settings, backend=BACKEND)
+
+    @staticmethod
+    @hookimpl
+    def describe_connector():
+        return MemoryPlatformConnector.describe_connector().model_copy(update={
+            "id": "acme_platform", "name": "Acme prospects", "objects": ("person",),
+            "person_objects": ("person",), "self_contained": True,
+            "demo_priority": 5,
+        })
+"""
+
+
+def test_a_test_made_platform_connector_gets_a_working_demo(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """`crmsync demo` finds a self-contained platform connector by its entry point
+    alone, seeds it through push_updates and reads it back through the contract;
+    crmsync names it nowhere (and `local` is not touched)."""
+    site = tmp_path / "site"
+    info = site / "acme_platform-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: acme-platform\nVersion: 1.0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[crmsync.connectors]\nacme_platform = acme_platform:AcmePlatform\n"
+    )
+    (site / "acme_platform.py").write_text(_ACME_PLATFORM)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--prospects", "100", "--dir", str(tmp_path / "demo")],
+        obj=CliState(),
+    )
+    output = result.output + (result.stderr or "")
+    assert result.exit_code == 0, output
+    assert "platform: 100 fake prospects in Acme prospects" in output
+    assert "both changed the first name" in output and "'Jon'" in output
+    last = output.split("a fourth cycle with no new edits writes nothing")[1]
+    for side in ("platform", "crm"):
+        row = re.search(rf"│ {side}\s*│([^\n]*)", last)
+        assert row is not None, last
+        written = [cell.strip() for cell in row.group(1).split("│")[2:5]]
+        assert written == ["0", "0", "0"], row.group(0)
+    import acme_platform  # type: ignore[import-not-found]
+
+    people = acme_platform.BACKEND.live("person")
+    assert len(people) > 100  # the seeded, and the CRM-only people created
+    assert not (tmp_path / "demo" / "crmsync-demo-platform.db").exists()
+
+
+def test_the_default_platform_is_the_self_contained_one() -> None:
+    from crmsync.operations import default_platform
+
+    # This repository: `local` is the only self-contained platform connector.
+    assert default_platform(discover_connectors()) == "local"
+    assert default_platform(discover_connectors(), "sql") == "sql"
+    memory_only = _catalog_of(acme=0)
+    with pytest.raises(ConfigurationError, match="no installed connector offers"):
+        default_platform(memory_only)

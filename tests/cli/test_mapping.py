@@ -68,6 +68,8 @@ def test_validation_errors_are_one_line(mapped):
     assert "--direction" in f(
         "mapping", "add", "acme", "phone", "Phone", "--direction", "up"
     )
+    duplicate = mapped("mapping", "add", "acme", "email", "Email")
+    assert duplicate.exit_code == 1  # a conflict is no exit code of its own
     assert "already mapped" in f("mapping", "add", "acme", "email", "Email")
     assert "no mapping" in f("mapping", "update", "acme", "phone", "Phone")
     assert "no object pair" in f(

@@ -94,3 +94,39 @@ def test_a_setting_from_the_environment_is_named_by_its_variable(
     assert raised.value.hint == "check CRMSYNC_FOLDER_ROOT; a sync creates it"
     assert raised.value.setting == "root"
     assert not (tmp_path / "elsewhere").exists()
+
+
+def _self_contained(connector_id: str, priority: int) -> InstalledConnector:
+    description = FolderConnector.describe_connector().model_copy(
+        update={
+            "id": connector_id,
+            "role": "platform",
+            "self_contained": True,
+            "demo_priority": priority,
+        }
+    )
+    factory = type(
+        f"{connector_id}Connector",
+        (FolderConnector,),
+        {"describe_connector": staticmethod(lambda: description)},
+    )
+    return InstalledConnector(
+        connector_id, factory, describe(connector_id, factory), "t", "1"
+    )
+
+
+def test_a_new_integration_without_a_platform_gets_the_self_contained_one(ws):
+    """The default platform is what a connector declares, not a name the framework
+    knows: here `folder` (role any, not self-contained) plays the CRM."""
+    spec = ops.NewIntegration(name="acme", crm="folder")
+    with pytest.raises(ConfigurationError) as none:
+        ops.create_integration(ws, spec)
+    assert "no installed connector offers a self-contained platform" in str(none.value)
+    assert "--platform" in (none.value.hint or "")
+    ws.catalog.loaded["box"] = _self_contained("box", 0)
+    ws.catalog.loaded["crate"] = _self_contained("crate", 0)
+    with pytest.raises(ConfigurationError, match="several installed connectors"):
+        ops.create_integration(ws, spec)
+    ws.catalog.loaded["crate"] = _self_contained("crate", 3)
+    assert ops.create_integration(ws, spec).platform_connector == "crate"
+    assert ops.default_platform(ws.get_catalog(), "box") == "box"

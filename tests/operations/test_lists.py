@@ -88,5 +88,6 @@ def test_one_run_is_read_by_its_id_and_refusals_are_typed(mapped):
             ws, "acme", ops.MappingSpec(platform_field="company", crm_field="Company")
         )
     assert isinstance(active.value, Conflict) and "pause" in str(active.value)
-    with pytest.raises(Conflict, match="already exists"):
+    with pytest.raises(Conflict, match="already exists") as taken:
         mapped.create("other")
+    assert taken.value.field == "name"

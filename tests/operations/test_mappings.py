@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crmsync import operations as ops
-from crmsync.errors import ConfigurationError, MappingError
+from crmsync.errors import ConfigurationError, Conflict, MappingError
 from crmsync.models import Direction
 
 
@@ -23,10 +23,12 @@ def test_add_checks_the_live_fields_and_stores_their_types(world):
         ops.add_mapping(
             ws, "acme", ops.MappingSpec(platform_field="email", crm_field="Emial")
         )
-    with pytest.raises(MappingError, match="already mapped"):
+    with pytest.raises(Conflict, match="already mapped") as duplicate:
         ops.add_mapping(
             ws, "acme", ops.MappingSpec(platform_field="email", crm_field="Email")
         )
+    assert duplicate.value.field == "crm_field"
+    assert "crmsync mapping update acme" in (duplicate.value.hint or "")
 
 
 def test_mappings_change_only_while_paused(mapped):

@@ -104,6 +104,20 @@ def test_an_invalid_description_names_its_field():
         describe("memory", Negative)
 
 
+def test_demo_files_must_name_settings_the_connector_declares():
+    class Misnamed(MemoryConnector):
+        @staticmethod
+        def describe_connector():
+            fields = MemoryConnector.describe_connector().model_dump()
+            fields["demo_files"] = {"pth": "demo.db"}
+            return type(MemoryConnector.describe_connector())(**fields)
+
+    with pytest.raises(
+        ContractError, match="demo_files names pth, which MemorySettings"
+    ):
+        describe("memory", Misnamed)
+
+
 def test_a_connector_missing_required_hooks_is_refused():
     class Half:
         @staticmethod

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from crmsync.contract import ChangedRecord, Cursor, Tombstone
-from crmsync.errors import ConfigurationError, MappingError
+from crmsync.errors import ConfigurationError, Conflict, MappingError
 from crmsync.models import (
     CreationMode,
     CreationRule,
@@ -79,8 +79,19 @@ def test_unknown_and_duplicate_integrations_are_clear_errors(store):
     with pytest.raises(ConfigurationError, match="unknown integration 'nope'"):
         store.config.get_integration("nope")
     store.config.create_integration(integration())
-    with pytest.raises(ConfigurationError, match="already exists"):
+    with pytest.raises(Conflict, match="already exists") as taken:
         store.config.create_integration(integration())
+    assert taken.value.field == "name"
+
+
+def test_an_object_pair_the_integration_has_is_a_conflict(store):
+    store.config.create_integration(integration())
+    with pytest.raises(Conflict, match="already has object pair prospect:Lead") as has:
+        store.config.add_object_pair(
+            "acme", ObjectPair(platform_object="prospect", crm_object="Lead")
+        )
+    assert has.value.field == "pairs"
+    assert len(store.config.get_integration("acme").object_pairs) == 2
 
 
 def test_mapping_changes_need_a_paused_integration_and_restart_cursors(store):

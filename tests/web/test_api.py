@@ -160,6 +160,17 @@ def test_mappings_change_only_while_paused(api: TestClient, world: World) -> Non
         ).status_code
         == 201
     )
+    # A mapping that exists conflicts with the stored state: 409, naming the field.
+    duplicate = error_of(
+        api.post(
+            "/api/v1/integrations/acme/mappings",
+            json={"platform_field": "email", "crm_field": "Email"},
+        ),
+        409,
+    )
+    assert duplicate["code"] == "conflict" and duplicate["field"] == "crm_field"
+    assert "already mapped" in duplicate["message"]
+    assert "mapping update" in (duplicate["hint"] or "")
     api.post("/api/v1/integrations/acme/resume")
     for answer in (
         api.post(
@@ -229,7 +240,8 @@ def test_bad_input_is_a_4xx_naming_the_field(api: TestClient, world: World) -> N
     again = error_of(
         api.post("/api/v1/integrations", json={"name": "acme", "crm": "memory"}), 409
     )
-    assert "acme" in again["message"]
+    assert "acme" in again["message"] and again["code"] == "conflict"
+    assert again["field"] == "name"
     interval = error_of(
         api.patch("/api/v1/integrations/acme", json={"interval_seconds": 1}), 422
     )

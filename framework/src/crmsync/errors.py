@@ -107,8 +107,16 @@ class MappingError(ConfigurationError):
 
 
 class Conflict(ConfigurationError):
-    """The input conflicts with what is stored: a name already taken, a change the
-    integration's state refuses (the API answers 409)."""
+    """The input conflicts with what is stored: a name already taken, a mapping or an
+    object pair that exists, a change the integration's state refuses (the API answers
+    409); ``field`` names the input that conflicts (``name``, ``crm_field``), where one
+    does."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
 
 
 class IntegrationActive(MappingError, Conflict):

@@ -1,7 +1,9 @@
 """``crmsync demo``: the whole job on embedded defaults, no network, no credentials.
 
-The platform is the ``local`` connector seeded with fake prospects; the CRM is any
-installed connector's emulator on a loopback port (the connector names it in
+The platform is any installed self-contained platform connector
+(``ConnectorDescription.self_contained``), seeded with fake prospects through the
+contract (:mod:`crmsync.cli._demo_platform`); the CRM is any installed connector's
+emulator on a loopback port (the connector names it in
 ``ConnectorDescription.emulator``; the real connector talks to it over HTTP). The demo
 creates an integration with the mappings the emulator offers, runs a first cycle,
 edits both sides (one edit conflicts), runs a second cycle and shows which rule decided
@@ -22,10 +24,10 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
 
+from crmsync.cli._demo_platform import DemoPlatform, demo_platform_settings
 from crmsync.cli._emulator_command import split_settings, start_emulator
 from crmsync.cli._state import CliState, out
 from crmsync.cli._sync import run_one_cycle
-from crmsync.connectors.local import LocalStore
 from crmsync.errors import ConfigurationError
 from crmsync.logs import configure_logging, redact_text
 from crmsync.models import (
@@ -45,7 +47,6 @@ from crmsync.testing.emulator import DemoField, ServedEmulator
 __all__ = ["run_demo"]
 
 STATE_FILE = "crmsync-demo.db"
-PLATFORM_FILE = "crmsync-demo-platform.db"
 # Values for a CRM field that is not a picklist (a picklist's own values are used).
 _SOURCES = ("Web", "Phone Inquiry", "Partner Referral")
 
@@ -188,12 +189,14 @@ def _seed_crm(
 
 def _integration(
     name: str,
-    platform_path: Path,
+    platform: str,
+    platform_settings: dict[str, str],
     crm: str,
     crm_settings: dict[str, str],
     objects: Sequence[str],
     create_object: str,
     fields: _Fields,
+    platform_object: str,
 ) -> Integration:
     def match_field(crm_object: str) -> str:
         email = fields.crm("email", crm_object)
@@ -207,9 +210,9 @@ def _integration(
 
     return Integration(
         name=name,
-        platform_connector="local",
+        platform_connector=platform,
         crm_connector=crm,
-        platform_settings={"path": str(platform_path)},
+        platform_settings=platform_settings,
         crm_settings=crm_settings,
         source_of_truth=SourceOfTruth.BOTH,
         active=True,
@@ -220,11 +223,11 @@ def _integration(
             filter=FieldFilter(field="title", op="==", value="CEO"),
         ),
         create_in_platform=CreationRule(
-            mode=CreationMode.ALL, target_object="prospect"
+            mode=CreationMode.ALL, target_object=platform_object
         ),
         object_pairs=tuple(
             ObjectPair(
-                platform_object="prospect",
+                platform_object=platform_object,
                 crm_object=crm_object,
                 match_order=index,
                 crm_match_field=match_field(crm_object),
@@ -274,7 +277,7 @@ def _wait_out(precision: float) -> None:
 
 
 def _edit_both_sides(
-    platform: LocalStore,
+    platform: DemoPlatform,
     served: ServedEmulator,
     fields: _Fields,
     live: LiveFields,
@@ -386,13 +389,14 @@ def served_get(
 
 
 def _show_outcomes(
-    console: Console, platform: LocalStore, served: ServedEmulator, edits: list[_Edit]
+    console: Console, platform: DemoPlatform, served: ServedEmulator, edits: list[_Edit]
 ) -> None:
     table = Table(title="what the rules decided", title_justify="left")
     for column in ("edit", "platform now", "CRM now"):
         table.add_column(column, overflow="fold")
+    everyone = platform.everyone()
     for edit in edits:
-        prospect = platform.get(edit.prospect_id) or {}
+        prospect = everyone.get(edit.prospect_id) or {}
         record = served_get(served, edit.crm_object, edit.crm_id)
         table.add_row(
             edit.story,
@@ -403,7 +407,10 @@ def _show_outcomes(
 
 
 def _linked_pairs(
-    state: CliState, name: str, wanted: dict[str, tuple[str, str]]
+    state: CliState,
+    name: str,
+    platform_object: str,
+    wanted: dict[str, tuple[str, str]],
 ) -> list[tuple[str, str, str]]:
     """(prospect id, CRM object, CRM id) of seeded matches the first cycle linked."""
     store = state.get_store()
@@ -411,17 +418,16 @@ def _linked_pairs(
     assert integration.id is not None
     with store.database.transaction() as tx:
         found = store.links.find(
-            tx, integration.id, "platform", [("prospect", pid) for pid in wanted]
+            tx, integration.id, "platform", [(platform_object, pid) for pid in wanted]
         )
     return [
         (pid, link.crm_object, link.crm_id) for (_, pid), link in sorted(found.items())
     ]
 
 
-def _not_edited_before(platform: LocalStore, prospect_id: str) -> bool:
+def _not_edited_before(prospect: Mapping[str, Any]) -> bool:
     """Whether an earlier run (``--reuse``) left none of the edits' values on the
     prospect: an edit to the value a field already holds would show no rule."""
-    prospect = platform.get(prospect_id) or {}
     return bool(prospect) and not any(
         prospect.get(field) in values for field, values in _EDITED_VALUES.items()
     )
@@ -436,18 +442,27 @@ def _person_objects(installed: InstalledConnector) -> tuple[tuple[str, ...], str
 
 
 def run_demo(
-    state: CliState, *, crm: str, prospects: int, directory: Path, fresh: bool
+    state: CliState,
+    *,
+    crm: str,
+    platform: str,
+    prospects: int,
+    directory: Path,
+    fresh: bool,
 ) -> None:
-    """Run the demo against connector ``crm``'s emulator (see the module docstring).
+    """Run the demo against connector ``crm``'s emulator, with the self-contained
+    connector ``platform`` as the platform (see the module docstring).
 
     ``fresh=False`` reuses the files of an earlier run: the platform's prospects are
-    not seeded again (only a missing or empty file is), and the state store gains one
-    more integration (``demo-2``, ...) against a new emulator.
+    not seeded again (only an empty platform is), and the state store gains one more
+    integration (``demo-2``, ...) against a new emulator.
     """
     console = out()
     installed = state.get_catalog().get(crm)
+    platform_installed = state.get_catalog().get(platform)
     directory.mkdir(parents=True, exist_ok=True)
-    state_path, platform_path = directory / STATE_FILE, directory / PLATFORM_FILE
+    state_path = directory / STATE_FILE
+    platform_settings = demo_platform_settings(platform_installed, directory)
     settings = state.get_settings()
     if "database_url" not in settings.model_fields_set:
         if fresh:
@@ -462,7 +477,8 @@ def run_demo(
             update={"cache_dir": (directory / "cache").resolve()}
         )
     if fresh:
-        _remove(platform_path)
+        for path in platform_settings.values():
+            _remove(Path(path))
     store = state.get_store()
     existing = {i.name for i in store.config.list_integrations()}
     name = next(
@@ -473,33 +489,39 @@ def run_demo(
         # Per-record refusals are summed up after each cycle; a log line each is noise.
         configure_logging(fmt=settings.log_format, level="ERROR")
     console.print(Rule("crmsync demo"))
-    platform = LocalStore(platform_path.resolve())
-    existing_prospects = platform.count()
-    if existing_prospects:
+    demo_platform = DemoPlatform(
+        state.open_connection(platform, platform_settings, side="platform")
+    )
+    everyone = demo_platform.everyone()
+    if everyone:
         # Seeding again would add a second prospect for every email: every match
         # would be ambiguous.
-        seeded = f"reusing {existing_prospects:,} prospects"
+        seeded = f"reusing {len(everyone):,} prospects"
     else:
-        seeded = f"{len(platform.seed_fake(prospects, seed=7)):,} fake prospects"
-    rows = platform.query(
-        "SELECT id, email, first_name, last_name, company FROM prospect "
-        "WHERE deleted_at IS NULL ORDER BY seq LIMIT ?",
-        (max(60, prospects // 5),),
-    )
+        seeded = f"{demo_platform.seed_fake(prospects, seed=7):,} fake prospects"
+        everyone = demo_platform.everyone()
+    rows = list(everyone.values())[: max(60, prospects // 5)]
     # Many CRMs refuse non-ASCII email addresses; the CRM's people are the plain ones.
-    people = [dict(row) for row in rows if str(row["email"]).isascii()][
+    people = [row for row in rows if str(row["email"]).isascii()][
         : max(30, prospects // 10)
     ]
-    console.print(f"platform: {seeded} in {platform_path}", markup=False)
+    where = ", ".join(platform_settings.values()) or platform_installed.description.name
+    console.print(f"platform: {seeded} in {where}", markup=False)
 
     served = start_emulator(installed)
     try:
         _demo_against(
-            state, console, installed, served, platform, name, platform_path, people
+            state,
+            console,
+            installed,
+            served,
+            demo_platform,
+            name,
+            platform_settings,
+            people,
         )
     finally:
         served.stop()
-        platform.close()
 
 
 def _demo_against(
@@ -507,9 +529,9 @@ def _demo_against(
     console: Console,
     installed: InstalledConnector,
     served: ServedEmulator,
-    platform: LocalStore,
+    platform: DemoPlatform,
     name: str,
-    platform_path: Path,
+    platform_settings: dict[str, str],
     people: list[dict[str, Any]],
 ) -> None:
     crm = installed.id
@@ -520,7 +542,15 @@ def _demo_against(
     store = state.get_store()
     with _secrets_in_environment(secrets):
         integration = _integration(
-            name, platform_path.resolve(), crm, stored, objects, create_object, fields
+            name,
+            platform.connection.id,
+            platform_settings,
+            crm,
+            stored,
+            objects,
+            create_object,
+            fields,
+            platform.object,
         )
         live = LiveFields(*state.open_integration(integration))
         wanted, counts = _seed_crm(served, fields, live, objects, create_object, people)
@@ -542,10 +572,11 @@ def _demo_against(
         console.print(Rule("first cycle: link, match by email, create"))
         run_one_cycle(state, name, dry_run=False, command=command)
 
+        everyone = platform.everyone()
         linked = [
             entry
-            for entry in _linked_pairs(state, name, wanted)
-            if _not_edited_before(platform, entry[0])
+            for entry in _linked_pairs(state, name, platform.object, wanted)
+            if _not_edited_before(everyone.get(entry[0]) or {})
         ]
         if len(linked) < 4:
             raise ConfigurationError(

@@ -8,41 +8,9 @@ from typing import Annotated
 import typer
 
 from crmsync.cli._state import state_of
-from crmsync.errors import ConfigurationError
-from crmsync.plugins import ConnectorCatalog
+from crmsync.operations import default_platform, demo_crm
 
 __all__ = ["demo", "demo_crm"]
-
-
-def demo_crm(catalog: ConnectorCatalog, wanted: str | None = None) -> str:
-    """The demo's CRM: ``wanted``, else the only installed CRM connector that declares
-    an emulator, else the one among them with the highest ``demo_priority``.
-
-    :raises ConfigurationError: none declares an emulator, or several tie at the top
-        (the error lists them, to pick one with ``--crm``).
-    """
-    if wanted is not None:
-        return wanted
-    offering = sorted(
-        (installed.description.demo_priority, connector_id)
-        for connector_id, installed in catalog.loaded.items()
-        if installed.description.emulator and installed.description.role != "platform"
-    )
-    if not offering:
-        raise ConfigurationError(
-            "no installed connector offers an emulator for the demo",
-            hint="install a CRM connector that declares one (`crmsync connectors` "
-            "lists what is installed), then run `crmsync demo --crm <id>`",
-        )
-    top = offering[-1][0]
-    best = [connector_id for priority, connector_id in offering if priority == top]
-    if len(best) > 1:
-        raise ConfigurationError(
-            f"several installed connectors offer an emulator for the demo: "
-            f"{', '.join(best)}",
-            hint=f"pick one with `crmsync demo --crm <id>`, e.g. --crm {best[0]}",
-        )
-    return best[0]
 
 
 def demo(
@@ -54,6 +22,15 @@ def demo(
             help="The CRM connector whose emulator to use (any installed connector "
             "that declares one; default: the only one, else the one whose description "
             "gives the highest demo_priority).",
+        ),
+    ] = None,
+    platform: Annotated[
+        str | None,
+        typer.Option(
+            "--platform",
+            help="The platform connector to seed (any installed one that declares "
+            "itself self_contained; default: the only one, else the one whose "
+            "description gives the highest demo_priority).",
         ),
     ] = None,
     prospects: Annotated[
@@ -74,9 +51,10 @@ def demo(
 ) -> None:
     """Run the whole job on embedded defaults: no network, no credentials.
 
-    Seeds the local platform with prospects, starts a CRM connector's emulator on a
-    loopback port, creates an integration with mappings, runs a cycle, edits both
-    sides (one conflict), and runs a second cycle that shows the rules deciding.
+    Seeds a self-contained platform with prospects through the contract, starts a
+    CRM connector's emulator on a loopback port, creates an integration with
+    mappings, runs a cycle, edits both sides (one conflict), and runs a second cycle
+    that shows the rules deciding.
     """
     from crmsync.cli._demo import run_demo
 
@@ -84,6 +62,9 @@ def demo(
     run_demo(
         state,
         crm=demo_crm(state.get_catalog(), crm),
+        platform=default_platform(
+            state.get_catalog(), platform, option="crmsync demo --platform"
+        ),
         prospects=prospects,
         directory=directory,
         fresh=fresh,

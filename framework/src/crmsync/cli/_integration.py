@@ -43,11 +43,15 @@ def create(
         ),
     ],
     platform: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--platform", metavar="CONNECTOR", help="Platform connector id."
+            "--platform",
+            metavar="CONNECTOR",
+            help="Platform connector id (default: the installed platform connector "
+            "that runs with no external service; among several, the one whose "
+            "description gives the highest demo_priority).",
         ),
-    ] = "local",
+    ] = None,
     source_of_truth: Annotated[
         SourceOfTruth, typer.Option("--source-of-truth", help="Who wins a sync field.")
     ] = SourceOfTruth.BOTH,

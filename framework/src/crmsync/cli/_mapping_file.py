@@ -48,9 +48,7 @@ def apply_file(ws: ops.Workspace, name: str, path: Path, *, yes: bool) -> None:
         elif change.old is not None:
             deleted += 1
             console.print(Text(f"- {where}  {mapping_text(change.old)}", style="red"))
-    console.print(
-        f"{changed} to add or change, {deleted} to delete", markup=False
-    )
+    console.print(f"{changed} to add or change, {deleted} to delete", markup=False)
     if not yes and not typer.confirm("Apply these changes?", default=False):
         raise ConfigurationError(
             "mapping changes not confirmed; nothing changed",

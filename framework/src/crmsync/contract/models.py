@@ -31,7 +31,14 @@ import datetime as dt
 import enum
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings
 
 __all__ = [
@@ -356,5 +363,36 @@ class ConnectorDescription(_Frozen):
         description="How strongly ``crmsync demo`` (without ``--crm``) prefers this "
         "connector's emulator. The demo uses the only installed CRM connector that "
         "declares an emulator; among several, the one with the highest priority; a tie "
-        "at the top is refused with the ids to pick from with ``--crm``. Since 1.2.",
+        "at the top is refused with the ids to pick from with ``--crm``. The same "
+        "rule picks the default platform among self-contained platform connectors. "
+        "Since 1.2.",
     )
+    self_contained: bool = Field(
+        default=False,
+        description="Runs with no external service and no credentials (its data in "
+        "local files its settings name). A platform connector that declares it can be "
+        "the default platform: of ``crmsync integration create`` without "
+        "``--platform``, of the web app's create form, and of ``crmsync demo``, "
+        "which seeds it with fake people through ``push_updates`` (creates) and reads "
+        "it back through ``fetch_changed`` and ``lookup_records``. Among several, "
+        "the highest ``demo_priority``; a tie at the top is refused with the ids to "
+        "pick from. Since 1.2.",
+    )
+    demo_files: dict[str, str] = Field(
+        default_factory=dict,
+        description="For a self-contained connector: the settings that name a file, "
+        "each with the file name ``crmsync demo`` gives it in the demo's ``--dir`` "
+        "(``{'path': 'crmsync-demo-platform.db'}``), so that a demo never writes "
+        "over the files of real integrations; other settings keep their defaults. "
+        "Since 1.2.",
+    )
+
+    @model_validator(mode="after")
+    def _demo_files_are_settings(self) -> ConnectorDescription:
+        unknown = sorted(set(self.demo_files) - set(self.settings_model.model_fields))
+        if unknown:
+            raise ValueError(
+                f"demo_files names {', '.join(unknown)}, which "
+                f"{self.settings_model.__name__} does not declare"
+            )
+        return self

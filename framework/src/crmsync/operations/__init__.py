@@ -26,6 +26,7 @@ from crmsync.operations._cycles import (
     retry_errors,
     run_cycle,
 )
+from crmsync.operations._defaults import default_platform, demo_crm
 from crmsync.operations._doctor import doctor
 from crmsync.operations._integrations import (
     create_integration,
@@ -145,8 +146,10 @@ __all__ = [
     "creation_rule",
     "cycle_summary",
     "default_pairs",
+    "default_platform",
     "delete_integration",
     "delete_mapping",
+    "demo_crm",
     "doctor",
     "edit_mapping",
     "enqueue_if_on_workers",

@@ -15,6 +15,7 @@ from crmsync.models import (
     ObjectPair,
     SourceOfTruth,
 )
+from crmsync.operations._defaults import default_platform
 from crmsync.operations._models import IntegrationUpdate, NewIntegration, PairRef
 from crmsync.operations._parse import parse_filter
 from crmsync.operations._workspace import Workspace, check_given_settings
@@ -158,10 +159,12 @@ def create_integration(ws: Workspace, spec: NewIntegration) -> Integration:
     roles, objects and settings; makes the state store if there is none.
 
     :raises ConfigurationError: an unknown connector, object or setting, a secret
-        setting, a bad filter, a repeated pair, a too-short interval.
+        setting, a bad filter, a repeated pair, a too-short interval; no platform
+        named and no default one (see :func:`default_platform`).
     """
     catalog = ws.get_catalog()
-    platform, crm = catalog.get(spec.platform), catalog.get(spec.crm)
+    platform_id = default_platform(catalog, spec.platform)
+    platform, crm = catalog.get(platform_id), catalog.get(spec.crm)
     _check_role(catalog, platform, "platform")
     _check_role(catalog, crm, "crm")
     _check_interval(spec.interval_seconds)
@@ -183,7 +186,7 @@ def create_integration(ws: Workspace, spec: NewIntegration) -> Integration:
     check_given_settings(crm, spec.crm_settings, option="--crm-setting")
     integration = Integration(
         name=spec.name,
-        platform_connector=spec.platform,
+        platform_connector=platform_id,
         crm_connector=spec.crm,
         platform_settings=dict(spec.platform_settings),
         crm_settings=dict(spec.crm_settings),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from crmsync.errors import IntegrationActive, MappingError
+from crmsync.errors import Conflict, IntegrationActive, MappingError
 from crmsync.models import Direction, Integration, ObjectPair
 from crmsync.operations._checks import LiveFields
 from crmsync.operations._models import MappingChange, MappingEdit, MappingSpec, PairRef
@@ -92,10 +92,13 @@ def _put(
                     f"{crm_field}`",
                 )
             if not updating and existing is not None:
-                raise MappingError(
+                # A conflict with what is stored (the API's 409), not bad input: the
+                # same request is valid for a pair that lacks this mapping.
+                raise Conflict(
                     f"{platform_field} ↔ {crm_field} is already mapped on "
                     f"{pair.platform_object}:{pair.crm_object}",
                     hint=f"change it with `crmsync mapping update {name} ...`",
+                    field="crm_field",
                 )
             built = dict(spec)
             clear_default = built.pop("clear_default", False)
@@ -133,7 +136,8 @@ def add_mapping(
     cursors restart so the next cycle back-fills it.
 
     :raises MappingError: the integration is active, a field is unknown or read-only
-        for the direction, the types cannot convert, the mapping exists.
+        for the direction, the types cannot convert.
+    :raises Conflict: the mapping exists (``field`` names ``crm_field``).
     """
     return _put(ws, name, pairs, [spec.model_dump()], updating=False)
 

@@ -58,7 +58,9 @@ class PairRef(_Request):
 class NewIntegration(_Request):
     """An integration to create (paused, with no mappings yet).
 
-    ``pairs`` default to the platform's person object with each CRM person object;
+    ``platform`` defaults to the installed self-contained platform connector (see
+    :func:`~crmsync.operations.default_platform`); ``pairs`` default to the
+    platform's person object with each CRM person object;
     ``crm_filter`` / ``platform_filter`` are filter texts such as ``score>=50``, needed
     with (and only with) creation mode ``filter``; settings are non-secret connector
     settings stored with the integration.
@@ -66,7 +68,7 @@ class NewIntegration(_Request):
 
     name: str
     crm: str
-    platform: str = "local"
+    platform: str | None = None
     source_of_truth: SourceOfTruth = SourceOfTruth.BOTH
     interval_seconds: int | None = None
     create_in_crm: CreationMode = CreationMode.NEVER

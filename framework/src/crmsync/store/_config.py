@@ -77,6 +77,7 @@ class Configuration:
                 raise Conflict(
                     f"integration {integration.name!r} already exists",
                     hint="choose another name or `crmsync integration show` it",
+                    field="name",
                 )
             new_id = self.database.new_id(
                 tx.execute(
@@ -258,7 +259,21 @@ class Configuration:
 
     # -- object pairs and mappings -----------------------------------------------------
     def add_object_pair(self, name: str, pair: ObjectPair) -> Integration:
+        """Add ``pair`` to the paused integration ``name``.
+
+        :raises Conflict: the integration has this pair already.
+        """
         integration = self._paused(name, "add an object pair")
+        if any(
+            (p.platform_object, p.crm_object) == (pair.platform_object, pair.crm_object)
+            for p in integration.object_pairs
+        ):
+            raise Conflict(
+                f"integration {name!r} already has object pair "
+                f"{pair.platform_object}:{pair.crm_object}",
+                hint="list its pairs with `crmsync integration show`",
+                field="pairs",
+            )
         with self.database.transaction() as tx:
             self._insert_pair(tx, stored_id(integration), pair)
         return self.get_integration(name)

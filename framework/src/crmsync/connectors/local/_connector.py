@@ -198,6 +198,8 @@ class LocalConnector:
             capabilities=frozenset({Capability.DELETIONS, Capability.LOOKUP}),
             settings_model=LocalSettings,
             role="platform",
+            self_contained=True,
+            demo_files={"path": "crmsync-demo-platform.db"},
         )
 
     @hookimpl

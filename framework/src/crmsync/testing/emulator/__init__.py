@@ -17,6 +17,7 @@
 * :class:`OAuthTokenEndpoint`: an emulated token endpoint.
 * :class:`DemoField`, :class:`ServedEmulator`: what an emulator offers the demo and
   ``crmsync emulator <id>`` (``ConnectorDescription.emulator``, contract 1.1).
+* :func:`fake_people`: deterministic fake people (the demo's prospects, a seed).
 """
 
 from __future__ import annotations
@@ -43,11 +44,13 @@ from crmsync.testing.emulator._oauth import (
     OAuthClient,
     OAuthTokenEndpoint,
 )
+from crmsync.testing.emulator._people import PICKLIST_FIELDS, fake_people
 from crmsync.testing.emulator._server import EmulatorServer
 
 __all__ = [
     "DEMO_PLATFORM_FIELDS",
     "JWT_BEARER_GRANT",
+    "PICKLIST_FIELDS",
     "STANDARD_FAULTS",
     "ArmedFault",
     "DemoField",
@@ -64,6 +67,7 @@ __all__ = [
     "ServeFactory",
     "ServedEmulator",
     "ServedOnLoopback",
+    "fake_people",
     "json_response",
     "route",
 ]

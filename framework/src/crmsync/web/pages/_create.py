@@ -116,9 +116,13 @@ def _form_page(
 @router.get("/integrations/new")
 def new_integration(request: Request, _: SignedIn, ws: Ws) -> Response:
     crms = _connectors(ws, "crm")
+    try:
+        platform = ops.default_platform(ws.get_catalog())
+    except ConfigurationError:
+        platform = ""  # none to offer first: the operator picks one
     values = {
         "crm": crms[0].id if crms else "",
-        "platform": "local",
+        "platform": platform,
         "source_of_truth": "",
         "interval_seconds": str(ws.get_settings().default_interval_seconds),
         "create_in_crm": "never",
