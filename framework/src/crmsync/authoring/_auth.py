@@ -214,29 +214,29 @@ class TokenAuth(httpx.Auth):
         expires_at = (
             None if kept.expires_in is None else self._clock() + kept.expires_in
         )
-        candidate = Token(kept.access_token, expires_at, kept.extra, 0, kept.token_type)
-        renew_at = self._renewal(candidate)
-        if renew_at is not None and self._clock() >= renew_at:
-            return None  # about to expire: a new one now, rather than a 401 soon
         self._generation += 1
-        return self._hold(candidate)
+        return self._hold(
+            Token(kept.access_token, expires_at, kept.extra, 0, kept.token_type)
+        )
 
     def _to_cache(self, token: Token) -> None:
         credential = self._cache_key_material()
         if not credential or not any(credential):
             return
         assert self.token_cache is not None
+        now = self._clock()
+        # The renewal point goes with it, so that a later process renews when this one
+        # would have, not a 401 later.
         self.token_cache.save(
             self.grant,
             credential,
             access_token=token.access_token,
             token_type=token.token_type,
             extra=token.extra,
-            expires_in=(
-                None
-                if token.expires_at is None
-                else max(0.0, token.expires_at - self._clock())
-            ),
+            expires_in=None
+            if token.expires_at is None
+            else max(0.0, token.expires_at - now),
+            renew_in=None if self._renew_at is None else max(0.0, self._renew_at - now),
         )
 
     def invalidate(self, token: Token | None = None) -> None:

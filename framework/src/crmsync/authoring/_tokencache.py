@@ -128,7 +128,8 @@ class TokenCache:
             now = self._clock()
             if not 0 <= now - issued < self.seconds:
                 return None
-            if expires is not None and now >= expires:
+            renew = entry.get("renew_at")
+            if expires is not None and now >= float(renew or expires):
                 return None
             return CachedToken(
                 str(entry["access_token"]),
@@ -148,8 +149,10 @@ class TokenCache:
         token_type: str,
         extra: Mapping[str, Any],
         expires_in: float | None,
+        renew_in: float | None = None,
     ) -> None:
-        """Keep a token just issued (``expires_in``: seconds it has left, if known)."""
+        """Keep a token just issued (``expires_in``: seconds it has left, if known;
+        ``renew_in``: after how many seconds a process should rather get a new one)."""
         path = self.path(flow)
         if path is None:
             return
@@ -160,6 +163,7 @@ class TokenCache:
             "extra": dict(extra),
             "issued_at": now,
             "expires_at": None if expires_in is None else now + expires_in,
+            "renew_at": None if renew_in is None else now + renew_in,
         }
         with self._lock, contextlib.suppress(OSError, TypeError, ValueError):
             plain = json.dumps(entry).encode()
