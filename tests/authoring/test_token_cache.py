@@ -285,3 +285,14 @@ def test_jwt_bearer_keys_the_cache_with_its_private_key(
     for token in emulator.oauth.issued_tokens():
         assert token.encode() not in blob
     assert bearer("not a key")._from_cache() is None
+
+
+def test_an_empty_secret_keeps_nothing(emulator: AcmeEmulator, tmp_path):
+    emulator.oauth.register_client("app", secret="")
+    kept = cache(tmp_path)
+    auth = ClientCredentials(
+        token_url=TOKEN_URL, client_id="app", client_secret="", token_cache=kept
+    )
+    make_http(emulator, auth).request("GET", "/v1/leads")
+    # A key from public values alone would protect nothing: no file.
+    assert list(tmp_path.iterdir()) == []

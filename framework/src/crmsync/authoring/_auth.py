@@ -191,21 +191,23 @@ class TokenAuth(httpx.Auth):
 
     # -- the cache across processes ----------------------------------------------
     def cache_credential(self) -> Sequence[str]:
-        """The secret values this grant sends to get a token, from which the token
-        cache derives its key (subclasses; empty: tokens are never cached)."""
+        """The values this grant sends to get a token, its secret first, from which
+        the token cache derives its key (subclasses). Empty, or an empty secret: tokens
+        are never cached (a key from public values alone would protect nothing)."""
         return ()
 
     def _cache_key_material(self) -> Sequence[str]:
         if self.token_cache is None or not self.token_cache.enabled:
             return ()
         try:
-            return tuple(self.cache_credential())
+            credential = tuple(self.cache_credential())
         except (AuthenticationFailed, OSError):
             return ()  # the token request will say what is wrong with the credential
+        return credential if credential and credential[0] else ()
 
     def _from_cache(self) -> Token | None:
         credential = self._cache_key_material()
-        if not credential or not any(credential):
+        if not credential:
             return None
         assert self.token_cache is not None
         kept = self.token_cache.load(self.grant, credential)
@@ -221,7 +223,7 @@ class TokenAuth(httpx.Auth):
 
     def _to_cache(self, token: Token) -> None:
         credential = self._cache_key_material()
-        if not credential or not any(credential):
+        if not credential:
             return
         assert self.token_cache is not None
         now = self._clock()
