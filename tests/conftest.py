@@ -18,8 +18,8 @@ import pytest
 def _own_metadata_cache(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each test keeps vendor metadata in a folder of its own: never in the user's
-    cache, never a describe of another test's emulator."""
+    """Each test keeps vendor metadata and access tokens in a folder of its own: never
+    in the user's cache, never a describe or a token of another test's emulator."""
     if "CRMSYNC_CACHE_DIR" not in os.environ:
         monkeypatch.setenv(
             "CRMSYNC_CACHE_DIR", str(tmp_path_factory.mktemp("metadata-cache"))

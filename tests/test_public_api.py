@@ -105,6 +105,7 @@ PUBLIC = {
         "two_way",
     ],
     "crmsync.authoring": [
+        "CachedToken",
         "ClientAssertion",
         "ClientCredentials",
         "ConnectorHttp",
@@ -120,6 +121,7 @@ PUBLIC = {
         "SecretFileSettings",
         "Token",
         "TokenAuth",
+        "TokenCache",
         "UrlGuard",
         "check_value",
         "checked_page_token",

@@ -170,6 +170,7 @@ BAD_SETTINGS = {
     "write_in_doubt_seconds": ("-5", "Input should be greater than or equal to 0"),
     "decision_log_days": ("-1", "Input should be greater than or equal to 0"),
     "describe_cache_seconds": ("-1", "Input should be greater than or equal to 0"),
+    "token_cache_seconds": ("-1", "Input should be greater than or equal to 0"),
 }
 
 

@@ -84,6 +84,28 @@ def test_the_refresh_token_file_keeps_the_rotated_token(cli, emulator, monkeypat
     assert "cycle of rt: succeeded" in ok(cli, emulator, "sync", "rt")
 
 
+def test_a_kept_token_never_loses_the_rotated_refresh_token(cli, emulator, monkeypatch):
+    token_file = cli.tmp / "refresh.token"
+    token_file.write_text(
+        emulator.issue_refresh_token(CLIENT, "integration@example.com")
+    )
+    token_file.chmod(0o600)
+    monkeypatch.delenv("CRMSYNC_SALESFORCE_REFRESH_TOKEN")
+    monkeypatch.setenv("CRMSYNC_SALESFORCE_REFRESH_TOKEN_FILE", str(token_file))
+    create(cli, emulator)
+    ok(cli, emulator, "doctor", "rt")  # signs in: rotates, keeps the access token
+    rotated = token_file.read_text()
+    ok(cli, emulator, "integration", "resume", "rt")
+    before = emulator.token_requests
+    assert "cycle of rt: succeeded" in ok(cli, emulator, "sync", "rt")
+    assert emulator.token_requests == before  # doctor's token, from the cache
+    assert token_file.read_text() == rotated
+    emulator.expire_sessions()
+    assert "cycle of rt: succeeded" in ok(cli, emulator, "sync", "rt")
+    assert emulator.token_requests == before + 1  # refreshed with the rotated token
+    assert token_file.read_text() != rotated  # and the new one written back
+
+
 def test_a_secret_file_setting_is_refused_with_the_connectors_variable(cli, emulator):
     result = run(
         cli,
@@ -140,23 +162,56 @@ def _idle_sync_requests(cli, org) -> list[str]:
 
 def test_an_idle_sync_in_a_new_process_reads_each_object_once(cli, org, monkeypatch):
     monkeypatch.setenv("CRMSYNC_CACHE_DIR", str(cli.tmp / "cache"))
-    # The token (kept in memory only: see the changelog) and one query per object;
-    # the describes come from the first run's cache.
+    # One query per object: the token and the describes come from the first run's
+    # cache.
+    assert _idle_sync_requests(cli, org) == [
+        "GET data/v60.0/queryAll",
+        "GET data/v60.0/queryAll",
+    ]
+    kept_files = sorted((cli.tmp / "cache").iterdir())
+    # One connection's (the platform takes no cache): its describes, its token.
+    assert [path.suffix for path in kept_files] == [".bin", ".json"]
+    tokens = org.oauth.issued_tokens()
+    assert tokens
+    for kept in kept_files:
+        assert kept.stat().st_mode & 0o777 == 0o600
+        assert b"cc-secret-7" not in kept.read_bytes()
+        for token in tokens:
+            assert token.encode() not in kept.read_bytes()
+
+
+def test_a_kept_token_revoked_between_processes_is_renewed_once(cli, org, monkeypatch):
+    monkeypatch.setenv("CRMSYNC_CACHE_DIR", str(cli.tmp / "cache"))
+    _idle_sync_requests(cli, org)
+    org.expire_sessions()  # an admin revoked the session, or it timed out
+    org.log.clear()
+    ok(cli, org, "sync", "rt")
+    assert [f"{r.method} {r.status}" for r in org.log] == [
+        "GET 401",  # the kept token
+        "POST 200",  # renewed once
+        "GET 200",  # the same query again
+        "GET 200",
+    ]
+    org.log.clear()
+    ok(cli, org, "sync", "rt")  # the renewed token was kept
+    assert [r.method for r in org.log] == ["GET", "GET"]
+
+
+def test_without_the_token_cache_each_process_asks_for_a_token(cli, org, monkeypatch):
+    monkeypatch.setenv("CRMSYNC_CACHE_DIR", str(cli.tmp / "cache"))
+    monkeypatch.setenv("CRMSYNC_TOKEN_CACHE_SECONDS", "0")
     assert _idle_sync_requests(cli, org) == [
         "POST oauth2/token",
         "GET data/v60.0/queryAll",
         "GET data/v60.0/queryAll",
     ]
-    kept_files = list((cli.tmp / "cache").iterdir())
-    assert len(kept_files) == 1  # one connection's: the platform takes no cache
-    for kept in kept_files:
-        assert kept.stat().st_mode & 0o777 == 0o600
-        assert "cc-secret-7" not in kept.read_text()
+    assert [path.suffix for path in (cli.tmp / "cache").iterdir()] == [".json"]
 
 
 def test_without_the_cache_each_process_describes_again(cli, org, monkeypatch):
     monkeypatch.setenv("CRMSYNC_CACHE_DIR", str(cli.tmp / "cache"))
     monkeypatch.setenv("CRMSYNC_DESCRIBE_CACHE_SECONDS", "0")
+    monkeypatch.setenv("CRMSYNC_TOKEN_CACHE_SECONDS", "0")
     assert _idle_sync_requests(cli, org) == [
         "POST oauth2/token",
         "GET data/v60.0/sobjects/Contact/describe",

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
+from crmsync.authoring import TokenCache
 from crmsync.contract import Cursor, WriteRequest
 from crmsync.errors import AuthenticationExpired, AuthenticationFailed, RateLimited
 from crmsync_dynamics import DynamicsConnector
@@ -211,6 +212,36 @@ def test_a_401_forgets_the_token_and_authenticate_renews_it(emulator, connector)
         connector.list_fields("lead")
     connector.authenticate()
     assert connector.list_fields("lead")
+
+
+def test_a_new_process_uses_the_token_an_earlier_one_kept(emulator, tmp_path):
+    clock = emulator.clock.timestamp
+    kept = TokenCache.for_connection(
+        tmp_path, connector="dynamics", settings=make_settings(), seconds=600, clock=clock
+    )
+
+    def process() -> DynamicsConnector:
+        return DynamicsConnector(
+            settings=make_settings(), transport=emulator.transport(), clock=clock,
+            token_cache=kept,
+        )
+
+    process().authenticate()
+    second = process()
+    second.authenticate()
+    assert second.list_fields("lead")
+    assert len(emulator.calls("POST", "/oauth2/v2.0/token")) == 1
+    (path,) = tmp_path.iterdir()
+    assert path.name.endswith("-token-client_credentials.bin")
+    assert CLIENT_SECRET.encode() not in path.read_bytes()
+    # Another secret (rotated in Entra ID) cannot read it: a token request, no error.
+    emulator.register_app(CLIENT_ID, client_secret="a-new-secret-value")
+    other = DynamicsConnector(
+        settings=make_settings(client_secret="a-new-secret-value"),
+        transport=emulator.transport(), clock=clock, token_cache=kept,
+    )
+    other.authenticate()
+    assert len(emulator.calls("POST", "/oauth2/v2.0/token")) == 2
 
 
 def test_429_carries_retry_after(emulator, connector):

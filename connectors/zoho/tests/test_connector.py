@@ -11,6 +11,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from crmsync.authoring import TokenCache
 from crmsync.contract import FieldType, WriteRequest
 from crmsync.errors import (
     AuthenticationExpired,
@@ -114,6 +115,34 @@ def test_the_token_is_cached_for_its_hour() -> None:
     emulator.clock.advance(3600)
     conn.fetch_changed("Leads", ["Email"], None, None, 10)
     assert emulator.token_requests == 2  # renewed before expiry, not after a 401
+
+
+def test_a_new_process_uses_the_token_an_earlier_one_kept(tmp_path: Path) -> None:
+    emulator, refresh = make_emulator()
+    kept = TokenCache.for_connection(tmp_path, connector="zoho",
+                                     settings=make_settings(refresh), seconds=600,
+                                     clock=emulator.clock.timestamp)
+
+    def process() -> ZohoConnector:
+        return ZohoConnector(make_settings(refresh), transport=emulator.transport(),
+                             clock=emulator.clock.timestamp, token_cache=kept)
+
+    process().authenticate()
+    second = process()
+    second.authenticate()  # Zoho allows 10 tokens per 10 minutes: none spent here
+    assert second.list_fields("Leads")
+    assert emulator.token_requests == 1
+    (path,) = tmp_path.iterdir()
+    assert path.name.endswith("-token-refresh_token.bin")
+    assert refresh.encode() not in path.read_bytes()
+    emulator.expire_tokens()  # revoked before the next process: renewed once
+    third = process()
+    third.authenticate()
+    with pytest.raises(AuthenticationExpired):
+        third.list_fields("Leads")
+    third.authenticate()
+    assert third.list_fields("Leads")
+    assert emulator.token_requests == 2
 
 
 def test_grant_code_exchange_returns_the_refresh_token() -> None:

@@ -42,10 +42,21 @@ class CrmsyncSettings(BaseSettings):
         "one read per object and no describe. 0 asks the vendor every time. A mapping "
         "of a field newer than the kept metadata makes the connector read it again.",
     )
+    token_cache_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="The longest a process uses an access token an earlier process "
+        "got (kept encrypted under the credential that got it), so that a `crmsync "
+        "sync` on an idle integration asks for no token. A token the vendor says "
+        "expires sooner is kept only that long; one it refuses early (revoked, "
+        "session timed out) is dropped and renewed once. Well under Salesforce's "
+        "shortest session timeout (15 minutes). 0 asks for a token in every process.",
+    )
     cache_dir: Path | None = Field(
         default=None,
-        description="Where that metadata is kept (files only their owner reads; no "
-        "secret is kept). Default: $XDG_CACHE_HOME/crmsync, else ~/.cache/crmsync.",
+        description="Where that metadata and those tokens are kept (files only their "
+        "owner reads; a token is encrypted, no secret is kept in clear). Default: "
+        "$XDG_CACHE_HOME/crmsync, else ~/.cache/crmsync.",
     )
     log_format: Literal["console", "json"] = Field(
         default="console", description="console or json, in any case."

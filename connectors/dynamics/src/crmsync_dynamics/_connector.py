@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import httpx
 from pydantic_settings import BaseSettings
 
+from crmsync.authoring import TokenCache
 from crmsync.contract import (
     Capability,
     ChangedRecord,
@@ -81,6 +82,7 @@ class DynamicsConnector:
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] | None = None,
+        token_cache: TokenCache | None = None,
     ) -> None:
         if not isinstance(settings, DynamicsSettings):
             raise ConfigurationError("DynamicsConnector needs DynamicsSettings")
@@ -91,6 +93,7 @@ class DynamicsConnector:
             max_connections=MAX_CONCURRENCY,
             user_agent=f"crmsync-dynamics/{VERSION}",
             clock=clock or time.time,
+            token_cache=token_cache,
         )
         self.feed = Feed(self.org, clock or time.time)
         self.pusher = Pusher(self.org)

@@ -12,7 +12,13 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from crmsync.authoring import ClientAssertion, ClientCredentials, ConnectorHttp, TokenAuth
+from crmsync.authoring import (
+    ClientAssertion,
+    ClientCredentials,
+    ConnectorHttp,
+    TokenAuth,
+    TokenCache,
+)
 from crmsync.errors import PermanentError
 from crmsync_dynamics._batch import build_reads, read_reads
 from crmsync_dynamics._errors import CONNECTOR, ERRORS
@@ -73,7 +79,11 @@ CASTS: tuple[tuple[str, dict[str, str]], ...] = (
 )
 
 
-def _auth(settings: DynamicsSettings, clock: Callable[[], float]) -> TokenAuth:
+def _auth(
+    settings: DynamicsSettings,
+    clock: Callable[[], float],
+    token_cache: TokenCache | None = None,
+) -> TokenAuth:
     hint = (
         "check the tenant id, the app's client id and its secret or certificate in the "
         "Entra admin center (App registrations > the app > Certificates & secrets)"
@@ -90,6 +100,7 @@ def _auth(settings: DynamicsSettings, clock: Callable[[], float]) -> TokenAuth:
             refused_hint=hint,
             clock=clock,
             leeway=_RENEW_BEFORE,
+            token_cache=token_cache,
         )
     assert settings.client_secret is not None
     return ClientCredentials(
@@ -100,6 +111,7 @@ def _auth(settings: DynamicsSettings, clock: Callable[[], float]) -> TokenAuth:
         refused_hint=hint,
         clock=clock,
         leeway=_RENEW_BEFORE,
+        token_cache=token_cache,
     )
 
 
@@ -114,6 +126,7 @@ class Org:
         max_connections: int,
         user_agent: str,
         clock: Callable[[], float] = time.time,
+        token_cache: TokenCache | None = None,
     ) -> None:
         self.settings = settings
         headers = {
@@ -121,7 +134,7 @@ class Org:
             "OData-Version": "4.0",
             "If-None-Match": "null",
         }
-        self.auth = _auth(settings, clock)
+        self.auth = _auth(settings, clock, token_cache)
         self.http = ConnectorHttp(
             connector=CONNECTOR,
             error_map=ERRORS,

@@ -10,6 +10,7 @@ from crmsync.authoring import (
     RefreshTokenGrant,
     RefreshTokenStore,
     TokenAuth,
+    TokenCache,
 )
 from crmsync_salesforce._errors import CONNECTOR
 from crmsync_salesforce._settings import SalesforceSettings
@@ -26,9 +27,14 @@ _SPENT_REFRESH_TOKEN = (
 )
 
 
-def make_auth(settings: SalesforceSettings, clock: Callable[[], float]) -> TokenAuth:
+def make_auth(
+    settings: SalesforceSettings,
+    clock: Callable[[], float],
+    token_cache: TokenCache | None = None,
+) -> TokenAuth:
     """The auth object of ``settings.auth_flow``. Salesforce answers no ``expires_in``:
-    a token is kept until a call answers 401 (fact sheet, section 1)."""
+    a token is kept until a call answers 401 (fact sheet, section 1), and a new process
+    uses one kept in ``token_cache`` for at most ``CRMSYNC_TOKEN_CACHE_SECONDS``."""
     token_url = f"{settings.login_url}/services/oauth2/token"
     client_id = settings.client_id or ""
     if settings.auth_flow == "jwt":
@@ -44,6 +50,7 @@ def make_auth(settings: SalesforceSettings, clock: Callable[[], float]) -> Token
             lifetime=ASSERTION_LIFETIME,
             clock=clock,
             refused_hint=_REFUSED,
+            token_cache=token_cache,
         )
     if settings.auth_flow == "client_credentials":
         assert settings.client_secret is not None  # enforced by the settings validator
@@ -53,6 +60,7 @@ def make_auth(settings: SalesforceSettings, clock: Callable[[], float]) -> Token
             client_secret=settings.client_secret,
             clock=clock,
             refused_hint=_REFUSED,
+            token_cache=token_cache,
         )
     store = RefreshTokenStore(
         settings.refresh_token,
@@ -68,4 +76,5 @@ def make_auth(settings: SalesforceSettings, clock: Callable[[], float]) -> Token
         spent_hint=_SPENT_REFRESH_TOKEN,
         clock=clock,
         refused_hint=_REFUSED,
+        token_cache=token_cache,
     )

@@ -16,6 +16,7 @@ from crmsync.authoring import (
     ConnectorHttp,
     MetadataCache,
     MonotonicCursor,
+    TokenCache,
     checked_page_token,
 )
 from crmsync.contract import (
@@ -149,12 +150,13 @@ class SalesforceConnector:
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] | None = None,
         metadata_cache: MetadataCache | None = None,
+        token_cache: TokenCache | None = None,
     ) -> None:
         if not isinstance(settings, SalesforceSettings):
             raise ConfigurationError("SalesforceConnector needs SalesforceSettings")
         self.settings = settings
         self._clock = clock or time.time
-        self.auth = make_auth(settings, self._clock)
+        self.auth = make_auth(settings, self._clock, token_cache)
         self.http = ConnectorHttp(
             connector=CONNECTOR,
             error_map=ERRORS,

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from pydantic_settings import BaseSettings
 
-from crmsync.authoring import ConnectorHttp, RefreshTokenStore
+from crmsync.authoring import ConnectorHttp, RefreshTokenStore, TokenCache
 from crmsync.contract import (
     Capability,
     ChangedRecord,
@@ -141,6 +141,7 @@ class ZohoConnector:
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] | None = None,
+        token_cache: TokenCache | None = None,
     ) -> None:
         if not isinstance(settings, ZohoSettings):
             raise ConfigurationError("ZohoConnector needs ZohoSettings")
@@ -152,6 +153,7 @@ class ZohoConnector:
             client_secret=settings.secret(),
             store=RefreshTokenStore(settings.refresh_token, connector=CONNECTOR),
             clock=self._clock,
+            token_cache=token_cache,
         )
         self.http = ConnectorHttp(
             connector=CONNECTOR,

@@ -19,6 +19,9 @@ nothing else of the framework::
 * :class:`SecretFileSettings`, :func:`vendor_url`: settings helpers.
 * :class:`MetadataCache`: vendor metadata (an object's describe) kept across
   processes; the framework hands one to a connector that takes ``metadata_cache``.
+* :class:`TokenCache`: access tokens kept across processes, encrypted under the
+  credential that gets them; the framework hands one to a connector that takes
+  ``token_cache``, which passes it to its auth object (``token_cache=``).
 """
 
 from __future__ import annotations
@@ -44,10 +47,12 @@ from crmsync.authoring._http import ConnectorHttp
 from crmsync.authoring._metadata import MetadataCache, settings_fingerprint
 from crmsync.authoring._refresh import RefreshTokenStore, write_secret_file
 from crmsync.authoring._settings import SecretFileSettings, vendor_url
+from crmsync.authoring._tokencache import CachedToken, TokenCache
 from crmsync.authoring._urls import UrlGuard
 from crmsync.authoring._values import FieldProblem, check_value
 
 __all__ = [
+    "CachedToken",
     "ClientAssertion",
     "ClientCredentials",
     "ConnectorHttp",
@@ -63,6 +68,7 @@ __all__ = [
     "SecretFileSettings",
     "Token",
     "TokenAuth",
+    "TokenCache",
     "UrlGuard",
     "check_value",
     "checked_page_token",

@@ -10,10 +10,11 @@ tokens written back), which those libraries would have to be wrapped to provide.
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,6 +24,7 @@ from pydantic import SecretStr
 
 from crmsync.authoring._errors import parse_retry_after, read_body
 from crmsync.authoring._refresh import RefreshTokenStore
+from crmsync.authoring._tokencache import TokenCache
 from crmsync.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -78,11 +80,18 @@ class TokenAuth(httpx.Auth):
     call (or any error the connector's map makes ``AuthenticationExpired``) drops the
     token that was sent; the framework then calls the connector's ``authenticate()``,
     which calls ``ensure_token(force=True)``.
+
+    With a ``token_cache`` (the framework's, handed to a connector that takes
+    ``token_cache``), a process that holds no token yet uses one an earlier process
+    kept, encrypted under :meth:`cache_credential`, and keeps each token it gets; a
+    kept token the vendor refuses is dropped from the cache and renewed once.
     """
 
     requires_request_body = False
     requires_response_body = False
     header_name = "Authorization"
+    #: The grant's name in the token cache (one file per connection and grant).
+    grant = "token"
 
     def __init__(
         self,
@@ -91,8 +100,10 @@ class TokenAuth(httpx.Auth):
         clock: Callable[[], float] = time.time,
         leeway: float = 60.0,
         refused_hint: str | None = None,
+        token_cache: TokenCache | None = None,
     ) -> None:
         self.token_url = token_url
+        self.token_cache = token_cache
         self._clock = clock
         self._leeway = leeway
         self._refused_hint = refused_hint
@@ -102,6 +113,7 @@ class TokenAuth(httpx.Auth):
         self._renew_at: float | None = None
         self._generation = 0
         self._invalidated = -1  # generation of the last token dropped as expired
+        self._refused: set[str] = set()  # digests of the tokens the vendor refused
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(token_url={self.token_url!r})"
@@ -146,22 +158,88 @@ class TokenAuth(httpx.Auth):
                 fresh = self._renew_at is None or self._clock() < self._renew_at
                 if (force and renewed_since) or (not force and fresh):
                     return current
+            else:
+                # Nothing held yet (a new process) or the held one was refused: a token
+                # an earlier process kept saves a token request.
+                kept = self._from_cache()
+                if kept is not None:
+                    return kept
             self._generation += 1
             token = self.fetch_token()
-            token = Token(
-                token.access_token,
-                token.expires_at,
-                token.extra,
-                self._generation,
-                token.token_type,
-            )
-            self._token = token
-            if token.expires_at is None:
-                self._renew_at = None
-            else:
-                lifetime = max(0.0, token.expires_at - self._clock())
-                self._renew_at = token.expires_at - min(self._leeway, lifetime / 2)
+            token = self._hold(token)
+            self._to_cache(token)
             return token
+
+    def _hold(self, token: Token) -> Token:
+        """Make ``token`` the held one, with the next generation's number."""
+        token = Token(
+            token.access_token,
+            token.expires_at,
+            token.extra,
+            self._generation,
+            token.token_type,
+        )
+        self._token = token
+        self._renew_at = self._renewal(token)
+        return token
+
+    def _renewal(self, token: Token) -> float | None:
+        if token.expires_at is None:
+            return None
+        lifetime = max(0.0, token.expires_at - self._clock())
+        return token.expires_at - min(self._leeway, lifetime / 2)
+
+    # -- the cache across processes ----------------------------------------------
+    def cache_credential(self) -> Sequence[str]:
+        """The values this grant sends to get a token, its secret first, from which
+        the token cache derives its key (subclasses). Empty, or an empty secret: tokens
+        are never cached (a key from public values alone would protect nothing)."""
+        return ()
+
+    def _cache_key_material(self) -> Sequence[str]:
+        if self.token_cache is None or not self.token_cache.enabled:
+            return ()
+        try:
+            credential = tuple(self.cache_credential())
+        except (AuthenticationFailed, OSError):
+            return ()  # the token request will say what is wrong with the credential
+        return credential if credential and credential[0] else ()
+
+    def _from_cache(self) -> Token | None:
+        credential = self._cache_key_material()
+        if not credential:
+            return None
+        assert self.token_cache is not None
+        kept = self.token_cache.load(self.grant, credential)
+        if kept is None or _digest(kept.access_token) in self._refused:
+            return None
+        expires_at = (
+            None if kept.expires_in is None else self._clock() + kept.expires_in
+        )
+        self._generation += 1
+        return self._hold(
+            Token(kept.access_token, expires_at, kept.extra, 0, kept.token_type)
+        )
+
+    def _to_cache(self, token: Token) -> None:
+        credential = self._cache_key_material()
+        if not credential:
+            return
+        assert self.token_cache is not None
+        now = self._clock()
+        # The renewal point goes with it, so that a later process renews when this one
+        # would have, not a 401 later.
+        self.token_cache.save(
+            self.grant,
+            credential,
+            access_token=token.access_token,
+            token_type=token.token_type,
+            extra=token.extra,
+            expires_in=None
+            if token.expires_at is None
+            else max(0.0, token.expires_at - now),
+            renew_in=None if self._renew_at is None else max(0.0, self._renew_at - now),
+        )
 
     def invalidate(self, token: Token | None = None) -> None:
         """Forget ``token`` (default: the cached one); the vendor said it expired."""
@@ -173,6 +251,9 @@ class TokenAuth(httpx.Auth):
                 return
             self._invalidated = max(self._invalidated, current.generation)
             self._token = None
+            self._refused.add(_digest(current.access_token))
+            if self.token_cache is not None:
+                self.token_cache.drop(self.grant)
 
     def invalidate_request(self, request: httpx.Request) -> None:
         """Forget the token ``request`` carried, if it is still the cached one."""
@@ -284,9 +365,16 @@ class TokenAuth(httpx.Auth):
         return self._refused_hint
 
 
+def _digest(access_token: str) -> str:
+    """A refused token remembered without keeping the token itself."""
+    return hashlib.sha256(access_token.encode()).hexdigest()
+
+
 class ClientCredentials(TokenAuth):
     """OAuth 2.0 ``client_credentials`` with a client secret, sent in the form
     (``client_auth="body"``) or as HTTP Basic (``"basic"``)."""
+
+    grant = "client_credentials"
 
     def __init__(
         self,
@@ -321,6 +409,9 @@ class ClientCredentials(TokenAuth):
         pair = f"{self.client_id}:{self._secret.get_secret_value()}".encode()
         return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
 
+    def cache_credential(self) -> Sequence[str]:
+        return (self._secret.get_secret_value(), self.client_id, self.scope or "")
+
 
 class _Signer:
     """A private key (PEM text, a secret, or a file read at signing time) and how to
@@ -332,6 +423,10 @@ class _Signer:
         self._key = key if isinstance(key, Path) else SecretStr(_reveal(key))
         self.algorithm = algorithm
         self._connector = connector
+
+    def pem(self) -> str:
+        """The private key's PEM text (``AuthenticationFailed`` if unreadable)."""
+        return self._pem()
 
     def _pem(self) -> str:
         if isinstance(self._key, Path):
@@ -370,6 +465,8 @@ class JwtBearer(TokenAuth):
     """The RFC 7523 JWT bearer grant (Salesforce's server-to-server flow): a JWT with
     ``iss``, ``sub``, ``aud`` and a short ``exp``, signed with the app's private key."""
 
+    grant = "jwt_bearer"
+
     def __init__(
         self,
         *,
@@ -403,6 +500,9 @@ class JwtBearer(TokenAuth):
             form["scope"] = self.scope
         return form
 
+    def cache_credential(self) -> Sequence[str]:
+        return (self._signer.pem(), self.issuer, self.subject, self.audience)
+
 
 class ClientAssertion(TokenAuth):
     """OAuth 2.0 ``client_credentials`` authenticated by a signed JWT client assertion
@@ -411,6 +511,8 @@ class ClientAssertion(TokenAuth):
     ``certificate`` (PEM) or ``thumbprint`` (hex SHA-1) puts the certificate's
     ``x5t`` in the JWT header, which Entra ID needs to find the key.
     """
+
+    grant = "client_assertion"
 
     def __init__(
         self,
@@ -456,6 +558,9 @@ class ClientAssertion(TokenAuth):
             form["scope"] = self.scope
         return form
 
+    def cache_credential(self) -> Sequence[str]:
+        return (self._signer.pem(), self.client_id, self.scope or "")
+
 
 def _x5t(certificate: str | None, thumbprint: str | None) -> str | None:
     if thumbprint:
@@ -481,7 +586,14 @@ def _x5t(certificate: str | None, thumbprint: str | None) -> str | None:
 
 class RefreshTokenGrant(TokenAuth):
     """The ``refresh_token`` grant; a rotated refresh token in the answer goes to
-    ``store`` (written back to its file)."""
+    ``store`` (written back to its file).
+
+    Its token cache key comes from the refresh token held *after* the answer (the
+    rotated one, when the app rotates): a process that reads the rotated token from
+    ``REFRESH_TOKEN_FILE`` can use the access token kept with it, while one still
+    holding a spent token gets a miss and the vendor's refusal, as without a cache."""
+
+    grant = "refresh_token"
 
     def __init__(
         self,
@@ -521,6 +633,10 @@ class RefreshTokenGrant(TokenAuth):
         if isinstance(rotated, str):
             self.store.rotated(rotated)
         return token
+
+    def cache_credential(self) -> Sequence[str]:
+        secret = "" if self._secret is None else self._secret.get_secret_value()
+        return (self.store.current(), secret, self.client_id, self.scope or "")
 
     def refused_hint(self, error: str) -> str | None:
         if error == "invalid_grant" and self._spent_hint:

@@ -32,6 +32,10 @@ Opening a connection (the constructor), since 1.2:
 * A constructor that takes a ``metadata_cache`` keyword gets, for cycles, a
   ``crmsync.authoring.MetadataCache``: vendor metadata (a describe) kept across
   processes, so an idle cycle in a new process asks only for what changed.
+* A constructor that takes a ``token_cache`` keyword gets, for every connection, a
+  ``crmsync.authoring.TokenCache`` to pass to its auth object
+  (``TokenAuth(token_cache=...)``): access tokens kept across processes, encrypted
+  under the grant's own credential, so a new process asks for no token.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from typing import Any, get_args
 from pydantic import SecretBytes, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
-from crmsync.authoring import MetadataCache
+from crmsync.authoring import MetadataCache, TokenCache
 from crmsync.errors import ConfigurationError
 from crmsync.models import Integration
 from crmsync.operations._text import env_file_error
@@ -261,13 +261,14 @@ def _stored_setting_hint(
     return changed_by
 
 
-def _takes_metadata_cache(installed: InstalledConnector) -> bool:
-    """Whether the connector's constructor takes ``metadata_cache`` (contract 1.2)."""
+def _takes(installed: InstalledConnector, keyword: str) -> bool:
+    """Whether the connector's constructor takes ``keyword`` (``metadata_cache``,
+    ``token_cache``: contract 1.2)."""
     try:
         parameters = inspect.signature(installed.factory).parameters
     except (TypeError, ValueError):
         return False
-    return "metadata_cache" in parameters
+    return keyword in parameters
 
 
 def _default_cache_dir() -> Path:
@@ -350,7 +351,9 @@ class Workspace:
         connector that declares the ``create_missing`` setting gets it false.
         ``metadata_cache`` hands a connector whose constructor takes
         ``metadata_cache`` the vendor metadata kept by earlier processes (for cycles;
-        administrative actions such as adding a mapping read it fresh).
+        administrative actions such as adding a mapping read it fresh). A connector
+        whose constructor takes ``token_cache`` always gets the access tokens kept by
+        earlier processes (``doctor`` and ``fields`` sign in too).
         """
         from crmsync.engine.runtime import open_connection
 
@@ -361,8 +364,10 @@ class Workspace:
         if not create and CREATE_MISSING_SETTING in model.model_fields:
             values[CREATE_MISSING_SETTING] = False
         cache: dict[str, Any] = {}
-        if metadata_cache and _takes_metadata_cache(installed):
+        if metadata_cache and _takes(installed, "metadata_cache"):
             cache["metadata_cache"] = self._metadata_cache(installed, values)
+        if _takes(installed, "token_cache"):
+            cache["token_cache"] = self._token_cache(installed, values)
         connection = open_connection(
             self.get_catalog(),
             connector_id,
@@ -387,6 +392,17 @@ class Workspace:
             connector=installed.id,
             settings=connector_settings(installed, values),
             seconds=settings.describe_cache_seconds,
+        )
+
+    def _token_cache(
+        self, installed: InstalledConnector, values: Mapping[str, Any]
+    ) -> TokenCache:
+        settings = self.get_settings()
+        return TokenCache.for_connection(
+            settings.cache_dir or _default_cache_dir(),
+            connector=installed.id,
+            settings=connector_settings(installed, values),
+            seconds=settings.token_cache_seconds,
         )
 
     def open_integration(

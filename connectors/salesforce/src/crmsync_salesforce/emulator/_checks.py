@@ -78,6 +78,7 @@ def duplicate_rule_error(
         },
     }
 
+
 def reference_problem(
     emu: SalesforceEmulator, item: FieldDef, value: str
 ) -> tuple[str, str] | None:
@@ -98,6 +99,7 @@ def reference_problem(
     if exists:
         return None
     return ("INVALID_CROSS_REFERENCE_KEY", f"{item.label}: invalid cross reference id")
+
 
 def unique_errors(
     emu: SalesforceEmulator,

@@ -122,6 +122,11 @@ class OAuthTokenEndpoint:
         with self._lock:
             self._tokens.clear()
 
+    def issued_tokens(self) -> list[str]:
+        """The access tokens valid now (a test checks none is written in clear)."""
+        with self._lock:
+            return list(self._tokens)
+
     def revoke(self, access_token: str) -> None:
         with self._lock:
             self._tokens.pop(access_token, None)
