@@ -73,6 +73,7 @@ class Writer:
         ctx.store.decisions.purge(tx, ctx.clock() - retention, limit=limit)
 
     def pending_create(self, unit: Unit) -> dict[str, Any]:
+        """The pending record of ``unit``'s create, committed before it is pushed."""
         target = unit.creates
         assert target is not None
         return {

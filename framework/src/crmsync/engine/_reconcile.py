@@ -5,7 +5,7 @@ reaches back 15 days). A page that says so (``ChangePage.deletions_unknown_befor
 has the engine read the ids this side links for the object, a keyset page of the
 store's unique index at a time, and ask the connector's ``missing_records`` hook about
 each page. Every id it answers is staged in the inbox as a tombstone, so the settle
-phase treats it exactly as a deletion read from the feed (``_linking``: the link is
+phase treats it exactly as a deletion read from the feed (the ``Linker``: the link is
 removed and why is recorded), dry runs included.
 
 Cost: one store read and one hook call per batch of links of that object, once in the
