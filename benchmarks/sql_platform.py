@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         started = dt.datetime.now(dt.UTC)
         with measured(figures, "incremental", counter) as figure:
             saved = read(connection, saved, args.page_size, figure)
-        # The next cycle's start, as the engine computes it (SyncEngine._resume_from):
+        # The next cycle's start, as the engine computes it (FeedReader._resume_from):
         # the last change is within the overlap window, so it re-reads the window.
         window = Cursor(modified_at=started - dt.timedelta(seconds=args.overlap))
         with measured(figures, "overlap re-read", counter) as figure:

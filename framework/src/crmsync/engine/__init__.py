@@ -1,6 +1,7 @@
 """The sync engine: cycles between a platform connection and a CRM connection.
 
-:class:`SyncEngine` runs cycles; :mod:`.report` describes their outcome; :mod:`.runtime`
+:class:`SyncEngine` runs cycles, each through named collaborators over one per-cycle
+context (see :mod:`.cycle`); :mod:`.report` describes their outcome; :mod:`.runtime`
 opens an integration's connections.
 """
 

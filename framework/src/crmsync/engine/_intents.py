@@ -27,45 +27,41 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection as DbConnection
 
-from crmsync.engine._base import EngineBase
+from crmsync.engine._context import CycleContext
 from crmsync.engine._units import Unit, _comparable, _same
 from crmsync.errors import OutcomeUnknown
 from crmsync.models import CRM, PLATFORM, Mapping, Side
 
 log = structlog.get_logger("crmsync.engine")
 
-IntentKey = tuple[str, str, str]  # (side written, object, record id)
 
-
-class IntentsMixin(EngineBase):
+class Intents:
     """Record updates before they leave; recognise them after a crash."""
 
-    # Intents an earlier cycle left (it died between a write and its baseline), read
-    # at this cycle's start: the records to compare with them.
-    _intents_left: dict[IntentKey, list[dict[str, Any]]]
-    # This cycle's intent rows: id -> units whose answers are not all applied yet, and
-    # whether one answer was lost (then the row stays: the vendor may carry it out).
-    _intent_rows: dict[int, list[Any]]
-    _intent_row_of: dict[int, tuple[Unit, int]]  # id(unit) -> (unit, row id)
+    def __init__(self, ctx: CycleContext) -> None:
+        self.ctx = ctx
 
-    def _start_intents(self, tx: DbConnection) -> None:
-        self._intents_left = self.store.intents.left_behind(tx, self.iid)
-        self._intent_rows = {}
-        self._intent_row_of = {}
+    def start(self, tx: DbConnection) -> None:
+        """Read the intents an earlier cycle left, at the start of a cycle."""
+        ctx = self.ctx
+        ctx.intents_left = ctx.store.intents.left_behind(tx, ctx.iid)
+        ctx.intent_rows = {}
+        ctx.intent_row_of = {}
 
-    def _end_intents(self, tx: DbConnection, started: dt.datetime) -> None:
+    def end(self, tx: DbConnection, started: dt.datetime) -> None:
         """Drop the rows this cycle found left over, once expired: recorded before it
         began, and longer ago than a write can stay in doubt
         (``write_in_doubt_seconds``: a vendor may carry out a call the client gave up on
         that much later, and its record must still be known as crmsync's write then)."""
-        if not self._intents_left:
+        ctx = self.ctx
+        if not ctx.intents_left:
             return
         expired = dt.datetime.now(dt.UTC) - dt.timedelta(
-            seconds=self.settings.write_in_doubt_seconds
+            seconds=ctx.settings.write_in_doubt_seconds
         )
-        self.store.intents.clear(tx, self.iid, before=min(started, expired))
+        ctx.store.intents.clear(tx, ctx.iid, before=min(started, expired))
 
-    def _record_intents(self, tx: DbConnection, units: Sequence[Unit]) -> None:
+    def record(self, tx: DbConnection, units: Sequence[Unit]) -> None:
         """One row for the updates of ``units`` to linked records (a new link's pair is
         matched afresh after a crash, and a create has its pending record)."""
         intents: list[tuple[str, str, str, dict[str, Any]]] = []
@@ -92,34 +88,36 @@ class IntentsMixin(EngineBase):
                 else:
                     intents.append(("crm", link.crm_object, link.crm_id, entries))
             carriers.append(unit)
-        row_id = self.store.intents.add(tx, self.iid, intents)
+        ctx = self.ctx
+        row_id = ctx.store.intents.add(tx, ctx.iid, intents)
         if row_id is None:
             return
-        self._intent_rows[row_id] = [len(carriers), False]
+        ctx.intent_rows[row_id] = [len(carriers), False]
         for unit in carriers:
-            self._intent_row_of[id(unit)] = (unit, row_id)
+            ctx.intent_row_of[id(unit)] = (unit, row_id)
 
-    def _intents_done(self, units: Iterable[Unit]) -> list[int]:
+    def done(self, units: Iterable[Unit]) -> list[int]:
         """Intent rows whose every unit's baseline is stored with ``units`` (none whose
         answer was lost: the vendor may still carry the write out)."""
         done: list[int] = []
-        if not self._intent_row_of:
+        rows, row_of = self.ctx.intent_rows, self.ctx.intent_row_of
+        if not row_of:
             return done
         for unit in units:
-            found = self._intent_row_of.pop(id(unit), None)
+            found = row_of.pop(id(unit), None)
             if found is None:
                 continue
             row_id = found[1]
-            left = self._intent_rows[row_id]
+            left = rows[row_id]
             left[0] -= 1
             left[1] = left[1] or _answer_lost(unit)
             if left[0] == 0:
-                del self._intent_rows[row_id]
+                del rows[row_id]
                 if not left[1]:
                     done.append(row_id)
         return done
 
-    def _adopt_intents(
+    def adopt(
         self,
         unit: Unit,
         platform_values: dict[str, Any] | None,
@@ -134,7 +132,7 @@ class IntentsMixin(EngineBase):
         for side, values in ((PLATFORM, platform_values), (CRM, crm_values)):
             if values is None:
                 continue
-            intents = self._intents_left.get(unit.record_key(side))
+            intents = self.ctx.intents_left.get(unit.record_key(side))
             if intents is None:
                 continue
             at = 0 if side is PLATFORM else 1

@@ -8,7 +8,8 @@ import structlog
 from sqlalchemy import Connection as DbConnection
 
 from crmsync.contract.models import Capability
-from crmsync.engine._base import EngineBase
+from crmsync.engine._books import Bookkeeper
+from crmsync.engine._context import CycleContext
 from crmsync.engine._units import (
     Failure,
     Unit,
@@ -22,10 +23,14 @@ from crmsync.store import InboxRow, LinkRow
 log = structlog.get_logger("crmsync.engine")
 
 
-class MatchingMixin(EngineBase):
+class Matcher:
     """Finding or creating the other side of an unlinked record."""
 
-    def _match_or_create(
+    def __init__(self, ctx: CycleContext) -> None:
+        self.ctx = ctx
+        self.books = Bookkeeper(ctx)
+
+    def match_or_create(
         self,
         tx: DbConnection,
         side: Side,
@@ -35,10 +40,11 @@ class MatchingMixin(EngineBase):
         done_rows: list[InboxRow],
     ) -> list[Unit]:
         """Link unlinked rows by match key; create where the rules say; else drop."""
+        ctx = self.ctx
         other = side.other
         pairs = [
             pair
-            for pair in self.integration.pairs_in_match_order()
+            for pair in ctx.integration.pairs_in_match_order()
             if (pair.platform_object if side is PLATFORM else pair.crm_object)
             == object_name
         ]
@@ -47,11 +53,11 @@ class MatchingMixin(EngineBase):
         # the key the record had then; if the record's key changed since, the made
         # record is found by that earlier key, not created a second time.
         earlier: dict[str, str] = {}
-        if self._force_lookup:
+        if ctx.force_lookup:
             earlier = {
                 record_id: key
-                for record_id, key in self.store.pending.match_keys(
-                    tx, self.iid, other.value, object_name, [r.record_id for r in rows]
+                for record_id, key in ctx.store.pending.match_keys(
+                    tx, ctx.iid, other.value, object_name, [r.record_id for r in rows]
                 ).items()
                 if key not in keys
             }
@@ -59,24 +65,24 @@ class MatchingMixin(EngineBase):
         # answer: the vendor may still be carrying them out (a lookup cannot see them
         # yet), so a record among them that is not found waits; it is not created again.
         in_doubt: set[str] = set()
-        if self._force_lookup and self.settings.write_in_doubt_seconds:
-            in_doubt = self.store.pending.sources_since(
+        if ctx.force_lookup and ctx.settings.write_in_doubt_seconds:
+            in_doubt = ctx.store.pending.sources_since(
                 tx,
-                self.iid,
+                ctx.iid,
                 other.value,
                 object_name,
                 [r.record_id for r in rows],
                 since=dt.datetime.now(dt.UTC)
-                - dt.timedelta(seconds=self.settings.write_in_doubt_seconds),
+                - dt.timedelta(seconds=ctx.settings.write_in_doubt_seconds),
             )
         candidates = self._candidates(
             tx, side, pairs, sorted({*keys, *earlier.values()})
         )
         rivals = self._rivals(tx, side, object_name, rows, keys)
         rule = (
-            self.integration.create_in_crm
+            ctx.integration.create_in_crm
             if side is PLATFORM
-            else self.integration.create_in_platform
+            else ctx.integration.create_in_platform
         )
         units: list[Unit] = []
         other_side = other.value
@@ -98,8 +104,7 @@ class MatchingMixin(EngineBase):
                     claimable = [
                         c
                         for c in free
-                        if (other_side, c.object_name, c.record_id)
-                        not in self._in_flight
+                        if (other_side, c.object_name, c.record_id) not in ctx.in_flight
                     ]
                     if len(claimable) < len(free):
                         linked_elsewhere = True
@@ -148,14 +153,14 @@ class MatchingMixin(EngineBase):
                 done_rows.append(row)
                 continue
             if row.record_id in in_doubt:
-                self._skip_rows.add(row.id)  # stays in the inbox for a later cycle
-                self._deferred_creates.add((other.value, object_name, row.record_id))
-                self._report.deferred += 1
+                ctx.skip_rows.add(row.id)  # stays in the inbox for a later cycle
+                ctx.deferred_creates.add((other.value, object_name, row.record_id))
+                ctx.report.deferred += 1
                 log.info("create_deferred_in_doubt", record=row.record_id)
                 continue
             unit = self._create_unit(side, row, pairs, failures)
             if unit is None:
-                self._park(tx, row, "cannot create")
+                self.books.park(tx, row, "cannot create")
             else:
                 units.append(unit)
         return units
@@ -169,6 +174,7 @@ class MatchingMixin(EngineBase):
         ids: list[str],
     ) -> None:
         """Record ``row`` as an ambiguous match and park it: never a guess."""
+        ctx = self.ctx
         failures.append(
             Failure(
                 row.side,
@@ -178,8 +184,8 @@ class MatchingMixin(EngineBase):
                 f"{what}: {', '.join(ids[:5])}",
             )
         )
-        self._report.ambiguous += 1
-        self._park(tx, row, "ambiguous match")
+        ctx.report.ambiguous += 1
+        self.books.park(tx, row, "ambiguous match")
 
     def _rivals(
         self,
@@ -196,20 +202,21 @@ class MatchingMixin(EngineBase):
         are recorded as ambiguous instead. Records of another object of this side are
         no rivals: the object pairs' match order settles those.
         """
+        ctx = self.ctx
         if not keys:
             return {}
         unlinked = {row.record_id for row in rows}  # the caller's rows have no link
-        in_flight, side_name = self._in_flight, side.value
+        in_flight, side_name = ctx.in_flight, side.value
         found = [
             (record_id, key)
-            for record_id, key in self.store.inbox.ids_by_match_keys(
-                tx, self.iid, side_name, object_name, keys
+            for record_id, key in ctx.store.inbox.ids_by_match_keys(
+                tx, ctx.iid, side_name, object_name, keys
             )
             if (side_name, object_name, record_id) not in in_flight
         ]
         unknown = [(object_name, rid) for rid, _ in found if rid not in unlinked]
         linked = (
-            self.store.links.find(tx, self.iid, side_name, unknown) if unknown else {}
+            ctx.store.links.find(tx, ctx.iid, side_name, unknown) if unknown else {}
         )
         rivals: dict[str, set[str]] = {}
         for record_id, key in found:
@@ -223,6 +230,7 @@ class MatchingMixin(EngineBase):
         """Per (other object, match key): the unlinked candidates and whether a linked
         one exists.
         """
+        ctx = self.ctx
         other = side.other
         found: dict[tuple[str, str], tuple[list[InboxRow], bool]] = {}
         if not keys:
@@ -234,15 +242,15 @@ class MatchingMixin(EngineBase):
             )
             rows: dict[str, InboxRow] = {
                 row.record_id: row
-                for row in self.store.inbox.by_match_keys(
-                    tx, self.iid, other.value, [other_object], keys
+                for row in ctx.store.inbox.by_match_keys(
+                    tx, ctx.iid, other.value, [other_object], keys
                 )
             }
-            connection = self.connections[other]
+            connection = ctx.connections[other]
             if (
-                (other, other_object) not in self._full_read or self._force_lookup
+                (other, other_object) not in ctx.full_read or ctx.force_lookup
             ) and Capability.LOOKUP in connection.description.capabilities:
-                fields = self._fields(other, other_object)
+                fields = ctx.fields(other, other_object)
                 for record in connection.lookup_records(
                     other_object, field=match_field, values=keys, fields=fields
                 ):
@@ -262,8 +270,8 @@ class MatchingMixin(EngineBase):
                             attempts=0,
                             parked=False,
                         )
-            linked = self.store.links.find(
-                tx, self.iid, other.value, [(other_object, rid) for rid in rows]
+            linked = ctx.store.links.find(
+                tx, ctx.iid, other.value, [(other_object, rid) for rid in rows]
             )
             for row in rows.values():
                 if row.match_key is None:
@@ -275,7 +283,7 @@ class MatchingMixin(EngineBase):
                 if (
                     (other_object, row.record_id) in linked
                     or row.parked
-                    or row.id in self._skip_rows
+                    or row.id in ctx.skip_rows
                 ):
                     any_linked = True
                 else:
@@ -286,6 +294,7 @@ class MatchingMixin(EngineBase):
     def _new_link_unit(
         self, side: Side, row: InboxRow, pair: ObjectPair, match: InboxRow
     ) -> Unit:
+        ctx = self.ctx
         platform_row, crm_row = (row, match) if side is PLATFORM else (match, row)
         link = LinkRow(
             id=None,
@@ -305,25 +314,25 @@ class MatchingMixin(EngineBase):
         )
         decide_fields(
             unit,
-            self.integration,
+            ctx.integration,
             platform_row.values,
             crm_row.values,
             platform_row.modified_at,
             crm_row.modified_at,
-            decisions=self._report.decisions,
-            planned=self._report.planned if self._report.record_plan else None,
-            times=self._times,
+            decisions=ctx.report.decisions,
+            planned=ctx.report.planned if ctx.report.record_plan else None,
+            times=ctx.times,
         )
-        self._report.linked += 1
-        if self._report.record_plan:
-            self._report.note(
+        ctx.report.linked += 1
+        if ctx.report.record_plan:
+            ctx.report.note(
                 "link",
                 platform_row.object_name,
                 platform_row.record_id,
                 crm_row.object_name,
                 crm_row.record_id,
             )
-        self._in_flight.add((match.side, match.object_name, match.record_id))
+        ctx.in_flight.add((match.side, match.object_name, match.record_id))
         return unit
 
     def _create_unit(
@@ -333,10 +342,11 @@ class MatchingMixin(EngineBase):
         pairs: list[ObjectPair],
         failures: list[Failure],
     ) -> Unit | None:
+        ctx = self.ctx
         rule = (
-            self.integration.create_in_crm
+            ctx.integration.create_in_crm
             if side is PLATFORM
-            else self.integration.create_in_platform
+            else ctx.integration.create_in_platform
         )
         target = side.other
         pair = creation_pair(pairs, target, rule.target_object)
@@ -374,7 +384,7 @@ class MatchingMixin(EngineBase):
                 side,
                 row.values,
                 target_object,
-                planned=self._report.planned if self._report.record_plan else None,
+                planned=ctx.report.planned if ctx.report.record_plan else None,
             )
         except ValueError as error:
             failures.append(
@@ -383,5 +393,5 @@ class MatchingMixin(EngineBase):
                 )
             )
             return None
-        unit.ref = f"{self.iid}:{side.value}:{row.object_name}:{row.record_id}"
+        unit.ref = f"{ctx.iid}:{side.value}:{row.object_name}:{row.record_id}"
         return unit

@@ -5,7 +5,7 @@ reaches back 15 days). A page that says so (``ChangePage.deletions_unknown_befor
 has the engine read the ids this side links for the object, a keyset page of the
 store's unique index at a time, and ask the connector's ``missing_records`` hook about
 each page. Every id it answers is staged in the inbox as a tombstone, so the settle
-phase treats it exactly as a deletion read from the feed (``_linking``: the link is
+phase treats it exactly as a deletion read from the feed (the ``Linker``: the link is
 removed and why is recorded), dry runs included.
 
 Cost: one store read and one hook call per batch of links of that object, once in the
@@ -21,7 +21,7 @@ import datetime as dt
 import structlog
 
 from crmsync.contract.models import Tombstone
-from crmsync.engine._base import EngineBase
+from crmsync.engine._context import CycleContext
 from crmsync.errors import StopRequested
 from crmsync.models import Side
 
@@ -33,7 +33,7 @@ HOOK = "missing_records"
 
 
 def reconcile_links(
-    engine: EngineBase, side: Side, object_name: str, unknown_before: dt.datetime
+    ctx: CycleContext, side: Side, object_name: str, unknown_before: dt.datetime
 ) -> None:
     """Stage a tombstone for each linked ``object_name`` record of ``side`` that its
     connector answers as missing (see the module docstring).
@@ -41,7 +41,7 @@ def reconcile_links(
     Called before the page that asked is staged with its cursor: a cycle that dies
     mid-sweep leaves the cursor where it was, and the next cycle's read asks again.
     """
-    connection = engine.connections[side]
+    connection = ctx.connections[side]
     detail = {
         "side": side.value,
         "object": object_name,
@@ -55,16 +55,16 @@ def reconcile_links(
             "deletions but does not implement missing_records: links to records "
             "deleted before then stay until a write to them fails",
         )
-        engine.store.history.log_event(engine.iid, "reconcile_unsupported", detail)
+        ctx.store.history.log_event(ctx.iid, "reconcile_unsupported", detail)
         return
     batch = max(
-        1, min(connection.description.missing_records_batch_size, engine.chunk_size)
+        1, min(connection.description.missing_records_batch_size, ctx.chunk_size)
     )
     after, checked, missing, calls = "", 0, 0, 0
     while True:
-        with engine._tx() as tx:
-            ids = engine.store.links.linked_ids(
-                tx, engine.iid, side.value, object_name, after=after, limit=batch
+        with ctx.tx() as tx:
+            ids = ctx.store.links.linked_ids(
+                tx, ctx.iid, side.value, object_name, after=after, limit=batch
             )
         if not ids:
             break
@@ -72,11 +72,11 @@ def reconcile_links(
         calls += 1
         checked += len(ids)
         if gone:
-            deleted_at = engine.clock()
-            with engine._tx() as tx:
-                engine.store.inbox.stage(
+            deleted_at = ctx.clock()
+            with ctx.tx() as tx:
+                ctx.store.inbox.stage(
                     tx,
-                    engine.iid,
+                    ctx.iid,
                     side.value,
                     object_name,
                     (),
@@ -85,12 +85,12 @@ def reconcile_links(
                 )
             missing += len(gone)
         after = ids[-1]
-        engine._hold_lease()
-        if engine.should_stop():
+        ctx.hold_lease()
+        if ctx.should_stop():
             raise StopRequested()
         if len(ids) < batch:
             break
-    engine._report.side(side.value).deleted += missing
+    ctx.report.side(side.value).deleted += missing
     summary = detail | {"checked": checked, "missing": missing, "calls": calls}
     log.info("links_reconciled", **summary)
-    engine.store.history.log_event(engine.iid, "links_reconciled", summary)
+    ctx.store.history.log_event(ctx.iid, "links_reconciled", summary)

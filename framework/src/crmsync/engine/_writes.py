@@ -43,8 +43,8 @@ def push_batch(
     record (retryable if the failure was), so one bad batch never stops the cycle.
     Errors that must stop the cycle (a spent quota, refused credentials) propagate.
     A call whose answer was lost (:class:`OutcomeUnknown`) was not repeated; its
-    records may be tried again in a later cycle, after a lookup (``_apply`` keeps a
-    create's pending record for that).
+    records may be tried again in a later cycle, after a lookup (``Writer.apply``
+    keeps a create's pending record for that).
     """
     requests = [item.request for item in batch]
     try:
