@@ -547,6 +547,25 @@ def test_deletions_lost_past_get_deleted_window_are_found_by_id(make_world, hour
     assert world.cycle().unlinked == 0
     assert not [r for r in world.emulator.requests[mark:] if "WHERE Id IN" in r.query.get("q", "")]
     assert world.local.get(pid) is not None
+
+
+def test_an_org_clock_far_behind_ours_does_not_look_like_lost_deletions(make_world):
+    # getDeleted's window and the feed's cursor are the org's times: measured against
+    # this host's clock, an org 20 days behind would make every recent cursor look
+    # older than getDeleted remembers, and every link would be checked by id.
+    world = make_world(
+        create_in_platform=CreationMode.NEVER, vendor_clock_offset=-20 * 86400.0
+    )
+    _, lid = linked_pair(world)
+    world.advance(600)
+    mark = world.mark()
+    report = world.cycle()
+    assert report.status == "succeeded" and report.unlinked == 0, report.counts()
+    assert "missing_records" not in report.api_calls.get("crm", {})
+    assert not [r for r in world.emulator.requests[mark:] if r.path.endswith("/deleted/")]
+    assert world.crm_link("Lead", lid) is not None
+
+
 def test_an_org_clock_90_s_behind_does_not_decide_the_first_meeting(make_world):
     # The org's clock runs 90 s behind ours. A prospect is edited, then 30 s later the
     # matching lead: the lead's stamp reads 60 s *before* the prospect's. Measured from

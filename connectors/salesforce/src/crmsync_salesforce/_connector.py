@@ -440,7 +440,7 @@ class SalesforceConnector:
     ) -> _deleted.Sweep | None:
         """Run the getDeleted sweep if one is due (see :mod:`crmsync_salesforce._deleted`),
         adding its tombstones; the sweep, or ``None``."""
-        now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+        now = self._org_now()
         since = _deleted.sweep_since(cursor, now)
         if cursor is None or since is None:
             return None
@@ -456,6 +456,17 @@ class SalesforceConnector:
         with self._lock:
             self._sweeps[(object_name, cursor.sort_key())] = found.token
         return found
+
+    def _org_now(self) -> dt.datetime:
+        """Now on the org's clock: ours corrected by the offset its answers' ``Date``
+        headers measured. getDeleted's window and the feed's cursor are org times; on
+        our clock alone, an org far behind would make a recent cursor look older than
+        getDeleted remembers (and every link would be checked by id)."""
+        now = self._clock()
+        offset = self.http.clock_offset()
+        if offset is not None:
+            now += offset.offset_seconds
+        return dt.datetime.fromtimestamp(now, dt.UTC)
 
     def _feed_query(self, object_name: str, fields: Sequence[str], cursor: Cursor | None) -> str:
         wanted: list[str] = []

@@ -6,9 +6,10 @@ sits in the Recycle Bin. ``emptyRecycleBin``, the 15-day purge and the capacity 
 ``getDeleted`` remembers it, for 15 days (fact sheet, sections 4 and 8). So when the
 read's cursor, or the last sweep, is older than :data:`SWEEP_EVERY` (no cycle ran for that
 long), the first page of a read asks getDeleted for the deletions since then and reports
-them as tombstones; the (org) time it covered and the (local)
-time it ran ride in the cursor's opaque ``token``, so a clock skew between this host and
-the org can bring a sweep early once, never one per read. If getDeleted no longer
+them as tombstones; the time it covered and the time it ran ride in the cursor's opaque
+``token``. Every time here is the org's: the connector passes its own clock corrected by
+the offset measured from the org's ``Date`` headers, so a skewed host neither hides a
+lost deletion nor makes a recent cursor look too old. If getDeleted no longer
 reaches back that far (its ``earliestDateAvailable`` is later, or the last sweep is more
 than 15 days old), deletions were lost: that is logged
 (``salesforce.deletions_beyond_window``) and the page says so
@@ -54,8 +55,8 @@ class Sweep:
 
     @property
     def token(self) -> str:
-        """The cursor token recording how far deletions have been checked (org time)
-        and when (this host's time)."""
+        """The cursor token recording how far deletions have been checked, and when
+        (both org times)."""
         return checked_token(self.covered, self.ran_at)
 
 
@@ -77,7 +78,7 @@ def _checked(cursor: Cursor) -> tuple[dt.datetime, dt.datetime] | None:
 def sweep_since(cursor: Cursor | None, now: dt.datetime) -> dt.datetime | None:
     """Where a sweep due for ``cursor`` starts, or ``None`` when none is due (a first
     read, a recent feed position, or a sweep that ran less than :data:`SWEEP_EVERY`
-    ago on this host's clock)."""
+    ago; ``now`` is the org's time)."""
     if cursor is None or cursor.modified_at is None:
         return None
     checked = _checked(cursor)
