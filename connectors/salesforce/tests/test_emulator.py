@@ -610,3 +610,27 @@ def test_match_key_lookups_answer_the_same_from_the_email_index(emulator):
     assert parse("SELECT Id FROM Lead WHERE Email NOT IN ('a@x.io')").email_keys is None
     assert parse("SELECT Id FROM Lead WHERE Email = 'a' OR Phone = '1'").email_keys is None
     assert contacts  # both objects were seeded
+
+
+def test_lookups_by_id_answer_the_same_from_the_primary_key(emulator):
+    """``Id IN (...)`` (missing_records asks it, 200 ids at a time) is read from the
+    primary key, not by scanning the org: the same rows as a full scan, 15- and
+    18-character ids alike, deleted and unknown ids answered as absent."""
+    from crmsync_salesforce.emulator._soql import parse
+
+    leads = emulator.seed("Lead", count=40)
+    emulator.delete("Lead", leads[3])
+    unknown = leads[5][:3] + "0" * 12  # a well-formed (15-character) id of no record
+    for where in (
+        f"Id IN ('{leads[0]}', '{leads[1][:15]}', '{leads[3]}', '{unknown}')",
+        f"Id IN ('{leads[0]}', '{leads[2]}') AND IsDeleted = false",
+        f"Id IN ('{leads[0]}', '{leads[2]}') AND Id IN ('{leads[2]}')",
+    ):
+        query = parse(f"SELECT Id FROM Lead WHERE {where} ORDER BY Id")
+        table = emulator.records["Lead"].values()
+        full = [r["Id"] for r in query.run(table)]
+        candidates = list(emulator._candidates(query))
+        assert [r["Id"] for r in query.run(candidates)] == full, where
+        assert len(candidates) <= 4, where  # what was asked for, not the 40 leads
+    assert parse(f"SELECT Id FROM Lead WHERE Id NOT IN ('{leads[0]}')").id_keys is None
+    assert parse(f"SELECT Id FROM Lead WHERE Id = '{leads[0]}' OR Email = 'x'").id_keys is None

@@ -731,12 +731,21 @@ class SalesforceEmulator:
         return [self._render(query.schema, r, names, version) for r in rows]
 
     def _candidates(self, query: Any) -> Iterable[dict[str, Any]]:
-        """Records a query may match: those with its Email values (every match-key
-        lookup) from the Email index; for a filter with a least SystemModstamp (every
+        """Records a query may match: those with its Ids from the primary key (a
+        lookup by id); those with its Email values (every match-key lookup) from the
+        Email index; for a filter with a least SystemModstamp (every
         change-feed query) those from the stamp index; otherwise all of them. A real
         org has both indexes, so lookups and feed reads cost what they return, not the
         size of the org; the query's own filter still decides."""
         table = self.records[query.schema.name]
+        ids = query.id_keys
+        if ids is not None:  # a lookup by id: answered from the primary key
+            by_id: dict[str, dict[str, Any]] = {}
+            for value in ids:
+                record = table.get(to_18(value)) if is_valid_id(value) else None
+                if record is not None:
+                    by_id[record["Id"]] = record
+            return by_id.values()
         emails = query.email_keys
         if emails is not None:  # a match-key lookup: answered from the Email index
             by_email: dict[str, dict[str, Any]] = {}

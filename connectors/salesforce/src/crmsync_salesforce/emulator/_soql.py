@@ -271,6 +271,12 @@ class Query:
         return bound
 
     @property
+    def id_keys(self) -> frozenset[str] | None:
+        """The Ids a matching record must have one of, when the filter says."""
+        keys: frozenset[str] | None = getattr(self.where, "id_keys", None)
+        return keys
+
+    @property
     def email_keys(self) -> frozenset[str] | None:
         """The Email values a matching record must have one of, when the filter says."""
         keys: frozenset[str] | None = getattr(self.where, "email_keys", None)
@@ -427,6 +433,7 @@ class _Parser:
             return parts[0]
         bounds = [getattr(part, "stamp_bound", None) for part in parts]
         emails = [getattr(part, "email_keys", None) for part in parts]
+        ids = [getattr(part, "id_keys", None) for part in parts]
         if joiner == "AND":
 
             def conjunction(r: Record) -> bool:
@@ -441,6 +448,9 @@ class _Parser:
             _set_bound(conjunction, max(known) if known else None)
             keys = [found for found in emails if found is not None]
             _set_email_keys(conjunction, frozenset.intersection(*keys) if keys else None)
+            id_sets = [found for found in ids if found is not None]
+            if id_sets:
+                conjunction.id_keys = frozenset.intersection(*id_sets)  # type: ignore[attr-defined]
             return conjunction
 
         def disjunction(r: Record) -> bool:
@@ -482,6 +492,9 @@ class _Parser:
 
             if item.name == "Email" and not negate and None not in values:
                 _set_email_keys(member, frozenset(email_key(v) for v in values))
+            if item.name == "Id" and not negate and None not in values:
+                # A lookup by id (missing_records): answered from the primary key.
+                member.id_keys = frozenset(str(v) for v in values)  # type: ignore[attr-defined]
             return member
         token = self.take()
         if token.kind != "op":
