@@ -235,6 +235,10 @@ def test_demo_runs_end_to_end(cli, tmp_path):
             cell.strip() for cell in row.group(1).split("│")[:5]
         )
         assert (created, updated, failed) == ("0", "0", "0"), row.group(0)
+    # Everything the demo leaves is named crmsync-demo*, which .gitignore covers, so a
+    # `make demo` in a checkout leaves `git status` clean.
+    left = sorted(path.name for path in (tmp_path / "demo").iterdir())
+    assert left and all(name.startswith("crmsync-demo") for name in left), left
 
 
 def test_a_stop_request_ends_the_cycle_early_and_says_so(mapped):

@@ -474,7 +474,7 @@ def run_demo(
         # Each demo's emulator is a new org on a new port: its metadata is kept with
         # the demo's files, not in the user's cache.
         state.settings = state.get_settings().model_copy(
-            update={"cache_dir": (directory / "cache").resolve()}
+            update={"cache_dir": (directory / "crmsync-demo-cache").resolve()}
         )
     if fresh:
         for path in platform_settings.values():
