@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic_settings import BaseSettings
+
+from crmsync.authoring._files import write_private
 
 __all__ = ["MetadataCache", "settings_fingerprint"]
 
@@ -121,17 +121,4 @@ class MetadataCache:
                 data.pop(key, None)
             else:
                 data[key] = entry
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            # Written whole, then renamed: a reader in another process sees the old
-            # file or the new one, never half of one.
-            handle, temporary = tempfile.mkstemp(
-                dir=self.path.parent, prefix=".metadata-"
-            )
-            try:
-                with os.fdopen(handle, "w") as out:
-                    json.dump(data, out)
-                os.replace(temporary, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-                raise
+            write_private(self.path, json.dumps(data).encode(), make_parent=True)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 from pathlib import Path
 
 import structlog
 from pydantic import SecretStr
 
+from crmsync.authoring._files import write_private
 from crmsync.errors import AuthenticationFailed
 
 __all__ = ["RefreshTokenStore", "write_secret_file"]
@@ -20,16 +19,7 @@ log = structlog.get_logger("crmsync.authoring")
 def write_secret_file(path: Path, value: str) -> None:
     """Replace ``path``'s content with ``value`` atomically (a crash leaves the old or
     the new one), readable by the owner only. Raises ``OSError``."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w") as file:  # mkstemp creates it 0600
-            file.write(value + "\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_private(path, (value + "\n").encode())
 
 
 class RefreshTokenStore:

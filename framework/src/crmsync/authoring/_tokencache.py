@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +28,7 @@ from typing import Any
 
 from pydantic_settings import BaseSettings
 
+from crmsync.authoring._files import write_private
 from crmsync.authoring._metadata import settings_fingerprint
 
 __all__ = ["CachedToken", "TokenCache"]
@@ -168,7 +168,7 @@ class TokenCache:
         with self._lock, contextlib.suppress(OSError, TypeError, ValueError):
             plain = json.dumps(entry).encode()
             blob = _encrypt(self._key(flow, credential), plain, self._context(flow))
-            _write_private(path, blob)
+            write_private(path, blob, make_parent=True)
 
     def drop(self, flow: str) -> None:
         """Forget ``flow``'s token (the vendor refused it)."""
@@ -223,17 +223,3 @@ def _decrypt(key: bytes, blob: bytes, context: bytes) -> bytes | None:
         return AESGCM(key).decrypt(body[:_NONCE_BYTES], body[_NONCE_BYTES:], context)
     except (InvalidTag, ValueError):
         return None
-
-
-def _write_private(path: Path, blob: bytes) -> None:
-    """Replace ``path`` atomically with ``blob``, readable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".token-")
-    try:
-        with os.fdopen(handle, "wb") as out:  # mkstemp creates it 0600
-            out.write(blob)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
